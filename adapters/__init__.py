@@ -1,0 +1,1 @@
+"""The generator side: model backends, LoRA fine-tuning and the adapter registry."""

@@ -1,0 +1,33 @@
+"""The generator protocol every backend (local transformers, OpenAI-compatible HTTP) follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass
+class Passage:
+    """A numbered context passage as shown to the model (``[n]``)."""
+
+    n: int
+    title: str
+    text: str
+
+
+@dataclass
+class Generation:
+    text: str
+    model: str
+    adapter: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class GeneratorError(RuntimeError):
+    """The generator failed or timed out; the pipeline turns this into a polite reply."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    def generate(self, question: str, passages: list[Passage], *, history: list[str] | None = None) -> Generation: ...

@@ -1,0 +1,1 @@
+"""ragbot's composition layer: settings, the pipeline of stages, the Slack app and the CLI."""

@@ -1,0 +1,24 @@
+"""Wires real components into the default pipeline from settings (the composition root)."""
+
+from __future__ import annotations
+
+from bot.pipeline import Pipeline
+from bot.settings import Settings
+from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline as a list of stages. Heavy models load lazily, on first use."""
+    from adapters.factory import build_generator
+    from guardrails.input import input_validators
+    from guardrails.output import output_validators
+    from retrieval.factory import build_relevance_scorer, build_retriever
+
+    stages = [
+        InputGuardStage(input_validators(settings)),
+        RetrieveStage(build_retriever(settings)),
+        RelevanceGateStage(build_relevance_scorer(settings)),
+        GenerateStage(build_generator(settings)),
+        OutputGuardStage(output_validators(settings)),
+    ]
+    return Pipeline(stages, settings)

@@ -1,0 +1,84 @@
+"""The question-answering pipeline: a list of stages run in order over one :class:`Turn`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from bot.answer import Answer, Outcome, StageTrace
+from bot.settings import Settings
+from bot.turn import RequestContext, Turn
+
+log = logging.getLogger(__name__)
+
+ERROR_TEXT = (
+    "Sorry, something went wrong on my side while answering ({stage} failed). "
+    "I've noted it (request {request_id}); a human can help with the button below."
+)
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """One step of the pipeline. It reads and writes the turn; ``turn.stop`` ends the run."""
+
+    name: str
+
+    def run(self, turn: Turn) -> None: ...
+
+
+class Pipeline:
+    """Runs stages in order, timing each into the answer's trace. A failing stage never
+    escapes as an exception: the asker gets a polite message and the trace says what broke."""
+
+    def __init__(self, stages: list[Stage], settings: Settings) -> None:
+        self.stages = stages
+        self.settings = settings
+
+    def run(
+        self,
+        question: str,
+        request: RequestContext | None = None,
+        *,
+        settings: Settings | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> Answer:
+        effective = (settings or self.settings).with_overrides(overrides or {})
+        turn = Turn(question=question, settings=effective, request=request or RequestContext())
+        for stage in self.stages:
+            trace = StageTrace(stage=stage.name)
+            turn.trace.append(trace)
+            started = time.perf_counter()
+            try:
+                stage.run(turn)
+            except Exception as error:  # noqa: BLE001 - any stage failure becomes a visible reply
+                log.exception("stage %s failed (request %s)", stage.name, turn.request.request_id)
+                text = ERROR_TEXT.format(stage=stage.name, request_id=turn.request.request_id)
+                turn.stop(Outcome.FALLBACK, text, f"{stage.name} error: {type(error).__name__}", escalate=True)
+                trace.details["error"] = f"{type(error).__name__}: {error}"[:500]
+                trace.decision = "error"
+            finally:
+                trace.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            if turn.stopped:
+                break
+        return _answer(turn)
+
+
+def _answer(turn: Turn) -> Answer:
+    if turn.outcome is None:
+        turn.outcome = Outcome.ANSWERED
+    if turn.text is None:
+        turn.text = turn.draft or ""
+    confidence = min(max(turn.confidence, 0.0), 1.0)
+    if turn.outcome is Outcome.ANSWERED and confidence < turn.settings.escalation_threshold:
+        turn.request_escalation(f"confidence {confidence:.2f} under escalation_threshold")
+    return Answer(
+        text=turn.text,
+        outcome=turn.outcome,
+        confidence=confidence,
+        sources=turn.sources,
+        trace=turn.trace,
+        escalate=turn.escalate,
+        escalation_reason=turn.escalation_reason,
+        request_id=turn.request.request_id,
+    )

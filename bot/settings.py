@@ -1,0 +1,208 @@
+"""One typed settings model for every threshold, path and switch in ragbot.
+
+Sources, later ones winning: defaults < TOML file (``RAGBOT_CONFIG`` or ``./ragbot.toml``)
+< ``RAGBOT_*`` environment variables < runtime overrides (e.g. ``/ragbot set`` in Slack,
+applied with :meth:`Settings.with_overrides`). Ranges are validated here, in one place,
+and a bad value is reported with the setting's name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+OnFail = Literal["fix", "refrain", "escalate", "block"]
+
+FALLBACK_TEXT = (
+    "I couldn't find this in the knowledge base, so I won't guess. "
+    "You can ask a human with the button below."
+)
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting and what is allowed."""
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("RAGBOT_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SettingsError(f"RAGBOT_CONFIG points at {path}, which is not a file")
+        return path
+    default = Path("ragbot.toml")
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything ragbot can be tuned with. Field names are the ``/ragbot set`` keys."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGBOT_",
+        extra="forbid",
+        validate_assignment=True,
+        validate_default=True,
+    )
+
+    # --- locations -------------------------------------------------------------------
+    data_dir: Path = Field(Path(".ragbot"), description="Where the store, model cache and database live.")
+    embedding_model: Path | None = Field(None, description="Sentence-transformers model dir; default: the packaged MiniLM.")
+    generator_model: Path | None = Field(None, description="Hugging Face causal-LM dir; default: SmolLM2-135M-Instruct (converted once).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL for bot state; default: SQLite file in data_dir.")
+
+    # --- store -----------------------------------------------------------------------
+    store: Literal["lancedb", "weaviate"] = "lancedb"
+    weaviate_url: str | None = None
+    weaviate_grpc_port: int = Field(50051, ge=1, le=65535)
+    weaviate_api_key: SecretStr | None = None
+    weaviate_collection: str = Field("RagbotChunk", min_length=1)
+    tenant: str = Field("default", min_length=1, description="Knowledge-base tenant (one per Slack workspace).")
+
+    # --- ingestion -------------------------------------------------------------------
+    chunk_tokens: int = Field(160, ge=16, le=2048, description="Child-chunk length in embedding-model tokens.")
+    chunk_overlap_tokens: int = Field(24, ge=0, le=512)
+    parent_max_chars: int = Field(2400, ge=200, le=20000, description="Longest parent section handed to the generator.")
+
+    # --- retrieval -------------------------------------------------------------------
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="Hybrid weight: 0 = BM25 only, 1 = vector only.")
+    candidates: int = Field(30, ge=1, le=500, description="Hits fetched per search before reranking.")
+    top_k: int = Field(4, ge=1, le=20, description="Passages given to the generator.")
+    reranker_model: Path | None = Field(None, description="Cross-encoder dir; reranking is off when unset.")
+    min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Gate: below this relevance ragbot falls back instead of generating.")
+
+    # --- generation ------------------------------------------------------------------
+    generator_backend: Literal["transformers", "openai"] = "transformers"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    adapter: str | None = Field(None, description="Name of the LoRA adapter to apply (see `ragbot adapters list`).")
+    openai_base_url: str | None = None
+    openai_model: str | None = None
+    openai_api_key: SecretStr | None = None
+    max_new_tokens: int = Field(96, ge=1, le=4096)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    generation_timeout_s: float = Field(60.0, gt=0, le=600)
+    max_context_tokens: int = Field(2048, ge=256, le=131072, description="Prompt budget; passages are trimmed to fit.")
+
+    # --- guardrails ------------------------------------------------------------------
+    max_question_chars: int = Field(2000, ge=10, le=40000)
+    min_question_chars: int = Field(2, ge=1, le=100)
+    injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    injection_action: OnFail = "block"
+    indirect_injection_action: OnFail = "fix"
+    input_pii_action: OnFail = "fix"
+    output_pii_action: OnFail = "fix"
+    pii_allow_from_sources: bool = Field(True, description="Keep low-risk PII that appears verbatim in the sources.")
+    format_action: OnFail = "fix"
+    groundedness_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    groundedness_action: OnFail = "escalate"
+    rate_user_per_minute: int = Field(10, ge=1, le=10000)
+    rate_channel_per_minute: int = Field(60, ge=1, le=100000)
+    max_answer_chars: int = Field(3900, ge=100, le=40000)
+
+    # --- escalation and Slack -------------------------------------------------------
+    escalation_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    escalation_channel: str | None = None
+    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids allowed to change settings.")
+    workspace_admins_are_admins: bool = False
+    mention_only: bool = Field(True, description="In channels, answer only when mentioned (threads already answered excepted).")
+    slack_api_url: str = "https://slack.com/api/"
+
+    # --- running it -----------------------------------------------------------------
+    cache_ttl_s: int = Field(3600, ge=0, le=30 * 24 * 3600, description="Answer cache lifetime; 0 disables the cache.")
+    max_concurrency: int = Field(2, ge=1, le=256)
+    queue_size: int = Field(64, ge=1, le=100000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # --- derived paths ----------------------------------------------------------------
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.data_dir / "adapters"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ragbot.db').resolve()}"
+
+    # --- overrides --------------------------------------------------------------------
+    def with_overrides(self, overrides: dict[str, Any]) -> "Settings":
+        """A copy with ``overrides`` applied and validated (values may be strings from Slack)."""
+        if not overrides:
+            return self
+        unknown = sorted(set(overrides) - set(type(self).model_fields))
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r}; see `ragbot config` for the list")
+        merged = self.model_dump()
+        merged.update(overrides)
+        return load_settings(_init=merged, _use_sources=False)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item.get("loc", ())) or "settings"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        parts.append(f"setting {name!r}: {item.get('msg', 'invalid')}{shown}")
+    return "; ".join(parts)
+
+
+def load_settings(_init: dict[str, Any] | None = None, _use_sources: bool = True, **values: Any) -> Settings:
+    """Build settings from file and environment (plus ``values``); raise :class:`SettingsError` on bad input."""
+    init = {**(_init or {}), **values}
+    try:
+        if _use_sources:
+            return Settings(**init)
+        return _validated_without_sources(init)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+class _PlainSettings(Settings):
+    """Settings that read nothing but their arguments (for runtime overrides)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[override]
+        return (init_settings,)
+
+
+def _validated_without_sources(init: dict[str, Any]) -> Settings:
+    plain = _PlainSettings(**init)
+    return Settings.model_construct(**plain.model_dump())

@@ -1,0 +1,46 @@
+"""Generation stage: the model drafts a short cited answer, or abstains."""
+
+from __future__ import annotations
+
+import re
+
+from adapters.base import Generator, GeneratorError
+from bot.answer import Outcome
+from bot.settings import FALLBACK_TEXT
+from bot.turn import Turn
+
+_ABSTAIN = re.compile(
+    r"\b(i\s+(do\s+not|don't|dont)\s+know|not\s+(mentioned|stated|found|given|provided)\s+in\s+the\s+(context|passages?|sources?)"
+    r"|(context|passages?|sources?)\s+(does|do)\s+not\s+(contain|say|mention))\b",
+    re.IGNORECASE,
+)
+
+
+def is_abstention(text: str) -> bool:
+    return not text.strip() or bool(_ABSTAIN.search(text))
+
+
+class GenerateStage:
+    name = "generate"
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+
+    def run(self, turn: Turn) -> None:
+        try:
+            generation = self.generator.generate(turn.query, turn.passages, history=turn.request.history)
+        except GeneratorError as error:
+            turn.note(error=str(error)[:300])
+            turn.stop(
+                Outcome.FALLBACK,
+                "Sorry, I couldn't put an answer together in time. A human can help with the button below.",
+                f"generator failed: {error}",
+                escalate=True,
+            )
+            return
+        turn.draft = generation.text.strip()
+        turn.adapter = generation.adapter
+        turn.tokens = {"prompt": generation.prompt_tokens, "completion": generation.completion_tokens}
+        turn.note(model=generation.model, adapter=generation.adapter, **{f"tokens_{k}": v for k, v in turn.tokens.items()})
+        if is_abstention(turn.draft):
+            turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, "the model found no answer in the passages", escalate=True)

@@ -1,0 +1,61 @@
+"""Input and output guard stages: run validators and turn their verdicts into the turn's fate."""
+
+from __future__ import annotations
+
+from bot.answer import Outcome
+from bot.settings import FALLBACK_TEXT
+from bot.turn import Turn
+from guardrails.base import CheckContext, CheckResult, Validator, run_validators
+
+ESCALATED_TEXT = (
+    "I'm not confident enough to answer this one myself, so I've passed it to a human. "
+    "They'll reply in this thread."
+)
+
+
+def _apply(turn: Turn, result: CheckResult) -> None:
+    turn.note(verdicts={v.validator: v.as_trace() for v in result.verdicts})
+    if result.stop == "block":
+        turn.stop(Outcome.BLOCKED, result.message or "I can't help with that request.", "blocked by a check")
+    elif result.stop == "refrain":
+        turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, result.message or "a check refrained", escalate=True)
+    elif result.escalate:
+        turn.stop(Outcome.FALLBACK, ESCALATED_TEXT, result.message or "a check asked for a human", escalate=True)
+
+
+class InputGuardStage:
+    """Checks the question before anything else sees it; ``turn.query`` is the cleaned text."""
+
+    name = "input_guard"
+
+    def __init__(self, validators: list[Validator]) -> None:
+        self.validators = validators
+
+    def run(self, turn: Turn) -> None:
+        context = CheckContext(settings=turn.settings, question=turn.question)
+        result = run_validators(turn.question, self.validators, context)
+        turn.query = result.text
+        _apply(turn, result)
+
+
+class OutputGuardStage:
+    """Checks the generated draft against the sources it was given; ``turn.text`` is the reply."""
+
+    name = "output_guard"
+
+    def __init__(self, validators: list[Validator]) -> None:
+        self.validators = validators
+
+    def run(self, turn: Turn) -> None:
+        context = CheckContext(
+            settings=turn.settings,
+            question=turn.query,
+            source_texts=[p.text for p in turn.passages],
+            n_sources=len(turn.passages),
+        )
+        result = run_validators(turn.draft or "", self.validators, context)
+        for verdict in result.verdicts:  # checks that score support (groundedness) cap confidence
+            if verdict.validator == "groundedness" and verdict.score is not None:
+                turn.confidence = min(turn.confidence, verdict.score)
+        turn.text = result.text
+        _apply(turn, result)

@@ -1,0 +1,32 @@
+"""Minimum-relevance gate: when nothing relevant was found, say so instead of generating."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.answer import Outcome
+from bot.settings import FALLBACK_TEXT
+from bot.turn import Turn
+from retrieval.types import Hit
+
+
+class RelevanceScorer(Protocol):
+    def relevance(self, query: str, hits: list[Hit]) -> float:
+        """An absolute relevance in [0, 1] for the best hit (not the per-query fused score)."""
+        ...
+
+
+class RelevanceGateStage:
+    name = "relevance_gate"
+
+    def __init__(self, scorer: RelevanceScorer) -> None:
+        self.scorer = scorer
+
+    def run(self, turn: Turn) -> None:
+        relevance = self.scorer.relevance(turn.query, turn.hits) if turn.hits else 0.0
+        turn.relevance = relevance
+        turn.confidence = relevance
+        threshold = turn.settings.min_relevance
+        turn.note(relevance=round(relevance, 4), min_relevance=threshold)
+        if relevance < threshold:
+            turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, f"relevance {relevance:.2f} under min_relevance {threshold:.2f}", escalate=True)

@@ -1,0 +1,61 @@
+"""Retrieval stage: hybrid search for the question, then the passages the generator will see."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from adapters.base import Passage
+from bot.answer import Source
+from bot.turn import Turn
+from retrieval.types import Hit
+
+
+class Retriever(Protocol):
+    def search(self, query: str, *, k: int, alpha: float) -> list[Hit]: ...
+
+
+def search_text(turn: Turn) -> str:
+    """The question, preceded by the thread's last turns so follow-ups keep their topic."""
+    recent = [h for h in turn.request.history[-2:] if h.strip()]
+    return "\n".join([*recent, turn.query]) if recent else turn.query
+
+
+class RetrieveStage:
+    name = "retrieve"
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+
+    def run(self, turn: Turn) -> None:
+        settings = turn.settings
+        turn.hits = self.retriever.search(search_text(turn), k=settings.candidates, alpha=settings.alpha)
+        turn.passages, turn.sources = select_passages(turn.hits, settings.top_k, settings.parent_max_chars)
+        top = turn.hits[0] if turn.hits else None
+        turn.note(
+            hits=len(turn.hits),
+            top_score=top.score if top else None,
+            top_cosine=top.cosine if top else None,
+            top_bm25=top.bm25 if top else None,
+            top_rerank=top.rerank if top else None,
+        )
+
+
+def select_passages(hits: list[Hit], top_k: int, max_chars: int) -> tuple[list[Passage], list[Source]]:
+    """Number the best hits' parent sections (one passage per parent) as ``[1]..[top_k]``."""
+    passages: list[Passage] = []
+    sources: list[Source] = []
+    seen: set[str] = set()
+    for hit in hits:
+        chunk = hit.chunk
+        if chunk.parent_id in seen:
+            continue
+        seen.add(chunk.parent_id)
+        n = len(passages) + 1
+        passages.append(Passage(n=n, title=chunk.title, text=chunk.parent_text[:max_chars]))
+        score = hit.rerank if hit.rerank is not None else (hit.cosine if hit.cosine is not None else hit.score)
+        sources.append(
+            Source(n=n, title=chunk.title, location=chunk.location, score=round(float(score), 4), doc_id=chunk.doc_id, section=chunk.section)
+        )
+        if len(passages) >= top_k:
+            break
+    return passages, sources

@@ -1,0 +1,1 @@
+"""Ingestion, the embedded and Weaviate stores, hybrid search, reranking and the relevance gate."""
