@@ -37,7 +37,7 @@ class Embedder:
         if not self.model_path.is_dir():
             raise RuntimeError(f"embedding model directory not found: {self.model_path}")
         self.model = SentenceTransformer(str(self.model_path), device=device)
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension())
         self.tokenizer = self.model.tokenizer
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
 
