@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(2, ge=1, le=256)
     queue_size: int = Field(64, ge=1, le=100000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_salt: SecretStr | None = Field(None, description="Salt for hashing user/channel ids in logs; default: a random one kept in data_dir. Set it when several instances share logs.")
+    metrics_host: str = Field("127.0.0.1", min_length=1, description="Bind address of the /metrics, /health, /ready server in Socket Mode.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Port of that server; 0 turns it off.")
+    store_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for one knowledge-base search.")
+    store_retries: int = Field(2, ge=0, le=10, description="Retries (with backoff) of a failed knowledge-base search.")
+    shutdown_grace_s: float = Field(30.0, ge=0, le=3600, description="On shutdown, how long in-flight questions may finish before the rest are kept for retry.")
 
     @field_validator("admin_users", mode="before")
     @classmethod
