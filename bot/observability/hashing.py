@@ -1,0 +1,50 @@
+"""Salted hashes of Slack user and channel ids, so logs can be joined without naming anyone."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from bot.settings import Settings
+
+SALT_FILE = "log_salt"
+
+
+def _load_or_create_salt(data_dir: Path) -> bytes:
+    """A random salt kept next to the data (0600), so hashes stay stable across restarts."""
+    path = data_dir / SALT_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    salt = secrets.token_bytes(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(salt.hex())
+    os.replace(tmp, path)
+    return salt
+
+
+class IdHasher:
+    """HMAC-SHA256 of an id under a secret salt, shortened to 16 hex chars (64 bits)."""
+
+    def __init__(self, salt: bytes) -> None:
+        if not salt:
+            raise ValueError("the log salt must not be empty")
+        self._salt = salt
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "IdHasher":
+        if settings.log_salt is not None and settings.log_salt.get_secret_value():
+            return cls(settings.log_salt.get_secret_value().encode())
+        return cls(_load_or_create_salt(settings.data_dir))
+
+    def __call__(self, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        return hmac.new(self._salt, value.encode(), hashlib.sha256).hexdigest()[:16]

@@ -1,0 +1,91 @@
+"""Question normalization and shape checks: the first thing a question meets.
+
+Normalizing first means every later check (patterns, the learned detector, PII) sees one
+canonical form, so look-alike characters and hidden zero-width joiners cannot slip past them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from guardrails.base import CheckContext, Verdict
+
+# Zero-width and invisible formatting characters that NFKC keeps but a reader never sees.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\u00ad\u180e]")
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch not in "\n\t"
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, invisible and control characters removed, runs of whitespace folded."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
+    text = "".join(ch for ch in text if not _is_control(ch))
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def binary_ratio(text: str) -> float:
+    """Share of characters that do not belong in written text (NULs, controls, U+FFFD, private use)."""
+    if not text:
+        return 0.0
+    odd = sum(1 for ch in text if ch == "\ufffd" or (_is_control(ch) and ch not in "\r\n\t"))
+    return odd / len(text)
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
+class QuestionShapeValidator:
+    """Rejects what is not a question we can read: empty, too short, too long, or binary-looking."""
+
+    name = "question_shape"
+    action_setting = "question_shape_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        settings = context.settings
+        if not isinstance(text, str):
+            return Verdict(self.name, False, 1.0, "Please send your question as plain text.")
+        ratio = binary_ratio(text)
+        if ratio > 0.05 or "\x00" in text:
+            return Verdict(
+                self.name, False, round(ratio, 3),
+                "That looks like binary data rather than a question. Please send your question as plain text.",
+            )
+        clean = normalize_text(text)
+        if not clean or not _has_words(clean):
+            return Verdict(self.name, False, 0.0, "Your message is empty. Please type a question.")
+        if len(clean) < settings.min_question_chars:
+            return Verdict(self.name, False, 0.0, "Your question is too short for me to search. Please add a few words.")
+        if len(clean) > settings.max_question_chars:
+            return Verdict(
+                self.name, False, float(len(clean)),
+                f"Your question is {len(clean):,} characters long; please keep it under "
+                f"{settings.max_question_chars:,} characters (ask about one thing at a time).",
+            )
+        return Verdict(self.name, True, float(len(clean)))
+
+
+class NormalizeValidator:
+    """Repairs the question into its canonical form; fails (with the fix) only when it changed."""
+
+    name = "normalize"
+    action_setting = "normalize_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        clean = normalize_text(text)
+        if clean == text:
+            return Verdict(self.name, True, 0.0)
+        return Verdict(
+            self.name, False, float(len(text) - len(clean)),
+            "Your question contained hidden or unusual characters.", fixed=clean,
+        )

