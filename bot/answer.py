@@ -43,6 +43,7 @@ class Answer(BaseModel):
     escalate: bool = False
     escalation_reason: str | None = None
     request_id: str = ""
+    question: str = ""  # the question as the input checks left it (PII redacted): safe to store and show
 
     def public_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``ragbot ask --json``."""

@@ -81,4 +81,5 @@ def _answer(turn: Turn) -> Answer:
         escalate=turn.escalate,
         escalation_reason=turn.escalation_reason,
         request_id=turn.request.request_id,
+        question=turn.query,
     )
