@@ -27,13 +27,20 @@ class Stage(Protocol):
     def run(self, turn: Turn) -> None: ...
 
 
+class AnswerObserver(Protocol):
+    """Sees every finished question (answer, working state, pipeline time in ms)."""
+
+    def on_answer(self, answer: Answer, turn: Turn, total_ms: float) -> None: ...
+
+
 class Pipeline:
     """Runs stages in order, timing each into the answer's trace. A failing stage never
     escapes as an exception: the asker gets a polite message and the trace says what broke."""
 
-    def __init__(self, stages: list[Stage], settings: Settings) -> None:
+    def __init__(self, stages: list[Stage], settings: Settings, observers: list[AnswerObserver] | None = None) -> None:
         self.stages = stages
         self.settings = settings
+        self.observers: list[AnswerObserver] = list(observers or [])
 
     def run(
         self,
@@ -45,7 +52,12 @@ class Pipeline:
     ) -> Answer:
         effective = (settings or self.settings).with_overrides(overrides or {})
         turn = Turn(question=question, settings=effective, request=request or RequestContext())
+        run_started = time.perf_counter()
         for stage in self.stages:
+            if turn.resume_at is not None:  # skipped stages leave no trace
+                if stage.name != turn.resume_at:
+                    continue
+                turn.resume_at = None
             trace = StageTrace(stage=stage.name)
             turn.trace.append(trace)
             started = time.perf_counter()
@@ -61,7 +73,17 @@ class Pipeline:
                 trace.duration_ms = round((time.perf_counter() - started) * 1000, 3)
             if turn.stopped:
                 break
-        return _answer(turn)
+        answer = _answer(turn)
+        self._notify(answer, turn, (time.perf_counter() - run_started) * 1000)
+        return answer
+
+    def _notify(self, answer: Answer, turn: Turn, total_ms: float) -> None:
+        """Tell observers (question log, metrics) about every answer; they never break a reply."""
+        for observer in self.observers:
+            try:
+                observer.on_answer(answer, turn, total_ms)
+            except Exception:  # noqa: BLE001
+                log.exception("answer observer %r failed (request %s)", observer, turn.request.request_id)
 
 
 def _answer(turn: Turn) -> Answer:

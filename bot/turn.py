@@ -44,6 +44,7 @@ class Turn:
     trace: list[StageTrace] = field(default_factory=list)
     adapter: str | None = None
     tokens: dict[str, int] = field(default_factory=dict)
+    resume_at: str | None = None  # a stage may jump ahead: the answer cache resumes at the output checks
 
     stopped: bool = False
 
