@@ -91,10 +91,14 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     generation_timeout_s: float = Field(60.0, gt=0, le=600)
     max_context_tokens: int = Field(2048, ge=256, le=131072, description="Prompt budget; passages are trimmed to fit.")
+    generation_batch_size: int = Field(4, ge=1, le=256, description="Concurrent requests decoded together by the local backend.")
+    generation_batch_wait_ms: int = Field(10, ge=0, le=1000, description="How long the local backend waits to fill a batch.")
 
     # --- guardrails ------------------------------------------------------------------
     max_question_chars: int = Field(2000, ge=10, le=40000)
     min_question_chars: int = Field(2, ge=1, le=100)
+    question_shape_action: OnFail = Field("block", description="Empty, too short, too long or binary-looking questions.")
+    normalize_action: OnFail = Field("fix", description="Questions with hidden/control characters or odd whitespace.")
     injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
     injection_action: OnFail = "block"
     indirect_injection_action: OnFail = "fix"
@@ -115,6 +119,8 @@ class Settings(BaseSettings):
     workspace_admins_are_admins: bool = False
     mention_only: bool = Field(True, description="In channels, answer only when mentioned (threads already answered excepted).")
     slack_api_url: str = "https://slack.com/api/"
+    hold_escalated_answers: bool = Field(False, description="When a question escalates, keep the bot's draft for the human instead of sending it to the asker.")
+    outbox_retry_interval_s: float = Field(5.0, gt=0, le=3600, description="How often undelivered Slack messages (answers, escalations) are retried.")
 
     # --- running it -----------------------------------------------------------------
     cache_ttl_s: int = Field(3600, ge=0, le=30 * 24 * 3600, description="Answer cache lifetime; 0 disables the cache.")

@@ -64,6 +64,9 @@ class PiiEngine:
         for recognizer in custom_recognizers():
             registry.add_recognizer(recognizer)
         self.analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
+        from presidio_anonymizer import AnonymizerEngine
+
+        self.anonymizer = AnonymizerEngine()
         self._lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe
 
     def analyze(self, text: str, entities: frozenset[str] | None = None) -> list[Finding]:
@@ -81,10 +84,20 @@ class PiiEngine:
         return _resolve_overlaps(kept)
 
     def redact(self, text: str, entities: frozenset[str] | None = None, keep: set[str] | None = None) -> tuple[str, list[Finding]]:
-        """``text`` with each finding replaced by ``<TYPE>``; spans whose text is in ``keep`` stay."""
+        """``text`` with each finding replaced by ``[TYPE]``; spans whose text is in ``keep`` stay."""
         findings = self.analyze(text, entities)
         redacted = [f for f in findings if not keep or text[f.start:f.end] not in keep]
-        return replace_spans(text, redacted), redacted
+        return self.anonymize(text, redacted), redacted
+
+    def anonymize(self, text: str, findings: list[Finding]) -> str:
+        """Presidio's anonymizer with a ``[TYPE]`` placeholder (``<...>`` would be a link in Slack)."""
+        if not findings:
+            return text
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        operators = {f.entity_type: OperatorConfig("replace", {"new_value": placeholder(f.entity_type)}) for f in findings}
+        results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
+        return self.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators).text
 
 
 def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
@@ -97,16 +110,8 @@ def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-def replace_spans(text: str, findings: list[Finding]) -> str:
-    out, last = [], 0
-    for f in sorted(findings, key=lambda f: f.start):
-        if f.start < last:
-            continue
-        out.append(text[last:f.start])
-        out.append(f"<{f.entity_type}>")
-        last = f.end
-    out.append(text[last:])
-    return "".join(out)
+def placeholder(entity_type: str) -> str:
+    return f"[{entity_type}]"
 
 
 _engine: PiiEngine | None = None
@@ -124,7 +129,7 @@ def get_engine() -> PiiEngine:
 
 
 def redact(text: str) -> str:
-    """``text`` with every PII finding replaced by ``<TYPE>``: for logs and the database."""
+    """``text`` with every PII finding replaced by ``[TYPE]``: for logs and the database."""
     if not text:
         return text
     return get_engine().redact(text)[0]

@@ -1,0 +1,54 @@
+"""PII checks for the question (before logs and storage) and for the answer (before Slack)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from guardrails.base import CheckContext, Verdict
+from guardrails.pii.engine import HIGH_RISK, get_engine
+
+
+def _summary(findings) -> str:
+    counts = Counter(f.entity_type for f in findings)
+    return ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+
+
+class QuestionPiiValidator:
+    """Personal data in the question is replaced before anything logs, stores or searches it."""
+
+    name = "input_pii"
+    action_setting = "input_pii_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        redacted, findings = get_engine().redact(text)
+        if not findings:
+            return Verdict(self.name, True, 0.0)
+        return Verdict(
+            self.name, False, max(f.score for f in findings),
+            f"Your question contains personal data ({_summary(findings)}); please leave it out.",
+            fixed=redacted,
+        )
+
+
+class AnswerPiiValidator:
+    """High-risk PII is always redacted; other PII stays only if the sources show it verbatim
+    and ``pii_allow_from_sources`` is on (a handbook's own contact list may be quoted)."""
+
+    name = "output_pii"
+    action_setting = "output_pii_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        engine = get_engine()
+        findings = engine.analyze(text)
+        if context.settings.pii_allow_from_sources and context.source_texts:
+            findings = [
+                f for f in findings
+                if f.entity_type in HIGH_RISK or not any(text[f.start:f.end] in s for s in context.source_texts)
+            ]
+        if not findings:
+            return Verdict(self.name, True, 0.0)
+        return Verdict(
+            self.name, False, max(f.score for f in findings),
+            f"The answer contained personal data ({_summary(findings)}).",
+            fixed=engine.anonymize(text, findings),
+        )

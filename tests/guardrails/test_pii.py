@@ -1,0 +1,88 @@
+import threading
+
+import pytest
+
+from guardrails.base import CheckContext, run_validators
+from guardrails.pii import redact
+from guardrails.pii.validators import AnswerPiiValidator, QuestionPiiValidator
+
+pytestmark = pytest.mark.slow
+
+PLANTED = {
+    "EMAIL_ADDRESS": "jane.doe@example.com",
+    "PHONE_NUMBER": "212-555-0199",
+    "CREDIT_CARD": "4111 1111 1111 1111",
+    "US_SSN": "460-89-9847",
+    "IBAN_CODE": "GB56HXDO88167774656119",
+    "IP_ADDRESS": "10.24.3.17",
+    "SECRET": "hunter2!",
+}
+
+
+@pytest.mark.parametrize("entity,value", sorted(PLANTED.items()))
+def test_each_high_value_type_is_redacted(pii_engine, entity, value):
+    text = f"Sure, here it is: the password: {value} " if entity == "SECRET" else f"Sure, here it is: {value} for you."
+    redacted, findings = pii_engine.redact(text)
+    assert value not in redacted
+    assert f"[{entity}]" in redacted, (redacted, findings)
+
+
+def test_us_phone_is_not_tagged_uk_nhs(pii_engine):
+    findings = pii_engine.analyze("Call the help desk on 212-555-0199.")
+    assert [f.entity_type for f in findings] == ["PHONE_NUMBER"]
+
+
+def test_plain_handbook_sentences_are_left_alone(pii_engine):
+    for text in [
+        "You get 25 days of annual leave per year [1].",
+        "Connect to the VPN before opening the intranet; the password policy is in [2].",
+        "Laptops are replaced every 3 years.",
+    ]:
+        assert redact(text) == text
+
+
+def test_redact_is_safe_from_many_threads(pii_engine):
+    texts = [f"user{i}@example.com called 212-555-01{i:02d}" for i in range(16)]
+    results: dict[int, str] = {}
+
+    def work(i):
+        results[i] = redact(texts[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all("@example.com" not in r and "[EMAIL_ADDRESS]" in r for r in results.values())
+
+
+def test_question_pii_is_replaced_before_anything_else_sees_it(settings, pii_engine):
+    ctx = CheckContext(settings=settings)
+    result = run_validators("My SSN is 460-89-9847, is my payroll right?", [QuestionPiiValidator()], ctx)
+    assert result.stop is None and "460-89-9847" not in result.text
+    assert result.verdicts[0].action == "fix"
+
+
+def test_question_pii_block_action(settings, pii_engine):
+    ctx = CheckContext(settings=settings.with_overrides({"input_pii_action": "block"}))
+    result = run_validators("Email me at jane.doe@example.com", [QuestionPiiValidator()], ctx)
+    assert result.stop == "block" and "personal data" in result.message
+
+
+def test_answer_keeps_low_risk_pii_quoted_from_sources_but_never_high_risk(settings, pii_engine):
+    source = "The IT help desk is helpdesk@acme.com, card on file 4111 1111 1111 1111."
+    draft = "Write to helpdesk@acme.com [1]. The card is 4111 1111 1111 1111."
+    ctx = CheckContext(settings=settings, source_texts=[source], n_sources=1)
+    result = run_validators(draft, [AnswerPiiValidator()], ctx)
+    assert "helpdesk@acme.com" in result.text
+    assert "4111 1111 1111 1111" not in result.text
+
+    strict = CheckContext(settings=settings.with_overrides({"pii_allow_from_sources": False}), source_texts=[source])
+    result = run_validators(draft, [AnswerPiiValidator()], strict)
+    assert "helpdesk@acme.com" not in result.text
+
+
+def test_answer_pii_refrain_action(settings, pii_engine):
+    ctx = CheckContext(settings=settings.with_overrides({"output_pii_action": "refrain"}))
+    result = run_validators("Her SSN is 460-89-9847.", [AnswerPiiValidator()], ctx)
+    assert result.stop == "refrain"
