@@ -32,6 +32,9 @@ class Embedder:
 
     def __init__(self, model_path: Path | None = None, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars clutter the CLI's output
 
         self.model_path = Path(model_path) if model_path else packaged_minilm_path()
         if not self.model_path.is_dir():

@@ -1,0 +1,42 @@
+"""`ragbot ingest PATH... [--prune]`: add or refresh documents in the knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.main import app
+from retrieval.errors import RetrievalError
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders: Markdown, text, HTML, PDF, SQuAD 2.0 JSON."),
+    prune: bool = typer.Option(False, "--prune", help="Remove stored documents under PATH that no longer exist there."),
+) -> None:
+    """Load, chunk, embed and store documents; unchanged ones are skipped."""
+    from retrieval.factory import build_ingestor
+
+    settings = settings_or_fail()
+    try:
+        ingestor = build_ingestor(settings)
+        with Progress(
+            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
+            console=console, transient=True,
+        ) as bar:
+            task = bar.add_task("", total=None)
+
+            def show(done: int, total: int, name: str) -> None:
+                bar.update(task, completed=done, total=total, description=name)
+
+            report = ingestor.ingest(paths, progress=show, prune=prune)
+    except RetrievalError as error:
+        fail(str(error))
+    console.print(f"{report.summary()} in {report.seconds:.1f} s (tenant {settings.tenant!r}, store {settings.store})", highlight=False, soft_wrap=True)
+    for name, reason in sorted(report.failures.items()):
+        console.print(f"  [red]failed[/] {name}: {reason}", highlight=False, soft_wrap=True)
+    if report.failures and report.documents == 0:
+        raise typer.Exit(1)

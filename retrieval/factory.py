@@ -1,0 +1,45 @@
+"""Builds retrieval components from settings; models and stores open lazily, on first use."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot.settings import Settings
+from retrieval.chunking import Chunker
+from retrieval.embedder import get_embedder
+from retrieval.ingest import Ingestor
+from retrieval.relevance import CalibratedRelevance
+from retrieval.retriever import HybridRetriever
+from retrieval.store.base import ChunkStore
+
+
+def build_store(settings: Settings) -> ChunkStore:
+    if settings.store == "weaviate":
+        from retrieval.store.weaviate import WeaviateStore
+
+        return WeaviateStore.from_settings(settings)
+    from retrieval.store.lance import LanceStore
+
+    return LanceStore(settings.store_dir, settings.tenant)
+
+
+def _chunker(settings: Settings) -> Chunker:
+    embedder = get_embedder(settings.embedding_model)
+    return Chunker(embedder.tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens, settings.parent_max_chars)
+
+
+def build_retriever(settings: Settings) -> HybridRetriever:
+    reranker = None
+    if settings.reranker_model is not None:
+        from retrieval.reranker import get_reranker
+
+        reranker = partial(get_reranker, settings.reranker_model)
+    return HybridRetriever(build_store(settings), partial(get_embedder, settings.embedding_model), reranker)
+
+
+def build_relevance_scorer(settings: Settings) -> CalibratedRelevance:
+    return CalibratedRelevance()
+
+
+def build_ingestor(settings: Settings) -> Ingestor:
+    return Ingestor(build_store(settings), partial(get_embedder, settings.embedding_model), partial(_chunker, settings))

@@ -1,0 +1,31 @@
+"""Hybrid search for a question: embed, search the store, optionally rerank."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from retrieval.embedder import Embedder
+from retrieval.store.base import ChunkStore
+from retrieval.types import Hit
+
+
+class HybridRetriever:
+    """``search`` returns hits best first, each with cosine, BM25 and (with a reranker) rerank filled."""
+
+    def __init__(self, store: ChunkStore, embedder: Callable[[], Embedder], reranker: Callable[[], object] | None = None) -> None:
+        self.store = store
+        self._embedder = embedder
+        self._reranker = reranker
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def embed_query(self, query: str):
+        return self._embedder().encode([query])[0]
+
+    def search(self, query: str, *, k: int, alpha: float) -> list[Hit]:
+        vector = self.embed_query(query)
+        hits = self.store.hybrid_search(query, vector, k=k, alpha=alpha)
+        if self._reranker is not None and hits:
+            hits = self._reranker().rerank(query, hits)
+        return hits

@@ -1,0 +1,154 @@
+"""Embedded LanceDB backend (the default): one table per tenant under ``store_dir``, no server.
+
+Pinned to lancedb 0.40: native BM25 full-text indexes on ``title`` and ``text`` queried with a
+title-boosted multi-match, flat cosine search over the stored (normalized) vectors, and the
+shared relative-score fusion. Rows added after the last index build are still searched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
+from retrieval.hashing import content_hash
+from retrieval.store.base import TITLE_BOOST, UpsertReport, relative_score_fusion
+from retrieval.types import Chunk, Hit
+
+_TEXT_FIELDS = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash"]
+_DELETE_BATCH = 400
+
+
+def table_name(tenant: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", tenant)
+    return f"chunks_{safe}" if safe == tenant else f"chunks_{safe}_{content_hash(tenant)[:8]}"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class LanceStore:
+    def __init__(self, directory: Path, tenant: str) -> None:
+        self.directory = Path(directory)
+        self.tenant = tenant
+        self.name = table_name(tenant)
+        self._db = None
+        self._table = None
+
+    # --- connection ---------------------------------------------------------------
+    def _connect(self):
+        if self._db is None:
+            import lancedb
+
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._db = lancedb.connect(str(self.directory))
+            except OSError as error:
+                raise StoreUnavailable(f"cannot open the LanceDB store at {self.directory}: {error.strerror or error}") from None
+        return self._db
+
+    def _open(self, create_dim: int | None = None):
+        if self._table is not None:
+            return self._table
+        db = self._connect()
+        if self.name in db.list_tables().tables:
+            self._table = db.open_table(self.name)
+        elif create_dim is not None:
+            self._table = db.create_table(self.name, schema=self._schema(create_dim))
+        return self._table
+
+    @staticmethod
+    def _schema(dim: int):
+        import pyarrow as pa
+
+        fields = [pa.field(name, pa.string()) for name in _TEXT_FIELDS]
+        fields.append(pa.field("vector", pa.list_(pa.float32(), dim)))
+        return pa.schema(fields)
+
+    def _require(self):
+        table = self._open()
+        if table is None or table.count_rows() == 0:
+            raise EmptyKnowledgeBase(self.tenant)
+        return table
+
+    # --- writing ------------------------------------------------------------------
+    def count(self) -> int:
+        table = self._open()
+        return 0 if table is None else table.count_rows()
+
+    def document_hashes(self) -> dict[str, tuple[str, str]]:
+        table = self._open()
+        if table is None or table.count_rows() == 0:
+            return {}
+        data = table.to_lance().to_table(columns=["doc_id", "content_hash", "location"]).to_pydict()
+        return {d: (h, loc) for d, h, loc in zip(data["doc_id"], data["content_hash"], data["location"])}
+
+    def upsert(self, chunks: list[Chunk], vectors: np.ndarray) -> UpsertReport:
+        if not chunks:
+            return UpsertReport()
+        table = self._open(create_dim=int(vectors.shape[1]))
+        self.delete_documents({c.doc_id for c in chunks})
+        rows = [{**{name: getattr(c, name) or "" for name in _TEXT_FIELDS}, "vector": v} for c, v in zip(chunks, vectors.astype(np.float32))]
+        table.add(rows)
+        return UpsertReport(written=len(rows))
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> int:
+        table = self._open()
+        ids = sorted(set(doc_ids))
+        if table is None or not ids:
+            return 0
+        before = table.count_rows()
+        for start in range(0, len(ids), _DELETE_BATCH):
+            batch = ids[start : start + _DELETE_BATCH]
+            table.delete(f"doc_id IN ({', '.join(_quote(i) for i in batch)})")
+        return before - table.count_rows()
+
+    def finish_ingest(self) -> None:
+        from lancedb.index import FTS
+
+        table = self._open()
+        if table is None or table.count_rows() == 0:
+            return
+        for column in ("title", "text"):
+            table.create_index(column, config=FTS(stem=True, remove_stop_words=True, ascii_folding=True), replace=True)
+
+    # --- searching ----------------------------------------------------------------
+    def _has_fts(self, table) -> bool:
+        return any(getattr(index, "index_type", "") == "FTS" for index in table.list_indices())
+
+    def keyword_search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+        from lancedb.query import MultiMatchQuery
+
+        table = self._require()
+        if not query.strip() or not self._has_fts(table):
+            return []
+        try:
+            rows = (
+                table.search(MultiMatchQuery(query, ["title", "text"], boosts=[TITLE_BOOST, 1.0]), query_type="fts")
+                .limit(k)
+                .to_list()
+            )
+        except (ValueError, RuntimeError):  # queries made only of stop words or symbols
+            return []
+        return [self._hit(row, bm25=float(row["_score"]), vector=vector) for row in rows]
+
+    def vector_search(self, vector: np.ndarray, k: int) -> list[Hit]:
+        table = self._require()
+        rows = table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine").limit(k).to_list()
+        return [self._hit(row, cosine=1.0 - float(row["_distance"])) for row in rows]
+
+    def hybrid_search(self, query: str, vector: np.ndarray, k: int, alpha: float) -> list[Hit]:
+        vector_hits = self.vector_search(vector, k) if alpha > 0 else []
+        keyword_hits = self.keyword_search(query, k, vector=vector) if alpha < 1 else []
+        return relative_score_fusion(vector_hits, keyword_hits, alpha, k)
+
+    @staticmethod
+    def _hit(row: dict, *, cosine: float | None = None, bm25: float | None = None, vector: np.ndarray | None = None) -> Hit:
+        if cosine is None and vector is not None:
+            cosine = float(np.dot(np.asarray(row["vector"], dtype=np.float32), vector))
+        chunk = Chunk(**{name: row[name] for name in _TEXT_FIELDS})
+        return Hit(chunk=chunk, score=0.0, cosine=cosine, bm25=bm25)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from retrieval.chunking import Chunker, embedding_text, split_sections
+from retrieval.types import Document
+
+
+def test_sections_follow_headings_and_ignore_code_fences() -> None:
+    text = "# Guide\nintro\n## Install\nstep one\n```\n# not a heading\n```\n### Linux\napt\n## Use\nrun it\n"
+    sections = split_sections(text)
+    assert [s.path for s in sections] == [["Guide"], ["Guide", "Install"], ["Guide", "Install", "Linux"], ["Guide", "Use"]]
+    assert "# not a heading" in sections[1].text
+    assert sections[2].text.startswith("### Linux")
+
+
+def test_text_without_headings_is_one_section() -> None:
+    [section] = split_sections("just\nplain text")
+    assert section.path == [] and section.text == "just\nplain text"
+
+
+@pytest.mark.slow
+def test_children_fit_the_token_budget_and_point_to_their_parent(embedder) -> None:
+    body = " ".join(f"Sentence {i} says that the VPN token number {i} expires after ninety days." for i in range(60))
+    doc = Document(doc_id="d1", title="VPN", text=f"# VPN\n\n{body}\n\n## Short\n\nTiny section.", location="vpn.md")
+    chunker = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=8, parent_max_chars=1500)
+    chunks = chunker.chunk(doc)
+    assert len(chunks) > 5
+    assert all(embedder.count_tokens(c.text) <= 64 for c in chunks)
+    for chunk in chunks:
+        assert chunk.text in chunk.parent_text and len(chunk.parent_text) <= 1500
+        assert chunk.parent_id in chunk.chunk_id and chunk.doc_id == "d1"
+    assert len({c.chunk_id for c in chunks}) == len(chunks)
+    short = [c for c in chunks if "Tiny section." in c.text]
+    assert short and short[0].section == "VPN > Short"
+    assert embedding_text(short[0]).startswith("VPN — VPN > Short\n")
+    assert len({c.content_hash for c in chunks}) == 1

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli.main import app
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAGBOT_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner()
+
+
+def test_missing_path_is_one_line_error(runner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ingest", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_unsupported_file_is_one_line_error(runner, tmp_path: Path) -> None:
+    (tmp_path / "notes.docx").write_text("x")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "notes.docx")])
+    assert result.exit_code == 2 and "unsupported file type '.docx'" in result.output
+
+
+@pytest.mark.slow
+def test_ingest_reports_counts_and_failures(runner, corpus: Path) -> None:
+    (corpus / "broken.pdf").write_bytes(b"not a pdf")
+    result = runner.invoke(app, ["ingest", str(corpus)])
+    assert result.exit_code == 0, result.output
+    assert "3 added" in result.output and "1 failed" in result.output and "broken.pdf" in result.output
+    again = runner.invoke(app, ["ingest", str(corpus)])
+    assert "3 unchanged" in again.output and "0 chunks written" in again.output

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval.errors import CorruptFile, MissingPath, UnsupportedFile
+from retrieval.loaders import check_paths, load_file, load_paths
+
+
+def test_markdown_title_from_first_heading_and_metadata(tmp_path: Path) -> None:
+    page = tmp_path / "vpn-setup.md"
+    page.write_text("Intro line\n\n# VPN setup\n\nUse WireGuard.\n")
+    [doc] = load_file(page)
+    assert doc.title == "VPN setup"
+    assert doc.location == str(page) and doc.doc_id == str(page)
+    assert doc.updated is not None and doc.metadata["format"] == "markdown"
+    assert "Use WireGuard." in doc.text
+
+
+def test_plain_text_title_from_file_name(tmp_path: Path) -> None:
+    page = tmp_path / "coffee_rules.txt"
+    page.write_text("Clean the mug.")
+    [doc] = load_file(page)
+    assert doc.title == "coffee rules" and doc.text == "Clean the mug."
+
+
+def test_html_keeps_main_text_and_headings_drops_navigation(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Expenses</title><script>var x=1;</script></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/menu'>MenuLinkText</a></nav>"
+        "<main><h1>Expenses</h1><p>Submit receipts within <b>30 days</b>.</p><h2>Travel</h2><ul><li>Book trains in advance.</li></ul></main>"
+        "<footer>Copyright FooterText</footer></body></html>"
+    )
+    [doc] = load_file(page)
+    assert doc.title == "Expenses"
+    assert "# Expenses" in doc.text and "## Travel" in doc.text
+    assert "Submit receipts within 30 days ." in doc.text or "Submit receipts within 30 days." in doc.text
+    assert "Book trains in advance." in doc.text
+    for noise in ("MenuLinkText", "FooterText", "var x"):
+        assert noise not in doc.text
+
+
+def test_pdf_text_layer(tmp_path: Path, pdf_bytes) -> None:
+    page = tmp_path / "policy.pdf"
+    page.write_bytes(pdf_bytes(["Laptops are replaced every four years.", "Ask IT for a loaner."]))
+    [doc] = load_file(page)
+    assert "Laptops are replaced every four years." in doc.text
+    assert doc.metadata["format"] == "pdf" and doc.title == "policy"
+
+
+def test_corrupt_pdf_is_reported_by_name(tmp_path: Path) -> None:
+    page = tmp_path / "broken.pdf"
+    page.write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
+    with pytest.raises(CorruptFile, match="broken.pdf"):
+        load_file(page)
+
+
+def test_non_utf8_text_is_corrupt(tmp_path: Path) -> None:
+    page = tmp_path / "latin.txt"
+    page.write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(CorruptFile, match="latin.txt"):
+        load_file(page)
+
+
+def test_squad_paragraph_ids(tmp_path: Path) -> None:
+    data = {"version": "v2.0", "data": [
+        {"title": "Super_Bowl", "paragraphs": [{"context": "First paragraph.", "qas": []}, {"context": "Second one.", "qas": []}]},
+        {"title": "Oxygen", "paragraphs": [{"context": "O2 is a gas.", "qas": []}]},
+    ]}
+    file = tmp_path / "kb.json"
+    file.write_text(json.dumps(data))
+    docs = load_file(file)
+    assert [d.doc_id for d in docs] == ["Super_Bowl#0", "Super_Bowl#1", "Oxygen#0"]
+    assert docs[1].title == "Super Bowl" and docs[1].text == "Second one."
+    assert docs[1].location == f"{file}#Super_Bowl#1"
+
+
+def test_json_that_is_not_squad_is_unsupported(tmp_path: Path) -> None:
+    file = tmp_path / "config.json"
+    file.write_text('{"a": 1}')
+    with pytest.raises(UnsupportedFile, match="SQuAD"):
+        load_file(file)
+
+
+def test_check_paths_errors(tmp_path: Path) -> None:
+    with pytest.raises(MissingPath, match="nope"):
+        check_paths([tmp_path / "nope"])
+    (tmp_path / "a.docx").write_text("x")
+    with pytest.raises(UnsupportedFile, match="a.docx"):
+        check_paths([tmp_path / "a.docx"])
+
+
+def test_folder_walk_skips_hidden_and_unsupported_and_reports_corrupt(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\ntext")
+    (tmp_path / "b.docx").write_text("ignored")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.md").write_text("# C")
+    (tmp_path / "bad.pdf").write_bytes(b"garbage")
+    results = {r.path.name: r for r in load_paths(check_paths([tmp_path]))}
+    assert set(results) == {"a.md", "bad.pdf"}
+    assert results["a.md"].documents and results["bad.pdf"].error and "bad.pdf" in results["bad.pdf"].error
