@@ -43,3 +43,8 @@ def build_relevance_scorer(settings: Settings) -> CalibratedRelevance:
 
 def build_ingestor(settings: Settings) -> Ingestor:
     return Ingestor(build_store(settings), partial(get_embedder, settings.embedding_model), partial(_chunker, settings))
+
+
+def knowledge_base_size(settings: Settings) -> int:
+    """Chunks stored for ``settings.tenant`` (0 when nothing was ingested); raises StoreUnavailable."""
+    return build_store(settings).count()

@@ -54,6 +54,8 @@ class LanceStore:
     def _open(self, create_dim: int | None = None):
         if self._table is not None:
             return self._table
+        if create_dim is None and not self.directory.is_dir():
+            return None  # reading a store that was never written: empty, and nothing created
         db = self._connect()
         if self.name in db.list_tables().tables:
             self._table = db.open_table(self.name)
@@ -79,6 +81,11 @@ class LanceStore:
     def count(self) -> int:
         table = self._open()
         return 0 if table is None else table.count_rows()
+
+    def kb_version(self) -> str:
+        """Changes with every write, delete or index build (the answer cache keys on it)."""
+        table = self._open()
+        return "empty" if table is None else f"{self.name}:v{table.version}"
 
     def document_hashes(self) -> dict[str, tuple[str, str]]:
         table = self._open()
