@@ -30,4 +30,8 @@ class GeneratorError(RuntimeError):
 
 @runtime_checkable
 class Generator(Protocol):
+    """Drafts an answer from numbered passages. Backends may also accept ``settings=`` (the
+    request's effective settings, runtime overrides applied); the generate stage passes it
+    only to backends whose ``generate`` has that parameter."""
+
     def generate(self, question: str, passages: list[Passage], *, history: list[str] | None = None) -> Generation: ...

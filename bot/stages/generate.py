@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from adapters.base import Generator, GeneratorError
@@ -25,10 +26,13 @@ class GenerateStage:
 
     def __init__(self, generator: Generator) -> None:
         self.generator = generator
+        # Backends that accept per-request settings see runtime overrides (adapter, timeout).
+        self._per_request_settings = "settings" in inspect.signature(generator.generate).parameters
 
     def run(self, turn: Turn) -> None:
+        extra = {"settings": turn.settings} if self._per_request_settings else {}
         try:
-            generation = self.generator.generate(turn.query, turn.passages, history=turn.request.history)
+            generation = self.generator.generate(turn.query, turn.passages, history=turn.request.history, **extra)
         except GeneratorError as error:
             turn.note(error=str(error)[:300])
             turn.stop(

@@ -1,0 +1,268 @@
+"""Local transformers backend: a causal LM (default SmolLM2) with an optional LoRA adapter.
+
+The model loads on the first ``generate`` call, so questions that fall back before
+generation never pay for it. Concurrent requests are batched: callers enqueue and wait,
+one worker thread takes up to ``generation_batch_size`` requests that share the same
+adapter and decoding settings and runs them as one left-padded ``generate`` call. Each
+request carries its own deadline (``generation_timeout_s``), enforced between decoding
+steps by a stopping criterion; a request that hits it fails with :class:`GeneratorError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Generation, GeneratorError, Passage
+from adapters.model_store import resolve_model_dir
+from adapters.prompt import build_messages, fit_passages
+from adapters.registry import AdapterInfo, AdapterRegistry
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_TEMPLATE_OVERHEAD_TOKENS = 16
+
+
+def pick_device(setting: str) -> str:
+    import torch
+
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise GeneratorError("device is 'cuda' but no CUDA GPU is available (use 'auto' or 'cpu')")
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    adapter: AdapterInfo | None
+    max_new_tokens: int
+    temperature: float
+    deadline: float
+    future: Future = field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.adapter.name if self.adapter else None, self.max_new_tokens, self.temperature)
+
+
+class _LoadedModel:
+    """The base model and tokenizer, plus LoRA adapters attached by name on first use."""
+
+    def __init__(self, model_dir: Path, device: str) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_dir = model_dir
+        self.device = device
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+        self.model.eval()
+        self.name = model_dir.name
+        self._adapters: set[str] = set()
+        self._peft = None
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+        return list(encoded["input_ids"])
+
+    def select(self, adapter: AdapterInfo | None):
+        """The module to call ``generate`` on, with ``adapter`` switched on (or all off)."""
+        if adapter is None:
+            return self._peft.disable_adapter() if self._peft is not None else _nullcontext(), self._base_or_peft()
+        if adapter.name not in self._adapters:
+            self._attach(adapter)
+        self._peft.set_adapter(adapter.name)
+        return _nullcontext(), self._peft
+
+    def _base_or_peft(self):
+        return self._peft if self._peft is not None else self.model
+
+    def _attach(self, adapter: AdapterInfo) -> None:
+        from peft import PeftModel
+
+        try:
+            if self._peft is None:
+                self._peft = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)
+                self._peft.eval()
+            else:
+                self._peft.load_adapter(adapter.path, adapter_name=adapter.name)
+        except Exception as error:  # noqa: BLE001 - a broken adapter folder must not crash the bot
+            raise GeneratorError(f"adapter {adapter.name!r} at {adapter.path} could not be loaded: {error}") from error
+        self._adapters.add(adapter.name)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _deadlines(deadlines: list[float]):
+    from transformers import StoppingCriteria
+
+    class _Deadlines(StoppingCriteria):
+        """Rows whose request is past its deadline stop decoding."""
+
+        def __init__(self) -> None:
+            self.deadlines = deadlines
+            self.hit = [False] * len(deadlines)
+
+        def __call__(self, input_ids, scores, **kwargs):
+            import torch
+
+            now = time.monotonic()
+            flags = [now >= d for d in self.deadlines]
+            for i, flag in enumerate(flags):
+                self.hit[i] = self.hit[i] or flag
+            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+    return _Deadlines()
+
+
+class TransformersGenerator:
+    """The :class:`~adapters.base.Generator` running a local transformers model."""
+
+    def __init__(self, settings: Settings, registry: AdapterRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or AdapterRegistry(settings.adapters_dir)
+        self._loaded: _LoadedModel | None = None
+        self._load_lock = threading.Lock()
+        self._queue: "queue.Queue[_Request]" = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self.batches_run: list[int] = []  # sizes of the batches decoded (for tests and metrics)
+
+    # --- loading ------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> _LoadedModel:
+        with self._load_lock:
+            if self._loaded is None:
+                started = time.perf_counter()
+                model_dir = resolve_model_dir(self.settings.generator_model, self.settings.model_cache_dir)
+                self._loaded = _LoadedModel(model_dir, pick_device(self.settings.device))
+                log.info("generator %s loaded on %s in %.1fs", self._loaded.name, self._loaded.device, time.perf_counter() - started)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="ragbot-generator", daemon=True)
+                self._worker.start()
+            return self._loaded
+
+    # --- the protocol ---------------------------------------------------------------------
+    def generate(
+        self,
+        question: str,
+        passages: list[Passage],
+        *,
+        history: list[str] | None = None,
+        settings: Settings | None = None,
+    ) -> Generation:
+        cfg = settings or self.settings
+        adapter = self.registry.resolve(cfg.adapter)  # validates the name before any work
+        loaded = self.load()
+        budget = cfg.max_context_tokens - cfg.max_new_tokens - _TEMPLATE_OVERHEAD_TOKENS
+        if budget < 64:
+            raise GeneratorError(f"max_context_tokens {cfg.max_context_tokens} leaves no room for passages after max_new_tokens {cfg.max_new_tokens}")
+        kept = fit_passages(question, passages, budget, loaded.count_tokens, history)
+        ids = loaded.prompt_ids(build_messages(question, kept, history))
+        request = _Request(ids, adapter, cfg.max_new_tokens, cfg.temperature, time.monotonic() + cfg.generation_timeout_s)
+        self._queue.put(request)
+        try:
+            text, completion_tokens = request.future.result(timeout=cfg.generation_timeout_s + 30)
+        except TimeoutError as error:
+            raise GeneratorError(f"generation took longer than {cfg.generation_timeout_s:.0f}s") from error
+        return Generation(
+            text=text,
+            model=loaded.name,
+            adapter=adapter.name if adapter else None,
+            prompt_tokens=len(ids),
+            completion_tokens=completion_tokens,
+        )
+
+    # --- the batching worker --------------------------------------------------------------
+    def _work(self) -> None:
+        pending: list[_Request] = []
+        while True:
+            if not pending:
+                pending.append(self._queue.get())
+            wait_until = time.monotonic() + self.settings.generation_batch_wait_ms / 1000
+            while len(pending) < self.settings.generation_batch_size * 4:
+                timeout = wait_until - time.monotonic()
+                try:
+                    pending.append(self._queue.get(timeout=max(timeout, 0)) if timeout > 0 else self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            key = pending[0].key
+            batch = [r for r in pending if r.key == key][: self.settings.generation_batch_size]
+            pending = [r for r in pending if r not in batch]
+            try:
+                self._run_batch(batch)
+            except Exception as error:  # noqa: BLE001 - every waiting caller must hear back
+                failure = error if isinstance(error, GeneratorError) else GeneratorError(f"generation failed: {error}")
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(failure)
+
+    def _run_batch(self, batch: list[_Request]) -> None:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        loaded = self._loaded
+        assert loaded is not None
+        self.batches_run.append(len(batch))
+        pad = loaded.tokenizer.pad_token_id
+        width = max(len(r.prompt_ids) for r in batch)
+        input_ids = torch.tensor([[pad] * (width - len(r.prompt_ids)) + r.prompt_ids for r in batch], device=loaded.device)
+        attention = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in batch], device=loaded.device)
+        deadlines = _deadlines([r.deadline for r in batch])
+        first = batch[0]
+        sampling: dict[str, Any] = {"do_sample": False}
+        if first.temperature > 0:
+            sampling = {"do_sample": True, "temperature": first.temperature}
+        context, module = loaded.select(first.adapter)
+        with context, torch.inference_mode():
+            output = module.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                max_new_tokens=first.max_new_tokens,
+                pad_token_id=pad,
+                stopping_criteria=StoppingCriteriaList([deadlines]),
+                **sampling,
+            )
+        eos = set(_as_list(loaded.model.generation_config.eos_token_id)) | {loaded.tokenizer.eos_token_id}
+        for row, request in enumerate(batch):
+            if deadlines.hit[row]:
+                request.future.set_exception(GeneratorError("generation hit its time limit (generation_timeout_s)"))
+                continue
+            new = output[row, width:].tolist()
+            tokens = []
+            for token in new:
+                if token in eos or token == pad:
+                    break
+                tokens.append(token)
+            text = loaded.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            request.future.set_result((text, len(tokens)))
+
+
+def _as_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,148 @@
+"""The adapter registry: trained LoRA adapters by name, which one is active, and rollback.
+
+Adapters live in ``settings.adapters_dir/<name>/`` (trained here) or ship with ragbot in
+``adapters/pretrained/<name>/``. The active pointer is a small JSON file that the
+generator re-reads (by modification time) on every request, so ``ragbot adapters use``
+switches a running bot without a restart. ``settings.adapter`` (environment, TOML or a
+``/ragbot set adapter NAME`` override) wins over the pointer; ``none`` means the base model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.base import GeneratorError
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+METADATA_FILE = "ragbot_adapter.json"
+BASE_MODEL = "none"  # the name that selects the base model without an adapter
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_POINTER = "active.json"
+_HISTORY_LIMIT = 20
+
+
+class AdapterError(GeneratorError):
+    """An unknown or malformed adapter name, or nothing to roll back to."""
+
+
+@dataclass
+class AdapterInfo:
+    name: str
+    path: Path
+    builtin: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_name(name: str) -> str:
+    """A safe adapter name (it becomes a folder name), or a clear error."""
+    if not _NAME.match(name or ""):
+        raise AdapterError(f"bad adapter name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    return name
+
+
+class AdapterRegistry:
+    def __init__(self, adapters_dir: Path, pretrained_dir: Path = PRETRAINED_DIR) -> None:
+        self.adapters_dir = Path(adapters_dir)
+        self.pretrained_dir = Path(pretrained_dir)
+        self._lock = threading.Lock()
+        self._cache: tuple[float, dict[str, Any]] | None = None
+
+    # --- what exists ------------------------------------------------------------------
+    def list(self) -> list[AdapterInfo]:
+        found: dict[str, AdapterInfo] = {}
+        for root, builtin in ((self.pretrained_dir, True), (self.adapters_dir, False)):
+            if not root.is_dir():
+                continue
+            for folder in sorted(root.iterdir()):
+                if folder.is_dir() and _NAME.match(folder.name) and (folder / "adapter_config.json").is_file():
+                    found[folder.name] = AdapterInfo(folder.name, folder, builtin, _read_json(folder / METADATA_FILE))
+        return sorted(found.values(), key=lambda a: a.name)
+
+    def get(self, name: str) -> AdapterInfo:
+        check_name(name)
+        for info in self.list():
+            if info.name == name:
+                return info
+        known = ", ".join(a.name for a in self.list()) or "none trained yet"
+        raise AdapterError(f"unknown adapter {name!r} (known: {known}; '{BASE_MODEL}' = base model)")
+
+    def default_builtin(self) -> str | None:
+        """The shipped adapter used when nothing was chosen (the first pretrained one)."""
+        builtin = [a.name for a in self.list() if a.builtin]
+        return builtin[0] if builtin else None
+
+    # --- the active pointer -------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        path = self.adapters_dir / _POINTER
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        cached = self._cache
+        if cached and cached[0] == mtime:
+            return cached[1]
+        state = _read_json(path)
+        self._cache = (mtime, state)
+        return state
+
+    def active(self) -> str | None:
+        """The adapter name in force (``None`` = base model), without settings overrides."""
+        state = self._state()
+        if "active" in state:
+            value = state["active"]
+            return None if value in (None, BASE_MODEL) else str(value)
+        return self.default_builtin()
+
+    def resolve(self, requested: str | None) -> AdapterInfo | None:
+        """The adapter to apply for one request: ``requested`` (a setting) or the pointer."""
+        name = requested if requested is not None else self.active()
+        if name is None or name == BASE_MODEL:
+            return None
+        return self.get(name)
+
+    def use(self, name: str) -> str | None:
+        """Make ``name`` active (``none`` = base model); returns the previous one."""
+        if name != BASE_MODEL:
+            self.get(name)
+        with self._lock:
+            state = self._state()
+            previous = self.active()
+            history = list(state.get("history", []))
+            history.append(previous if previous is not None else BASE_MODEL)
+            self._write({"active": name, "history": history[-_HISTORY_LIMIT:], "changed_at": time.time()})
+        return previous
+
+    def rollback(self) -> str:
+        """Go back to the adapter active before the last ``use``; returns the one now active."""
+        with self._lock:
+            state = self._state()
+            history = list(state.get("history", []))
+            if not history:
+                raise AdapterError("nothing to roll back to: no earlier `ragbot adapters use` recorded")
+            previous = history.pop()
+            self._write({"active": previous, "history": history, "changed_at": time.time()})
+        return previous
+
+    def _write(self, state: dict[str, Any]) -> None:
+        self.adapters_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".active-", dir=self.adapters_dir)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(state, handle, indent=2)
+        os.replace(tmp, self.adapters_dir / _POINTER)
+        self._cache = None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, OSError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,42 @@
+"""Shared fixtures: the default model converted ONCE per test session into a tmp cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import load_settings
+
+
+@pytest.fixture(scope="session")
+def converted_cache(tmp_path_factory):
+    """A model cache dir holding the converted SmolLM2 (the conversion itself is under test)."""
+    from adapters.model_store import default_model_dir
+
+    cache = tmp_path_factory.mktemp("model-cache")
+    default_model_dir(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def smol_dir(converted_cache):
+    from adapters.model_store import default_model_dir
+
+    return default_model_dir(converted_cache)
+
+
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory, converted_cache):
+    """A data dir whose models/ is the converted cache, so generators load in seconds."""
+    data = tmp_path_factory.mktemp("data")
+    (data / "models").symlink_to(converted_cache, target_is_directory=True)
+    return data
+
+
+@pytest.fixture(scope="session")
+def local_generator(session_data_dir):
+    from adapters.local import TransformersGenerator
+    from adapters.registry import AdapterRegistry
+
+    settings = load_settings(data_dir=session_data_dir, max_new_tokens=24, device="cpu")
+    generator = TransformersGenerator(settings, AdapterRegistry(settings.adapters_dir, pretrained_dir=session_data_dir / "no-builtin"))
+    return generator

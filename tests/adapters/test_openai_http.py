@@ -1,0 +1,109 @@
+"""The OpenAI-compatible backend against a small local server, and its failure modes."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from adapters.base import GeneratorError, Passage
+from adapters.openai_http import OpenAIGenerator
+from bot.answer import Outcome
+from bot.settings import load_settings
+from bot.stages.generate import GenerateStage
+from bot.turn import Turn
+
+
+class FakeServer:
+    def __init__(self):
+        self.requests = []
+        self.delay = 0.0
+        self.status = 200
+        self.reply_text = "Normandy is in France [1]."
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                time.sleep(outer.delay)
+                if outer.status != 200:
+                    self.send_response(outer.status)
+                    self.end_headers()
+                    self.wfile.write(b"model overloaded")
+                    return
+                payload = {
+                    "model": body["model"],
+                    "choices": [{"message": {"role": "assistant", "content": outer.reply_text}}],
+                    "usage": {"prompt_tokens": 42, "completion_tokens": 7},
+                }
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server():
+    fake = FakeServer()
+    yield fake
+    fake.httpd.shutdown()
+
+
+def settings_for(tmp_path, url, **extra):
+    return load_settings(data_dir=tmp_path, generator_backend="openai", openai_base_url=url, openai_model="smol", **extra)
+
+
+def test_sends_the_ragbot_prompt_and_reads_the_reply(server, tmp_path):
+    generator = OpenAIGenerator(settings_for(tmp_path, server.url, openai_api_key="sk-test"))
+    result = generator.generate("Where is Normandy?", [Passage(1, "Normans", "Normandy is in France.")])
+    assert result.text == "Normandy is in France [1]."
+    assert (result.prompt_tokens, result.completion_tokens, result.model) == (42, 7, "smol")
+    sent = server.requests[0]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["auth"] == "Bearer sk-test"
+    assert "[1] Normans" in sent["body"]["messages"][1]["content"]
+    assert sent["body"]["temperature"] == 0.0
+
+
+def test_an_adapter_is_sent_as_the_model_name(server, tmp_path):
+    generator = OpenAIGenerator(settings_for(tmp_path, server.url))
+    result = generator.generate("q?", [], settings=settings_for(tmp_path, server.url, adapter="squad-r8"))
+    assert server.requests[0]["body"]["model"] == "squad-r8" and result.adapter == "squad-r8"
+
+
+def test_unreachable_server_is_a_clear_generator_error(tmp_path):
+    generator = OpenAIGenerator(settings_for(tmp_path, "http://127.0.0.1:9/v1"))
+    with pytest.raises(GeneratorError, match="unreachable"):
+        generator.generate("q?", [])
+
+
+def test_http_errors_and_timeouts_are_generator_errors(server, tmp_path):
+    server.status = 503
+    with pytest.raises(GeneratorError, match="HTTP 503: model overloaded"):
+        OpenAIGenerator(settings_for(tmp_path, server.url)).generate("q?", [])
+    server.status, server.delay = 200, 1.5
+    started = time.monotonic()
+    with pytest.raises(GeneratorError, match="did not answer within"):
+        OpenAIGenerator(settings_for(tmp_path, server.url, generation_timeout_s=0.3)).generate("q?", [])
+    assert time.monotonic() - started < 1.4
+
+
+def test_the_pipeline_stage_falls_back_politely_when_the_server_is_down(tmp_path):
+    settings = settings_for(tmp_path, "http://127.0.0.1:9/v1")
+    turn = Turn(question="Where is Normandy?", settings=settings)
+    turn.query = turn.question
+    turn.passages = [Passage(1, "Normans", "Normandy is in France.")]
+    GenerateStage(OpenAIGenerator(settings)).run(turn)
+    assert turn.stopped and turn.outcome is Outcome.FALLBACK and turn.escalate
+    assert "unreachable" in turn.escalation_reason

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from adapters.registry import METADATA_FILE, AdapterError, AdapterRegistry
+
+
+def make_adapter(root, name, **meta):
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / METADATA_FILE).write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture
+def registry(tmp_path):
+    return AdapterRegistry(tmp_path / "adapters", pretrained_dir=tmp_path / "builtin")
+
+
+def test_lists_trained_and_builtin_adapters_with_metadata(registry, tmp_path):
+    make_adapter(tmp_path / "builtin", "squad-r8", metrics={"eval_loss": 1.0})
+    make_adapter(tmp_path / "adapters", "mine")
+    (tmp_path / "adapters" / "not-an-adapter").mkdir()
+    listed = {a.name: a for a in registry.list()}
+    assert set(listed) == {"squad-r8", "mine"}
+    assert listed["squad-r8"].builtin and not listed["mine"].builtin
+    assert listed["squad-r8"].metadata["metrics"]["eval_loss"] == 1.0
+
+
+def test_builtin_is_the_default_until_something_is_chosen(registry, tmp_path):
+    assert registry.active() is None
+    make_adapter(tmp_path / "builtin", "squad-r8")
+    assert registry.active() == "squad-r8"
+    registry.use("none")
+    assert registry.active() is None and registry.resolve(None) is None
+
+
+def test_use_and_rollback_walk_the_history(registry, tmp_path):
+    make_adapter(tmp_path / "adapters", "a")
+    make_adapter(tmp_path / "adapters", "b")
+    registry.use("a")
+    registry.use("b")
+    assert registry.resolve(None).name == "b"
+    assert registry.rollback() == "a"
+    assert registry.active() == "a"
+    assert registry.rollback() == "none"
+    assert registry.active() is None
+    with pytest.raises(AdapterError, match="nothing to roll back"):
+        registry.rollback()
+
+
+def test_a_second_registry_sees_the_switch(registry, tmp_path):
+    """What a running bot relies on: the pointer is re-read, not cached forever."""
+    make_adapter(tmp_path / "adapters", "a")
+    other = AdapterRegistry(tmp_path / "adapters", pretrained_dir=tmp_path / "builtin")
+    assert other.active() is None
+    registry.use("a")
+    assert other.active() == "a"
+
+
+def test_settings_override_wins_over_the_pointer(registry, tmp_path):
+    make_adapter(tmp_path / "adapters", "a")
+    make_adapter(tmp_path / "adapters", "b")
+    registry.use("a")
+    assert registry.resolve("b").name == "b"
+    assert registry.resolve("none") is None
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden", "x" * 65])
+def test_bad_names_are_refused(registry, name):
+    with pytest.raises(AdapterError, match="bad adapter name"):
+        registry.resolve(name)
+
+
+def test_unknown_names_list_the_known_ones(registry, tmp_path):
+    make_adapter(tmp_path / "adapters", "a")
+    with pytest.raises(AdapterError, match=r"unknown adapter 'zz'.*known: a"):
+        registry.use("zz")
+    assert registry.active() is None
