@@ -1,0 +1,1 @@
+"""Staying up: bounded work with back-pressure, a restartable generator, retries, graceful shutdown."""

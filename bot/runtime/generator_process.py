@@ -1,0 +1,260 @@
+"""The generator in a child process that is restarted when it crashes, losing no question.
+
+A model can die in ways a thread cannot catch (a segfault in a kernel, the OOM killer, a
+hung decode). Run in-process, that takes the whole bot down with every queued question.
+Here the real generator runs in a spawned child; the parent keeps every request it sent
+until the answer comes back. When the child dies, the parent starts a new one and sends
+the unanswered requests again (generation has no side effects, so a retry is safe), up to
+``max_attempts`` per request; after that the asker gets a polite :class:`GeneratorError`.
+A child that stops answering past the request's deadline is killed and replaced the same way.
+
+Requests are sent as soon as they arrive, so the child's own batching still sees them
+together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing as mp
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Generation, GeneratorError, Generator, Passage
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GeneratorFactory = Callable[[Settings], Generator]
+_GRACE_S = 15.0  # on top of generation_timeout_s, before the parent decides the child is hung
+
+
+def default_factory(settings: Settings) -> Generator:
+    from adapters.factory import build_generator
+
+    return build_generator(settings)
+
+
+# --- the child ---------------------------------------------------------------------------
+def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, workers: int) -> None:
+    """Serve requests over ``conn`` until the parent closes it; each request on its own thread."""
+    generator = factory(settings)
+    send_lock = threading.Lock()
+
+    def reply(message: tuple) -> None:
+        with send_lock:
+            conn.send(message)
+
+    def work(request_id: int, kind: str, payload: dict) -> None:
+        try:
+            if kind == "warm":
+                load = getattr(generator, "warm_up", None) or getattr(generator, "load", None)
+                load() if callable(load) else generator.generate("ping", [Passage(1, "warm-up", "ping")])
+                reply((request_id, "ok", None))
+                return
+            extra = {"settings": payload["settings"]} if payload.get("settings") is not None else {}
+            try:
+                generation = generator.generate(payload["question"], payload["passages"], history=payload["history"], **extra)
+            except TypeError:  # a backend without the settings parameter
+                generation = generator.generate(payload["question"], payload["passages"], history=payload["history"])
+            reply((request_id, "ok", generation))
+        except GeneratorError as error:
+            reply((request_id, "generator_error", str(error)))
+        except Exception as error:  # noqa: BLE001 - reported to the caller, the child lives on
+            reply((request_id, "generator_error", f"generation failed: {type(error).__name__}: {error}"))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragbot-gen-child") as pool:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            pool.submit(work, *message)
+
+
+# --- the parent --------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    request_id: int
+    kind: str
+    payload: dict
+    future: Future = field(default_factory=Future)
+    attempts: int = 0
+    incarnation: int = -1
+
+
+class ProcessGenerator:
+    """A :class:`~adapters.base.Generator` whose model lives in a restartable child process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: GeneratorFactory = default_factory,
+        *,
+        metrics: Any = None,
+        max_attempts: int = 2,
+        child_workers: int = 16,
+        hang_grace_s: float = _GRACE_S,
+    ) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+        self.child_workers = child_workers
+        self.hang_grace_s = hang_grace_s
+        self.restarts = 0
+        self._ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
+        self._lock = threading.RLock()
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._process: Any = None
+        self._conn: Any = None
+        self._incarnation = 0
+        self._closed = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start_child(self) -> None:
+        parent_conn, child_conn = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=_child_main, args=(child_conn, self.factory, self.settings, self.child_workers), name="ragbot-generator", daemon=True
+        )
+        process.start()
+        child_conn.close()
+        self._incarnation += 1
+        self._process, self._conn = process, parent_conn
+        threading.Thread(target=self._receive, args=(parent_conn, process, self._incarnation), name="ragbot-gen-recv", daemon=True).start()
+        log.info("generator child %s started (incarnation %s)", process.pid, self._incarnation)
+
+    def _ensure_child(self) -> None:
+        if self._closed:
+            raise GeneratorError("the generator is shutting down")
+        if self._process is None or not self._process.is_alive():
+            self._start_child()
+
+    def warm_up(self) -> None:
+        """Start the child and load the model there now (readiness waits for this)."""
+        self._call("warm", {}, timeout=max(self.settings.generation_timeout_s, 600))
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            self._closed = True
+            process, conn = self._process, self._conn
+            self._process = None
+        if process is None:
+            return
+        try:
+            with self._send_lock:
+                conn.send(None)
+        except (OSError, ValueError):
+            pass
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout)
+
+    def kill_child(self) -> None:
+        """Kill the child as a crash would (tests; also used on a hung child)."""
+        with self._lock:
+            process = self._process
+        if process is not None and process.is_alive():
+            process.kill()
+
+    # --- the protocol -------------------------------------------------------------------
+    def generate(
+        self, question: str, passages: list[Passage], *, history: list[str] | None = None, settings: Settings | None = None
+    ) -> Generation:
+        cfg = settings or self.settings
+        payload = {"question": question, "passages": list(passages), "history": list(history or []), "settings": settings}
+        return self._call("generate", payload, timeout=cfg.generation_timeout_s + self.hang_grace_s)
+
+    def _call(self, kind: str, payload: dict, timeout: float) -> Any:
+        pending = _Pending(next(self._ids), kind, payload)
+        with self._lock:
+            self._pending[pending.request_id] = pending
+            self._send(pending)
+        try:
+            return pending.future.result(timeout=timeout)
+        except FutureTimeout:
+            with self._lock:
+                self._pending.pop(pending.request_id, None)
+                hung = self._incarnation == pending.incarnation
+            if hung:  # the child ignored its own deadline: replace it, the others are resent
+                log.error("generator child did not answer within %.0fs; restarting it", timeout)
+                self.kill_child()
+            if self.metrics is not None:
+                self.metrics.external_errors.labels("generator", "timeout").inc()
+            raise GeneratorError(f"the generator did not answer within {timeout:.0f}s") from None
+
+    def _send(self, pending: _Pending) -> None:
+        """Send (or resend) under ``self._lock``; a dead pipe is handled by the receiver's restart."""
+        self._ensure_child()
+        pending.attempts += 1
+        pending.incarnation = self._incarnation
+        try:
+            with self._send_lock:
+                self._conn.send((pending.request_id, pending.kind, pending.payload))
+        except (OSError, ValueError, BrokenPipeError) as error:
+            log.warning("could not send to the generator child (%s); it will be restarted", error)
+
+    def _receive(self, conn: Any, process: Any, incarnation: int) -> None:
+        while True:
+            try:
+                request_id, status, value = conn.recv()
+            except (EOFError, OSError, ValueError):
+                break
+            with self._lock:
+                pending = self._pending.pop(request_id, None)
+            if pending is None or pending.future.done():
+                continue
+            if status == "ok":
+                pending.future.set_result(value)
+            else:
+                pending.future.set_exception(GeneratorError(value))
+        process.join(1)
+        self._child_died(incarnation, process.exitcode)
+
+    def _child_died(self, incarnation: int, exitcode: int | None) -> None:
+        with self._lock:
+            if self._closed or incarnation != self._incarnation:
+                return
+            orphans = [p for p in self._pending.values() if p.incarnation == incarnation]
+            self._process = None
+            self.restarts += 1
+            if self.metrics is not None:
+                self.metrics.generator_restarts.inc()
+            if not orphans:  # the next question starts a new child
+                log.warning("generator child exited (code %s) with nothing in flight", exitcode)
+                return
+            log.error("generator child crashed (exit code %s) with %d request(s) in flight; restarting", exitcode, len(orphans))
+            for pending in orphans:
+                if pending.attempts >= self.max_attempts:
+                    self._pending.pop(pending.request_id, None)
+                    pending.future.set_exception(GeneratorError("the generator crashed while answering this question, twice"))
+                else:
+                    try:
+                        self._send(pending)
+                    except GeneratorError as error:
+                        self._pending.pop(pending.request_id, None)
+                        pending.future.set_exception(error)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+    """Poll ``condition`` until true or ``timeout`` (small helper for callers and tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()

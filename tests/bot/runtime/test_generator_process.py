@@ -1,0 +1,80 @@
+"""A crashed or hung generator child is replaced and no question in flight is lost."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from adapters.base import Generation, GeneratorError, Passage
+from bot.runtime.generator_process import ProcessGenerator, wait_until
+
+PASSAGES = [Passage(1, "VPN", "Profiles last 90 days.")]
+
+
+class ScriptedGenerator:
+    """Runs in the child. Behaviour by question: 'crash-once' kills the process the first time
+    (a marker file in data_dir remembers it across processes), 'crash' always, 'hang' never answers."""
+
+    def __init__(self, settings) -> None:
+        self.marker = settings.data_dir / "crashed-once"
+
+    def generate(self, question, passages, *, history=None):
+        if question == "crash" or (question == "crash-once" and not self.marker.exists()):
+            self.marker.parent.mkdir(parents=True, exist_ok=True)
+            self.marker.touch()
+            time.sleep(0.2)
+            os._exit(9)
+        if question == "hang":
+            time.sleep(120)
+        time.sleep(0.3)
+        return Generation(text=f"answer to {question} from {os.getpid()}", model="scripted")
+
+
+def scripted(settings):
+    return ScriptedGenerator(settings)
+
+
+@pytest.fixture
+def generator(make_settings, monkeypatch):
+    # the spawned child unpickles `scripted` by module name: it needs the repository on its path
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
+    settings = make_settings(generation_timeout_s=1)
+    gen = ProcessGenerator(settings, scripted, hang_grace_s=1.0)
+    yield gen
+    gen.close()
+
+
+def test_answers_come_from_a_child_process(generator):
+    generator.warm_up()
+    result = generator.generate("q", PASSAGES)
+    assert result.text.startswith("answer to q") and generator.pid != os.getpid()
+
+
+def test_a_crash_with_questions_in_flight_restarts_the_child_and_answers_all(generator):
+    generator.warm_up()
+    first_pid = generator.pid
+    questions = ["q1", "q2", "crash-once", "q3", "q4"]
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda q: generator.generate(q, PASSAGES), questions))
+    assert [r.text.split(" from ")[0] for r in results] == [f"answer to {q}" for q in questions]
+    assert generator.restarts == 1 and generator.pid != first_pid
+
+
+def test_a_question_that_always_crashes_fails_politely_and_the_next_one_works(generator):
+    with pytest.raises(GeneratorError, match="crashed"):
+        generator.generate("crash", PASSAGES)
+    assert generator.generate("after", PASSAGES).text.startswith("answer to after")
+    assert generator.restarts == 2  # one crash per attempt (max_attempts=2)
+
+
+def test_a_hung_child_is_replaced_after_the_deadline(generator):
+    started = time.monotonic()
+    with pytest.raises(GeneratorError, match="did not answer"):
+        generator.generate("hang", PASSAGES)
+    assert time.monotonic() - started < 5
+    assert wait_until(lambda: generator.restarts == 1, 5)
+    assert generator.generate("after", PASSAGES).text.startswith("answer to after")
