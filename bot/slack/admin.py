@@ -1,0 +1,201 @@
+"""`/ragbot` slash command: help, config, set, reset, stats, escalations, with admin checks.
+
+Replies are ephemeral and returned in the ack itself (everything here is a quick database
+read or write), so the admin sees the result at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+
+from bot.settings import Settings, SettingsError
+from bot.slack import blocks as bk
+from bot.slack.effective import EffectiveSettings, parse_value
+from bot.state import GLOBAL, StateStore
+
+log = logging.getLogger(__name__)
+
+# Settings that only take effect at start-up or guard secrets and access: env/TOML only.
+NOT_SETTABLE = frozenset(
+    {
+        "data_dir", "database_url", "embedding_model", "generator_model", "reranker_model", "store", "weaviate_url",
+        "weaviate_grpc_port", "weaviate_api_key", "weaviate_collection", "tenant", "generator_backend", "device",
+        "openai_base_url", "openai_model", "openai_api_key", "admin_users", "workspace_admins_are_admins",
+        "slack_api_url", "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",
+        "outbox_retry_interval_s", "chunk_tokens", "chunk_overlap_tokens", "parent_max_chars",
+    }
+)
+SECRET_HINTS = ("key", "salt", "token", "secret")
+
+HELP = """*ragbot commands*
+• `/ragbot config [#channel]`: the effective settings (overrides marked)
+• `/ragbot set KEY VALUE [#channel]`: change a setting, everywhere or for one channel (admins)
+• `/ragbot reset KEY [#channel]`: go back to the default (admins)
+• `/ragbot stats`: the last 24 hours: questions, outcomes, escalations, feedback, latency
+• `/ragbot escalations`: questions waiting for a human
+• `/ragbot help`: this message"""
+
+_CHANNEL = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,})$")
+
+
+@dataclass
+class Reply:
+    text: str
+
+    def ack_kwargs(self) -> dict:
+        return {"response_type": "ephemeral", "text": self.text[:300], "blocks": bk.sections(self.text)[: bk.BLOCK_LIMIT]}
+
+
+def channel_of(token: str) -> str | None:
+    match = _CHANNEL.match(token.strip())
+    return (match.group(1) or match.group(2)) if match else None
+
+
+class AdminCheck:
+    """Admins: ``admin_users``, plus Slack workspace admins/owners when enabled (users.info, cached)."""
+
+    def __init__(self, settings: Settings, client: WebClient, cache_s: float = 300.0) -> None:
+        self.settings = settings
+        self.client = client
+        self.cache_s = cache_s
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    def __call__(self, user_id: str) -> bool:
+        if user_id in self.settings.admin_users:
+            return True
+        if not self.settings.workspace_admins_are_admins:
+            return False
+        cached = self._cache.get(user_id)
+        if cached and time.monotonic() - cached[0] < self.cache_s:
+            return cached[1]
+        try:
+            user = self.client.users_info(user=user_id)["user"]
+            allowed = bool(user.get("is_admin") or user.get("is_owner"))
+        except Exception as error:  # noqa: BLE001 - when Slack cannot tell, refuse
+            log.warning("users.info failed for an admin check: %s", error)
+            return False
+        self._cache[user_id] = (time.monotonic(), allowed)
+        return allowed
+
+
+class AdminCommands:
+    def __init__(self, settings: EffectiveSettings, state: StateStore, is_admin: AdminCheck) -> None:
+        self.settings = settings
+        self.state = state
+        self.is_admin = is_admin
+
+    def handle(self, text: str, user_id: str, channel_id: str | None = None) -> Reply:
+        words = text.split()
+        command, args = (words[0].lower(), words[1:]) if words else ("help", [])
+        handler = {
+            "help": self.help, "config": self.config, "set": self.set, "reset": self.reset,
+            "stats": self.stats, "escalations": self.escalations,
+        }.get(command)
+        if handler is None:
+            return Reply(f"I don't know `{bk.escape(command)}`.\n\n{HELP}")
+        return handler(args, user_id)
+
+    def help(self, args: list[str], user_id: str) -> Reply:
+        return Reply(HELP)
+
+    def config(self, args: list[str], user_id: str) -> Reply:
+        channel = channel_of(args[0]) if args else None
+        if args and channel is None:
+            return Reply(f"`{bk.escape(args[0])}` is not a channel; use `/ragbot config #channel`.")
+        effective = self.settings.for_channel(channel)
+        global_keys = self.state.overrides.for_scope(GLOBAL)
+        channel_keys = self.state.overrides.for_scope(channel) if channel else {}
+        lines = []
+        for key in type(effective).model_fields:
+            if key in NOT_SETTABLE:
+                continue
+            mark = " _(set for this channel)_" if key in channel_keys else (" _(set globally)_" if key in global_keys else "")
+            lines.append(f"`{key}` = `{bk.escape(_shown(key, getattr(effective, key)))}`{mark}")
+        where = f"<#{channel}>" if channel else "all channels"
+        return Reply(f"*Effective settings for {where}* (change with `/ragbot set KEY VALUE [#channel]`)\n" + "\n".join(lines))
+
+    def set(self, args: list[str], user_id: str) -> Reply:
+        if not self.is_admin(user_id):
+            return Reply("Sorry, only ragbot admins can change settings. Ask one of them, or see `/ragbot config`.")
+        if len(args) < 2:
+            return Reply("Usage: `/ragbot set KEY VALUE [#channel]`")
+        key, scope, value_words = args[0], GLOBAL, args[1:]
+        if len(value_words) > 1 and channel_of(value_words[-1]):  # a trailing #channel is the scope
+            scope, value_words = channel_of(value_words[-1]), value_words[:-1]
+        raw = " ".join(value_words)
+        problem = self._check(key, scope, raw)
+        if problem:
+            return Reply(problem)
+        change = self.state.overrides.set(scope, key, raw, user_id)
+        where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
+        before = "its default" if change.old_value is None else f"`{bk.escape(change.old_value)}`"
+        return Reply(f"`{key}` is now `{bk.escape(raw)}` {where} (was {before}). It applies from the next message.")
+
+    def reset(self, args: list[str], user_id: str) -> Reply:
+        if not self.is_admin(user_id):
+            return Reply("Sorry, only ragbot admins can change settings. Ask one of them, or see `/ragbot config`.")
+        if not args or len(args) > 2:
+            return Reply("Usage: `/ragbot reset KEY [#channel]`")
+        scope = GLOBAL
+        if len(args) == 2:
+            scope = channel_of(args[1])
+            if scope is None:
+                return Reply(f"`{bk.escape(args[1])}` is not a channel; use `/ragbot reset KEY #channel`.")
+        change = self.state.overrides.reset(scope, args[0], user_id)
+        where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
+        if change is None:
+            return Reply(f"`{bk.escape(args[0])}` has no override {where}; nothing to reset.")
+        return Reply(f"`{args[0]}` is back to its default {where} (was `{bk.escape(change.old_value or '')}`).")
+
+    def _check(self, key: str, scope: str, raw: str) -> str | None:
+        """A one-line reason the change is refused, or None. The settings model itself validates."""
+        fields = type(self.settings.base).model_fields
+        if key not in fields:
+            return f"Unknown setting `{bk.escape(key)}`. See `/ragbot config` for the list."
+        if key in NOT_SETTABLE:
+            return f"`{key}` can only be set in the environment or the config file (it is read at start-up or guards access)."
+        overrides = self.state.overrides.for_channel(None if scope == GLOBAL else scope)
+        merged = {k: parse_value(v) for k, v in overrides.items()}
+        merged[key] = parse_value(raw)
+        try:
+            self.settings.base.with_overrides(merged)
+        except SettingsError as error:
+            return f"Not changed: {bk.escape(str(error))}"
+        return None
+
+    def stats(self, args: list[str], user_id: str) -> Reply:
+        s = self.state.questions.summary()
+        ratio = "no feedback yet" if s.helpful_ratio is None else f"{s.helpful_ratio:.0%} helpful ({s.helpful} of {s.helpful + s.not_helpful})"
+        p50 = "n/a" if s.p50_latency_ms is None else f"{s.p50_latency_ms / 1000:.2f} s"
+        p95 = "n/a" if s.p95_latency_ms is None else f"{s.p95_latency_ms / 1000:.2f} s"
+        return Reply(
+            "*ragbot, last 24 hours*\n"
+            f"Questions: {s.questions} · answered {s.answered} · fallback {s.fallback} · blocked {s.blocked} · escalated {s.escalated}\n"
+            f"Feedback: {ratio}\nLatency: p50 {p50} · p95 {p95}"
+        )
+
+    def escalations(self, args: list[str], user_id: str) -> Reply:
+        rows = self.state.escalations.open()
+        if not rows:
+            return Reply("No open escalations. :tada:")
+        lines = []
+        for esc in rows:
+            who = f"claimed by <@{esc.claimed_by}>" if esc.claimed_by else "unclaimed"
+            question = bk.escape((esc.question or "(question not stored)")[:120])
+            lines.append(f"• #{esc.id} ({who}, {esc.created_at:%Y-%m-%d %H:%M} UTC) <{bk.thread_link(esc.channel_id, esc.thread_ts)}|thread>: {question}")
+        return Reply(f"*Open escalations ({len(rows)})*\n" + "\n".join(lines))
+
+
+def _shown(key: str, value) -> str:
+    if value is None:
+        return "none"
+    if any(hint in key for hint in SECRET_HINTS):
+        return "(hidden)"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)

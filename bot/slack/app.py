@@ -1,0 +1,224 @@
+"""The Bolt app: which Slack events, commands and buttons ragbot listens to, and what each does.
+
+Listeners only decide and queue: questions go to :class:`QuestionWorker` (after the ack),
+state changes are committed together with the Slack posts they owe (the outbox), and the
+posts are then sent by :class:`OutboxDeliverer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.settings import Settings
+from bot.slack import blocks as bk
+from bot.slack.admin import AdminCheck, AdminCommands
+from bot.slack.delivery import OutboxDeliverer, RetryLoop
+from bot.slack.effective import EffectiveSettings
+from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, thread_key
+from bot.state import Escalation, EscalationError, StateStore
+from bot.state.outbox import KIND_EPHEMERAL
+
+log = logging.getLogger(__name__)
+
+SLASH_COMMAND = "/ragbot"
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
+
+
+class SlackBot:
+    """Owns the Bolt ``App`` and the parts its listeners drive. Pass any object with
+    ``run(question, RequestContext, settings=...) -> Answer`` as the pipeline."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Any,
+        state: StateStore,
+        *,
+        bot_token: str | None = None,
+        signing_secret: str | None = None,
+        client: WebClient | None = None,
+        hasher: Hasher | None = None,
+        redactor: Callable[[str], str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.client = client or WebClient(token=bot_token, base_url=settings.slack_api_url)
+        self.hasher = hasher or default_hasher
+        self.effective = EffectiveSettings(settings, state.overrides)
+        self.deliverer = OutboxDeliverer(state, self.client)
+        self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor)
+        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client))
+        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s)
+        self.app = App(
+            client=self.client,
+            signing_secret=signing_secret,
+            request_verification_enabled=signing_secret is not None,  # Socket Mode needs no signature
+            # Listeners only touch the database and queue work, so the ack can wait for them:
+            # a question is queued (and a retry recognised) before Slack hears back.
+            process_before_response=True,
+        )
+        self._register()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start_background(self) -> "SlackBot":
+        """Retry what a previous run left undelivered, then keep retrying in the background."""
+        try:
+            self.state.events.prune()
+        except Exception:  # noqa: BLE001
+            log.exception("pruning processed events failed")
+        self.retry_loop.start()
+        return self
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until queued questions are answered and owed posts sent (tests, shutdown)."""
+        return self.worker.drain(timeout) and self.retry_loop.wait_idle(timeout)
+
+    def close(self, wait: bool = True) -> None:
+        self.retry_loop.stop()
+        self.worker.shutdown(wait=wait)
+
+    # --- wiring -------------------------------------------------------------------------------
+    def _register(self) -> None:
+        app = self.app
+        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_message)
+        app.command(SLASH_COMMAND)(self._on_command)
+        app.action(bk.ACTION_HELPFUL)(self._on_feedback)
+        app.action(bk.ACTION_NOT_HELPFUL)(self._on_feedback)
+        app.action(bk.ACTION_ASK_HUMAN)(self._on_ask_human)
+        app.action(bk.ACTION_CLAIM)(self._on_claim)
+        app.action(bk.ACTION_ANSWER)(self._on_answer_button)
+        app.view(bk.ANSWER_MODAL)(self._on_answer_submitted)
+
+    # --- questions ------------------------------------------------------------------------------
+    def _on_mention(self, body: dict, event: dict, context: dict) -> None:
+        if event.get("channel", "").startswith("D"):  # DMs arrive as message.im too; answer once
+            return
+        self._take(body, event, context)
+
+    def _on_message(self, body: dict, event: dict, context: dict) -> None:
+        if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
+            return
+        text = event.get("text") or ""
+        if event.get("channel_type") == "im":
+            self._take(body, event, context)
+            return
+        bot_user = context.get("bot_user_id")
+        if bot_user and f"<@{bot_user}" in text:  # app_mention answers it
+            return
+        channel, thread = event.get("channel", ""), event.get("thread_ts")
+        if thread and thread != event.get("ts"):
+            if self.state.questions.answered_thread(thread_key(self.hasher, channel, thread)):
+                self._take(body, event, context)
+            return
+        if not self.effective.for_channel(channel).mention_only:
+            self._take(body, event, context)
+
+    def _take(self, body: dict, event: dict, context: dict) -> None:
+        """Ignore bots; drop Slack's retries of an event already taken; queue the question."""
+        if event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("user") in (None, context.get("bot_user_id")):
+            return
+        event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
+        if not self.state.events.claim(event_id):
+            log.info("event %s already taken (retry %s); not answering again", event_id, body.get("retry_attempt"))
+            return
+        text = _MENTION.sub("", event.get("text") or "").strip()
+        job = QuestionJob(
+            text=text, user_id=event["user"], channel_id=event["channel"], message_ts=event["ts"],
+            thread_ts=event.get("thread_ts") or event["ts"], team_id=body.get("team_id") or event.get("team", ""),
+            event_id=event_id, is_dm=event.get("channel_type") == "im",
+        )
+        self.worker.submit(job)
+
+    # --- /ragbot ----------------------------------------------------------------------------------
+    def _on_command(self, ack, command: dict) -> None:
+        try:
+            reply = self.admin.handle(command.get("text", ""), command["user_id"], command.get("channel_id"))
+        except Exception:  # noqa: BLE001
+            log.exception("/ragbot %r failed", command.get("text", "")[:40])
+            ack(response_type="ephemeral", text="Sorry, that command failed on my side; it has been logged.")
+            return
+        ack(**reply.ack_kwargs())
+
+    # --- buttons on answers -----------------------------------------------------------------------
+    def _on_feedback(self, ack, body: dict, action: dict) -> None:
+        ack()
+        helpful = action["action_id"] == bk.ACTION_HELPFUL
+        user = body["user"]["id"]
+        stored = self.state.questions.add_feedback(action["value"], self.hasher(user), helpful)
+        text = ("Thanks, glad it helped!" if helpful else "Thanks for telling me. If you still need an answer, press *Ask a human*.") if stored else "Sorry, I no longer have that answer on record."
+        self._ephemeral(body, text)
+
+    def _on_ask_human(self, ack, body: dict, action: dict) -> None:
+        ack()
+        request_id, user = action["value"], body["user"]["id"]
+        channel, thread = _message_place(body)
+        settings = self.effective.for_channel(channel)
+        if not settings.escalation_channel:
+            self._ephemeral(body, "No escalation channel is configured yet. An admin can set one with `/ragbot set escalation_channel #channel`.")
+            return
+        record = self.state.questions.get(request_id)
+        escalation = Escalation(
+            request_id=request_id, reason=f"<@{user}> pressed Ask a human", channel_id=channel, thread_ts=thread, asker_id=user,
+            question=record.question if record else "", draft=record.answer_text if record and record.outcome == "answered" else "",
+            draft_sent=bool(record and record.answer_sent), confidence=record.confidence if record else 0.0,
+            sources=record.sources if record else [], escalation_channel=settings.escalation_channel,
+        )
+        _, created = self.state.escalations.create(escalation)
+        self._ephemeral(body, "I've asked a human; they'll reply in this thread." if created else "A human has already been asked; they'll reply in this thread.")
+
+    # --- the escalation channel --------------------------------------------------------------------
+    def _on_claim(self, ack, body: dict, action: dict) -> None:
+        ack()
+        try:
+            self.state.escalations.claim(int(action["value"]), body["user"]["id"])
+        except EscalationError as error:
+            self._ephemeral(body, str(error))
+            return
+        self.retry_loop.kick()
+
+    def _on_answer_button(self, ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        esc = self.state.escalations.get(int(action["value"]))
+        if esc is None or esc.status == "resolved":
+            self._ephemeral(body, "This escalation is already answered." if esc else "This escalation no longer exists.")
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=bk.answer_modal(esc))  # triggers expire in 3 s: no outbox
+
+    def _on_answer_submitted(self, ack, body: dict, view: dict) -> None:
+        value = (view["state"]["values"].get(bk.ANSWER_INPUT_BLOCK, {}).get(bk.ANSWER_INPUT_ACTION, {}).get("value") or "").strip()
+        if not value:
+            ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: "Write an answer first."})
+            return
+        try:
+            self.state.escalations.resolve(int(view["private_metadata"]), body["user"]["id"], value)
+        except EscalationError as error:
+            ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: str(error)[:150]})
+            return
+        ack()
+        self.retry_loop.kick()
+
+    def _ephemeral(self, body: dict, text: str) -> None:
+        """Stored first, then sent: a confirmation is not lost to a Slack hiccup either."""
+        channel, thread = _message_place(body)
+        payload = {"channel": channel, "user": body["user"]["id"], "text": text}
+        if thread:
+            payload["thread_ts"] = thread
+        self.state.outbox.enqueue(KIND_EPHEMERAL, payload)
+        self.retry_loop.kick()
+
+
+def _message_place(body: dict) -> tuple[str, str | None]:
+    """(channel, thread ts) of the message whose button was pressed."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+    thread = message.get("thread_ts") or container.get("thread_ts") or message.get("ts") or container.get("message_ts")
+    return channel, thread

@@ -1,0 +1,135 @@
+"""Sends what the outbox owes: replies, escalation posts and updates, relayed human answers.
+
+Every row was committed before this runs, so a Slack error or a crash only delays it: the
+row goes back with exponential backoff and :class:`RetryLoop` tries again later. A row is
+claimed before sending, so two workers (or two bot instances) never post it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from slack_sdk import WebClient
+
+from bot.slack import blocks as bk
+from bot.state import StateStore
+from bot.state.models import OutboxMessage
+from bot.state.outbox import KIND_EPHEMERAL, KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, KIND_REPLY
+
+log = logging.getLogger(__name__)
+
+
+class NotYet(Exception):
+    """The row depends on another that has not landed yet (an update before its post)."""
+
+
+class OutboxDeliverer:
+    def __init__(self, state: StateStore, client: WebClient) -> None:
+        self.state = state
+        self.client = client
+
+    def flush(self, now: datetime | None = None) -> int:
+        """Try every due row once, oldest first; returns how many landed."""
+        delivered = 0
+        for message_id in self.state.outbox.due_ids(now):
+            row = self.state.outbox.claim(message_id, now)
+            if row is not None and self._deliver(row, now):
+                delivered += 1
+        return delivered
+
+    def _deliver(self, row: OutboxMessage, now: datetime | None) -> bool:
+        try:
+            ts = self._send(row)
+        except NotYet as waiting:
+            self.state.outbox.failed(row.id, str(waiting), now, count_attempt=False)
+            return False
+        except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
+            failed = self.state.outbox.failed(row.id, f"{type(error).__name__}: {error}", now)
+            level = logging.ERROR if failed.status == "dead" else logging.WARNING
+            log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)
+            if failed.status == "dead" and row.kind == KIND_REPLY and row.request_id:
+                self.state.questions.mark_delivery(row.request_id, "failed")
+            return False
+        self.state.outbox.sent(row.id, ts)
+        if row.kind == KIND_REPLY and row.request_id:
+            self.state.questions.mark_delivery(row.request_id, "sent")
+        return True
+
+    def _send(self, row: OutboxMessage) -> str | None:
+        if row.kind == KIND_REPLY:
+            return self.client.chat_postMessage(**row.payload).get("ts")
+        if row.kind == KIND_EPHEMERAL:
+            self.client.chat_postEphemeral(**row.payload)
+            return None
+        esc = self.state.escalations.get(row.escalation_id or 0)
+        if esc is None:
+            raise LookupError(f"escalation {row.escalation_id} is missing")
+        if row.kind == KIND_ESCALATION_POST:
+            response = self.client.chat_postMessage(
+                channel=esc.escalation_channel, text=f"Escalation #{esc.id}: a question needs a human", blocks=bk.escalation_blocks(esc), unfurl_links=False
+            )
+            self.state.escalations.set_message_ts(esc.id, response["ts"])
+            return response.get("ts")
+        if row.kind == KIND_ESCALATION_UPDATE:
+            if not esc.message_ts:
+                raise NotYet(f"escalation {esc.id} is not posted yet")
+            self.client.chat_update(channel=esc.escalation_channel, ts=esc.message_ts, text=f"Escalation #{esc.id} ({esc.status})", blocks=bk.escalation_blocks(esc))
+            return esc.message_ts
+        if row.kind == KIND_HUMAN_ANSWER:
+            response = self.client.chat_postMessage(
+                channel=esc.channel_id, thread_ts=esc.thread_ts, text=f"A human answered: {esc.human_answer or ''}"[:300], blocks=bk.human_answer_blocks(esc), unfurl_links=False
+            )
+            return response.get("ts")
+        raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+class RetryLoop:
+    """Flushes the outbox in a daemon thread: every ``interval_s``, at start (rows a previous
+    process left behind), and soon after :meth:`kick` (new rows), off the request path."""
+
+    def __init__(self, deliverer: OutboxDeliverer, interval_s: float) -> None:
+        self.deliverer = deliverer
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "RetryLoop":
+        self._thread = threading.Thread(target=self._run, name="ragbot-outbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def kick(self) -> None:
+        """New rows are waiting: flush now (inline when the loop is not running)."""
+        if self._thread is None:
+            self._flush()
+            return
+        self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once every kick so far has been flushed (tests, shutdown)."""
+        return self._thread is None or self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._flush()
+            if not self._wake.is_set():
+                self._idle.set()
+            self._wake.wait(self.interval_s)
+
+    def _flush(self) -> None:
+        try:
+            self.deliverer.flush()
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
+            log.exception("outbox flush failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,49 @@
+"""Effective settings for a channel: base settings + global overrides + channel overrides,
+read from the database on every question so a `/ragbot set` applies to the next message."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.settings import Settings, SettingsError
+from bot.state.overrides import OverrideRepository
+
+log = logging.getLogger(__name__)
+
+NONE_WORDS = {"none", "null", "unset"}
+
+
+def parse_value(value: str) -> str | None:
+    """Slack text to an override value: ``none`` clears an optional setting, ``<#C1|name>`` is C1."""
+    stripped = value.strip()
+    if stripped.lower() in NONE_WORDS:
+        return None
+    if stripped.startswith("<#") and stripped.endswith(">"):
+        return stripped[2:-1].split("|", 1)[0]
+    if stripped.startswith("<@") and stripped.endswith(">"):
+        return stripped[2:-1].split("|", 1)[0]
+    return stripped
+
+
+class EffectiveSettings:
+    def __init__(self, base: Settings, overrides: OverrideRepository) -> None:
+        self.base = base
+        self.overrides = overrides
+
+    def for_channel(self, channel_id: str | None) -> Settings:
+        stored = {key: parse_value(value) for key, value in self.overrides.for_channel(channel_id).items()}
+        try:
+            return self.base.with_overrides(stored)
+        except SettingsError:
+            return self._skipping_bad(stored)
+
+    def _skipping_bad(self, stored: dict[str, str | None]) -> Settings:
+        """A stored value the model no longer accepts (e.g. after an upgrade) is skipped and logged,
+        never allowed to stop the bot from answering."""
+        settings = self.base
+        for key, value in stored.items():
+            try:
+                settings = settings.with_overrides({key: value})
+            except SettingsError as error:
+                log.warning("ignoring stored override %s=%r: %s", key, value, error)
+        return settings

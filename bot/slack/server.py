@@ -1,0 +1,86 @@
+"""The HTTP side: Bolt's ``/slack/events`` (events, slash commands, interactivity) as a WSGI
+app on a threaded stdlib server. Extra GET routes (``/metrics``, ``/health``, ``/ready``)
+plug in through ``extra_routes`` without touching the Slack path."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+# path -> (status, content type, body) or None when the path is not handled
+ExtraRoutes = Callable[[str], "tuple[int, str, bytes] | None"]
+WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+
+_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def build_wsgi_app(bolt_app: App, extra_routes: ExtraRoutes | None = None, events_path: str = EVENTS_PATH) -> WsgiApp:
+    """One WSGI callable: Bolt for ``events_path``, ``extra_routes`` for other GETs, 404 otherwise."""
+    slack = SlackRequestHandler(bolt_app, path=events_path)
+
+    def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == events_path:
+            return slack(environ, start_response)
+        if extra_routes is not None and environ.get("REQUEST_METHOD") == "GET":
+            found = extra_routes(path)
+            if found is not None:
+                status, content_type, body = found
+                start_response(f"{status} {_REASONS.get(status, 'OK')}", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+                return [body]
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"Not Found"]
+
+    return wsgi
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """A thread per request: a slow request never delays another's ack."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class HttpServer:
+    """The WSGI app served on ``host:port`` (port 0 picks a free one) in a background thread."""
+
+    def __init__(self, wsgi_app: WsgiApp, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.httpd = make_server(host, port, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = self.httpd.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> "HttpServer":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="ragbot-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

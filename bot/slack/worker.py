@@ -1,0 +1,196 @@
+"""One place where a Slack question is answered: queued after the ack, run through the
+pipeline, stored, delivered. Bounded concurrency, caching and structured logging hook in here."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+
+from bot.answer import Answer, Outcome
+from bot.slack import blocks as bk
+from bot.slack.delivery import OutboxDeliverer
+from bot.slack.effective import EffectiveSettings
+from bot.state import Escalation, QuestionRecord, StateStore
+from bot.turn import RequestContext
+
+log = logging.getLogger(__name__)
+
+WORKING_REACTION = "hourglass_flowing_sand"
+FAILURE_TEXT = (
+    "Sorry, something went wrong on my side and I couldn't answer this. "
+    "It has been logged (request `{request_id}`); please try again in a moment."
+)
+BUSY_TEXT = "I'm answering a lot of questions right now; please ask again in a minute."
+
+Hasher = Callable[[str], str]
+
+
+def default_hasher(value: str) -> str:
+    return hashlib.sha256(f"ragbot:{value}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class QuestionJob:
+    """A question taken from Slack. The raw text lives only in memory; what is stored is redacted."""
+
+    text: str
+    user_id: str
+    channel_id: str
+    message_ts: str
+    thread_ts: str  # the thread the reply goes into (the message itself for a new thread)
+    team_id: str = ""
+    event_id: str = ""
+    is_dm: bool = False
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    received: float = field(default_factory=time.perf_counter)
+
+
+def thread_key(hasher: Hasher, channel_id: str, thread_ts: str) -> str:
+    return hasher(f"{channel_id}:{thread_ts}")
+
+
+class QuestionWorker:
+    """Answers queued questions on a bounded thread pool; every failure ends in a visible reply."""
+
+    def __init__(
+        self,
+        pipeline,
+        settings: EffectiveSettings,
+        state: StateStore,
+        client: WebClient,
+        deliverer: OutboxDeliverer,
+        *,
+        hasher: Hasher = default_hasher,
+        redactor: Callable[[str], str] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.state = state
+        self.client = client
+        self.deliverer = deliverer
+        self.hasher = hasher
+        self.redactor = redactor
+        base = settings.base
+        self.queue_size = base.queue_size
+        self._pool = ThreadPoolExecutor(max_workers=base.max_concurrency, thread_name_prefix="ragbot-question")
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    # --- queueing ---------------------------------------------------------------------
+    def submit(self, job: QuestionJob) -> bool:
+        """Queue ``job``; when the queue is full the asker is told to retry (False)."""
+        with self._lock:
+            if self._pending >= self.queue_size:
+                full = True
+            else:
+                full = False
+                self._pending += 1
+        if full:
+            log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
+            self._post_quietly(job, BUSY_TEXT)
+            return False
+        self._pool.submit(self._run, job).add_done_callback(self._done)
+        return True
+
+    def _done(self, _future: Future) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued question is handled (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._pending == 0:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+    def _run(self, job: QuestionJob) -> None:
+        try:
+            self.handle(job)
+        except Exception:  # noqa: BLE001 - the asker must never be left without a reply
+            log.exception("question failed (request %s)", job.request_id)
+            self._post_quietly(job, FAILURE_TEXT.format(request_id=job.request_id))
+
+    # --- the one path every question takes ---------------------------------------------
+    def handle(self, job: QuestionJob) -> Answer:
+        self._react(job, "reactions_add")
+        try:
+            settings = self.settings.for_channel(job.channel_id)
+            key = thread_key(self.hasher, job.channel_id, job.thread_ts)
+            history = self.state.questions.thread_history(key) if job.thread_ts != job.message_ts else []
+            request = RequestContext(user_id=job.user_id, channel_id=job.channel_id, team_id=job.team_id or "default", history=history, request_id=job.request_id)
+            answer = self.pipeline.run(job.text, request, settings=settings)
+            latency_ms = (time.perf_counter() - job.received) * 1000
+            self._store(job, answer, settings, key, latency_ms)
+            self.deliverer.flush()
+            return answer
+        finally:
+            self._react(job, "reactions_remove")
+
+    def _store(self, job: QuestionJob, answer: Answer, settings, key: str, latency_ms: float) -> None:
+        """Question, replies and escalation go into the database before any Slack call."""
+        escalate = answer.escalate and bool(settings.escalation_channel)
+        if answer.escalate and not settings.escalation_channel:
+            log.warning("request %s should escalate (%s) but no escalation_channel is set", answer.request_id, answer.escalation_reason)
+        held = escalate and settings.hold_escalated_answers and answer.outcome is Outcome.ANSWERED
+        sources = [s.model_dump(mode="json") for s in answer.sources]
+        question = self._stored_question(answer)
+        record = QuestionRecord(
+            request_id=answer.request_id, team_id=job.team_id, user_hash=self.hasher(job.user_id), channel_hash=self.hasher(job.channel_id),
+            thread_key=key, question=question, outcome=answer.outcome.value, confidence=answer.confidence, latency_ms=round(latency_ms, 3),
+            answer_text=answer.text, sources=sources, escalated=escalate, escalation_reason=answer.escalation_reason, answer_sent=not held,
+        )
+        replies = bk.messages(bk.answer_blocks(answer, escalated=escalate, held=held), bk.HELD_TEXT if held else answer.text, channel=job.channel_id, thread_ts=job.thread_ts)
+        escalation = None
+        if escalate:
+            escalation = Escalation(
+                request_id=answer.request_id, reason=answer.escalation_reason or "the pipeline asked for a human", channel_id=job.channel_id,
+                thread_ts=job.thread_ts, asker_id=job.user_id, question=question, draft=answer.text if answer.outcome is Outcome.ANSWERED else "",
+                draft_sent=not held, confidence=answer.confidence, sources=sources, escalation_channel=settings.escalation_channel,
+            )
+        self.state.questions.record(record, replies, escalation)
+
+    def _stored_question(self, answer: Answer) -> str:
+        """The checked question (the input guard redacts PII), redacted once more when a redactor is
+        configured; a blocked question is not kept at all (it may never have reached redaction)."""
+        if answer.outcome is Outcome.BLOCKED:
+            return ""
+        text = answer.question
+        if self.redactor is not None and text:
+            text = self.redactor(text)
+        return text
+
+    # --- best-effort Slack calls ----------------------------------------------------------
+    def _react(self, job: QuestionJob, method: str) -> None:
+        """The hourglass shows the question is being worked on; its failure never matters."""
+        try:
+            getattr(self.client, method)(channel=job.channel_id, timestamp=job.message_ts, name=WORKING_REACTION)
+        except Exception as error:  # noqa: BLE001
+            log.debug("%s failed for request %s: %s", method, job.request_id, error)
+
+    def _post_quietly(self, job: QuestionJob, text: str) -> None:
+        try:
+            self.client.chat_postMessage(channel=job.channel_id, thread_ts=job.thread_ts, text=text, blocks=[bk.section(bk.escape(text))])
+        except Exception:  # noqa: BLE001 - keep it for the retry loop instead
+            log.exception("could not post to request %s's thread; queued for retry", job.request_id)
+            try:
+                self.state.outbox.enqueue("reply", {"channel": job.channel_id, "thread_ts": job.thread_ts, "text": text}, request_id=job.request_id)
+            except Exception:  # noqa: BLE001
+                log.exception("could not queue the message for request %s", job.request_id)

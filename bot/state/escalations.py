@@ -1,0 +1,77 @@
+"""Escalations: created, claimed and resolved with the Slack posts they owe queued alongside."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.state.db import Database
+from bot.state.models import Escalation, utcnow
+from bot.state.outbox import KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, add_message
+
+OPEN_STATUSES = ("open", "claimed")
+
+
+class EscalationError(ValueError):
+    """The escalation cannot take this step (unknown, or already resolved); the message says why."""
+
+
+class EscalationRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, escalation: Escalation) -> tuple[int, bool]:
+        """Store a new escalation and queue its post; (id, created). An open escalation for the
+        same request is reused, so pressing "Ask a human" twice escalates once."""
+        with self.db.transaction() as session:
+            existing = session.scalars(
+                select(Escalation).where(Escalation.request_id == escalation.request_id, Escalation.status.in_(OPEN_STATUSES))
+            ).first()
+            if existing is not None:
+                return existing.id, False
+            session.add(escalation)
+            session.flush()
+            add_message(session, KIND_ESCALATION_POST, {}, request_id=escalation.request_id, escalation_id=escalation.id)
+            return escalation.id, True
+
+    def get(self, escalation_id: int) -> Escalation | None:
+        with self.db.transaction() as session:
+            return session.get(Escalation, escalation_id)
+
+    def for_request(self, request_id: str) -> list[Escalation]:
+        with self.db.transaction() as session:
+            return list(session.scalars(select(Escalation).where(Escalation.request_id == request_id).order_by(Escalation.id)).all())
+
+    def open(self, limit: int = 50) -> list[Escalation]:
+        with self.db.transaction() as session:
+            query = select(Escalation).where(Escalation.status.in_(OPEN_STATUSES)).order_by(Escalation.created_at).limit(limit)
+            return list(session.scalars(query).all())
+
+    def set_message_ts(self, escalation_id: int, ts: str) -> None:
+        with self.db.transaction() as session:
+            session.get(Escalation, escalation_id).message_ts = ts
+
+    def claim(self, escalation_id: int, user_id: str) -> Escalation:
+        with self.db.transaction() as session:
+            row = self._live(session, escalation_id)
+            row.status, row.claimed_by = "claimed", user_id
+            add_message(session, KIND_ESCALATION_UPDATE, {}, request_id=row.request_id, escalation_id=row.id)
+            return row
+
+    def resolve(self, escalation_id: int, user_id: str, answer: str) -> Escalation:
+        """Store the human's answer and queue its relay and the post's update, atomically."""
+        with self.db.transaction() as session:
+            row = self._live(session, escalation_id)
+            row.status, row.answered_by, row.human_answer, row.resolved_at = "resolved", user_id, answer, utcnow()
+            row.claimed_by = row.claimed_by or user_id
+            add_message(session, KIND_HUMAN_ANSWER, {}, request_id=row.request_id, escalation_id=row.id)
+            add_message(session, KIND_ESCALATION_UPDATE, {}, request_id=row.request_id, escalation_id=row.id)
+            return row
+
+    @staticmethod
+    def _live(session, escalation_id: int) -> Escalation:
+        row = session.get(Escalation, escalation_id)
+        if row is None:
+            raise EscalationError(f"escalation {escalation_id} does not exist")
+        if row.status == "resolved":
+            raise EscalationError(f"escalation {escalation_id} was already answered by <@{row.answered_by}>")
+        return row

@@ -1,0 +1,111 @@
+"""The outbox: Slack calls owed to people, stored before they are attempted.
+
+A row is written in the same transaction as the state it announces (an answer, an
+escalation, a human's reply), so a Slack failure or a crash between the two loses nothing:
+the deliverer (``bot.slack.delivery``) picks pending rows up again with backoff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.state.db import Database
+from bot.state.models import OutboxMessage, utcnow
+
+# What a row asks for; bot.slack.delivery knows how to send each kind.
+KIND_REPLY = "reply"  # a ready chat.postMessage payload for the asker's thread
+KIND_ESCALATION_POST = "escalation_post"  # render the escalation and post it to the escalation channel
+KIND_ESCALATION_UPDATE = "escalation_update"  # re-render the escalation post from current state
+KIND_HUMAN_ANSWER = "human_answer"  # relay a human's answer into the asker's thread
+KIND_EPHEMERAL = "ephemeral"  # a ready chat.postEphemeral payload
+
+MAX_ATTEMPTS = 12
+LEASE = timedelta(seconds=120)  # a row "sending" longer than this belongs to a dead instance
+
+
+def add_message(session: Session, kind: str, payload: dict, *, request_id: str | None = None, escalation_id: int | None = None) -> OutboxMessage:
+    """Queue a Slack call inside the caller's transaction."""
+    row = OutboxMessage(kind=kind, payload=payload, request_id=request_id, escalation_id=escalation_id)
+    session.add(row)
+    return row
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def enqueue(self, kind: str, payload: dict, *, request_id: str | None = None, escalation_id: int | None = None) -> int:
+        with self.db.transaction() as session:
+            row = add_message(session, kind, payload, request_id=request_id, escalation_id=escalation_id)
+            session.flush()
+            return row.id
+
+    def due_ids(self, now: datetime | None = None, limit: int = 50) -> list[int]:
+        now = now or utcnow()
+        with self.db.transaction() as session:
+            query = (
+                select(OutboxMessage.id)
+                .where(
+                    or_(
+                        (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
+                        (OutboxMessage.status == "sending") & (OutboxMessage.next_attempt_at <= now - LEASE),
+                    )
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+            return list(session.scalars(query).all())
+
+    def claim(self, message_id: int, now: datetime | None = None) -> OutboxMessage | None:
+        """Take a due row for sending; None when another worker or instance took it first."""
+        now = now or utcnow()
+        with self.db.transaction() as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message_id,
+                    or_(
+                        OutboxMessage.status == "pending",
+                        (OutboxMessage.status == "sending") & (OutboxMessage.next_attempt_at <= now - LEASE),
+                    ),
+                )
+                .values(status="sending", next_attempt_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            return session.get(OutboxMessage, message_id)
+
+    def sent(self, message_id: int, result_ts: str | None = None) -> None:
+        with self.db.transaction() as session:
+            row = session.get(OutboxMessage, message_id)
+            row.status, row.sent_at, row.result_ts, row.last_error = "sent", utcnow(), result_ts, None
+
+    def failed(self, message_id: int, error: str, now: datetime | None = None, *, count_attempt: bool = True) -> OutboxMessage:
+        """Put the row back with backoff; after MAX_ATTEMPTS it is marked dead (and logged by the caller)."""
+        now = now or utcnow()
+        with self.db.transaction() as session:
+            row = session.get(OutboxMessage, message_id)
+            if count_attempt:
+                row.attempts += 1
+            row.last_error = error[:1000]
+            row.status = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
+            row.next_attempt_at = now + (backoff(row.attempts) if count_attempt else timedelta(seconds=1))
+            return row
+
+    def get(self, message_id: int) -> OutboxMessage | None:
+        with self.db.transaction() as session:
+            return session.get(OutboxMessage, message_id)
+
+    def all(self, status: str | None = None) -> list[OutboxMessage]:
+        with self.db.transaction() as session:
+            query = select(OutboxMessage).order_by(OutboxMessage.id)
+            if status:
+                query = query.where(OutboxMessage.status == status)
+            return list(session.scalars(query).all())

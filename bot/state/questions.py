@@ -1,0 +1,137 @@
+"""Per-question records and feedback, and the 24-hour summary `/ragbot stats` shows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.state.db import Database
+from bot.state.models import Escalation, Feedback, QuestionRecord, utcnow
+from bot.state.outbox import KIND_ESCALATION_POST, KIND_REPLY, add_message
+
+
+@dataclass
+class Summary:
+    since: datetime
+    questions: int
+    answered: int
+    fallback: int
+    blocked: int
+    escalated: int
+    helpful: int
+    not_helpful: int
+    helpful_ratio: float | None  # None when nobody pressed a feedback button
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["since"] = self.since.isoformat()
+        return data
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
+    return ordered[int(rank) - 1]
+
+
+class QuestionRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, record: QuestionRecord, replies: list[dict], escalation: Escalation | None = None) -> int | None:
+        """Store an answered question, the replies owed to the asker and its escalation (if any)
+        in ONE transaction, before any Slack call; returns the escalation id."""
+        with self.db.transaction() as session:
+            session.add(record)
+            for payload in replies:
+                add_message(session, KIND_REPLY, payload, request_id=record.request_id)
+            if escalation is None:
+                return None
+            session.add(escalation)
+            session.flush()
+            add_message(session, KIND_ESCALATION_POST, {}, request_id=record.request_id, escalation_id=escalation.id)
+            return escalation.id
+
+    def get(self, request_id: str) -> QuestionRecord | None:
+        with self.db.transaction() as session:
+            return session.get(QuestionRecord, request_id)
+
+    def answered_thread(self, thread_key: str) -> bool:
+        with self.db.transaction() as session:
+            return session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.thread_key == thread_key).limit(1)).first() is not None
+
+    def thread_history(self, thread_key: str, turns: int = 3) -> list[str]:
+        """Earlier questions and answers of a thread, oldest first (redacted text only)."""
+        with self.db.transaction() as session:
+            rows = session.scalars(
+                select(QuestionRecord).where(QuestionRecord.thread_key == thread_key).order_by(QuestionRecord.created_at.desc()).limit(turns)
+            ).all()
+        history: list[str] = []
+        for row in reversed(rows):
+            history.extend(text for text in (row.question, row.answer_text if row.answer_sent else "") if text)
+        return history
+
+    def mark_delivery(self, request_id: str, status: str) -> None:
+        with self.db.transaction() as session:
+            row = session.get(QuestionRecord, request_id)
+            if row is not None:
+                row.delivery_status = status
+                row.delivered_at = utcnow() if status == "sent" else row.delivered_at
+
+    def list(self, since: datetime | None = None, limit: int | None = None) -> list[QuestionRecord]:
+        with self.db.transaction() as session:
+            query = select(QuestionRecord).order_by(QuestionRecord.created_at)
+            if since is not None:
+                query = query.where(QuestionRecord.created_at >= since)
+            if limit:
+                query = query.limit(limit)
+            return list(session.scalars(query).all())
+
+    def add_feedback(self, request_id: str, user_hash: str, helpful: bool) -> bool:
+        """Record a vote; a second press by the same person changes their vote. False if the question is unknown."""
+        with self.db.transaction() as session:
+            if session.get(QuestionRecord, request_id) is None:
+                return False
+            row = session.scalars(select(Feedback).where(Feedback.request_id == request_id, Feedback.user_hash == user_hash)).first()
+            if row is None:
+                session.add(Feedback(request_id=request_id, user_hash=user_hash, helpful=helpful))
+            else:
+                row.helpful, row.at = helpful, utcnow()
+        return True
+
+    def feedback(self, since: datetime | None = None) -> list[Feedback]:
+        with self.db.transaction() as session:
+            query = select(Feedback)
+            if since is not None:
+                query = query.where(Feedback.at >= since)
+            return list(session.scalars(query).all())
+
+    def summary(self, since: datetime | None = None, now: datetime | None = None) -> Summary:
+        """Counts and latency percentiles since ``since`` (default: the last 24 hours)."""
+        since = since or (now or utcnow()) - timedelta(hours=24)
+        rows = self.list(since=since)
+        votes = self.feedback(since=since)
+        helpful = sum(1 for v in votes if v.helpful)
+        latencies = [r.latency_ms for r in rows]
+        count = lambda outcome: sum(1 for r in rows if r.outcome == outcome)  # noqa: E731
+        return Summary(
+            since=since,
+            questions=len(rows),
+            answered=count("answered"),
+            fallback=count("fallback"),
+            blocked=count("blocked"),
+            escalated=sum(1 for r in rows if r.escalated),
+            helpful=helpful,
+            not_helpful=len(votes) - helpful,
+            helpful_ratio=(helpful / len(votes)) if votes else None,
+            p50_latency_ms=percentile(latencies, 50),
+            p95_latency_ms=percentile(latencies, 95),
+        )
+

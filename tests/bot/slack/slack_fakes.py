@@ -1,0 +1,246 @@
+"""Test doubles for the Slack side: a local Web API server that records calls, signed
+request helpers, and a small deterministic pipeline built from the real stages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from adapters.base import Generation
+from bot.pipeline import Pipeline
+from bot.stages import GenerateStage, InputGuardStage, RelevanceGateStage, RetrieveStage
+from retrieval.types import Chunk, Hit
+
+BOT_USER = "UBOT"
+BOT_ID = "BBOT"
+TEAM = "T0001"
+SECRET = "test-signing-secret"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Failure:
+    method: str
+    remaining: int
+    status: int = 500
+    error: str = "internal_error"
+    when: Callable[[dict], bool] = lambda args: True
+
+
+class FakeSlackApi:
+    """Answers Web API methods on 127.0.0.1 like Slack would, and records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.failures: list[Failure] = []
+        self.users: dict[str, dict] = {}
+        self._ts = itertools.count(1)
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                    for key in ("blocks", "view"):
+                        if isinstance(args.get(key), str):
+                            args[key] = json.loads(args[key])
+                method = self.path.rsplit("/", 1)[-1]
+                status, body = outer._answer(method, args)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+
+    def _answer(self, method: str, args: dict) -> tuple[int, dict]:
+        with self._lock:
+            for failure in self.failures:
+                if failure.method == method and failure.remaining > 0 and failure.when(args):
+                    failure.remaining -= 1
+                    self.calls.append(Call(method + "!failed", args))
+                    return failure.status, {"ok": False, "error": failure.error}
+            self.calls.append(Call(method, args))
+            if method == "auth.test":
+                return 200, {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "ragbot", "team": "Test"}
+            if method == "chat.postMessage":
+                return 200, {"ok": True, "channel": args.get("channel"), "ts": f"1700000000.{next(self._ts):06d}", "message": {}}
+            if method == "users.info":
+                user = self.users.get(args.get("user"), {"id": args.get("user"), "is_admin": False, "is_owner": False})
+                return 200, {"ok": True, "user": user}
+            return 200, {"ok": True, "ts": args.get("ts")}
+
+    def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True) -> None:
+        with self._lock:
+            self.failures.append(Failure(method, times, status, when=when))
+
+    def find(self, method: str, **match: Any) -> list[Call]:
+        with self._lock:
+            calls = list(self.calls)
+        return [c for c in calls if c.method == method and all(c.args.get(k) == v for k, v in match.items())]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0, **match: Any) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.find(method, **match)
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(f"expected {count} {method} {match}, saw {[c.method for c in self.calls]}")
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sign(body: str, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+@dataclass
+class Response:
+    status: int
+    body: str
+    seconds: float
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+class SlackClientSim:
+    """Sends what Slack would send to ``/slack/events``: events, slash commands, interactivity."""
+
+    def __init__(self, base_url: str, secret: str = SECRET) -> None:
+        self.url = base_url.rstrip("/") + "/slack/events"
+        self.secret = secret
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+
+    def post(self, body: str, content_type: str, headers: dict[str, str] | None = None, signed: bool = True, timestamp: int | None = None) -> Response:
+        all_headers = {"Content-Type": content_type, **(sign(body, timestamp, self.secret) if signed else {}), **(headers or {})}
+        request = urllib.request.Request(self.url, data=body.encode(), headers=all_headers, method="POST")
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return Response(response.status, response.read().decode(), time.perf_counter() - started)
+        except urllib.error.HTTPError as error:
+            return Response(error.code, error.read().decode(), time.perf_counter() - started)
+
+    def next_ts(self) -> str:
+        return f"1600000000.{next(self._ts):06d}"
+
+    def event(self, event: dict, *, event_id: str | None = None, retry: int | None = None, **kwargs: Any) -> tuple[Response, str]:
+        event_id = event_id or f"Ev{next(self._ids):08d}"
+        envelope = {"token": "x", "team_id": TEAM, "api_app_id": "A1", "type": "event_callback", "event_id": event_id, "event_time": int(time.time()),
+                    "event": event, "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]}
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return self.post(json.dumps(envelope), "application/json", headers=headers, **kwargs), event_id
+
+    def mention(self, text: str, *, user: str = "UASKER", channel: str = "C1", ts: str | None = None, thread_ts: str | None = None, **kwargs: Any) -> tuple[Response, dict]:
+        event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER}> {text}", "channel": channel, "ts": ts or self.next_ts(), "team": TEAM}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        response, _ = self.event(event, **kwargs)
+        return response, event
+
+    def message(self, text: str, *, user: str = "UASKER", channel: str = "C1", channel_type: str = "channel", thread_ts: str | None = None, **extra: Any) -> tuple[Response, dict]:
+        event = {"type": "message", "user": user, "text": text, "channel": channel, "channel_type": channel_type, "ts": self.next_ts(), "team": TEAM, **extra}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        response, _ = self.event(event)
+        return response, event
+
+    def command(self, text: str, *, user: str = "UADMIN", channel: str = "C1") -> Response:
+        form = {"token": "x", "team_id": TEAM, "channel_id": channel, "user_id": user, "command": "/ragbot", "text": text,
+                "response_url": "http://127.0.0.1:9/unused", "trigger_id": "trig.1"}
+        return self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded")
+
+    def interact(self, payload: dict) -> Response:
+        payload = {"team": {"id": TEAM}, "api_app_id": "A1", "token": "x", **payload}
+        return self.post(urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    def press(self, action_id: str, value: str, *, user: str, channel: str, message_ts: str, thread_ts: str | None = None) -> Response:
+        message = {"type": "message", "ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {})}
+        return self.interact({
+            "type": "block_actions", "user": {"id": user}, "channel": {"id": channel}, "trigger_id": "trig.2",
+            "container": {"type": "message", "channel_id": channel, "message_ts": message_ts}, "message": message,
+            "actions": [{"type": "button", "action_id": action_id, "value": value, "block_id": "b", "action_ts": "1"}],
+        })
+
+    def submit_view(self, callback_id: str, private_metadata: str, values: dict, *, user: str) -> Response:
+        return self.interact({"type": "view_submission", "user": {"id": user}, "trigger_id": "trig.3",
+                              "view": {"id": "V1", "type": "modal", "callback_id": callback_id, "private_metadata": private_metadata, "state": {"values": values}}})
+
+
+# --- a deterministic pipeline from the real stages ---------------------------------------------
+KNOWLEDGE = {
+    "vpn": ("VPN guide", "https://wiki.example.com/vpn", 0.9, "Connect with GlobalProtect to vpn.example.com [1]."),
+    "laptop": ("Laptops", "handbook/laptops.md", 0.6, "Order a laptop through the IT portal [1]."),
+    "expenses": ("Expenses", "handbook/expenses.md", 0.42, "Expenses are probably filed in Concur [1]."),
+}
+
+
+class KeywordRetriever:
+    """Hits for the first keyword in the query; the cosine is fixed per topic."""
+
+    def search(self, query: str, *, k: int, alpha: float) -> list[Hit]:
+        for word, (title, location, cosine, _) in KNOWLEDGE.items():
+            if word in query.lower():
+                chunk = Chunk(chunk_id=word, doc_id=word, title=title, location=location, text=title, parent_id=word, parent_text=f"{title} text")
+                return [Hit(chunk=chunk, score=1.0, cosine=cosine)]
+        return []
+
+
+class CosineRelevance:
+    def relevance(self, query: str, hits: list[Hit]) -> float:
+        return max(hit.cosine or 0.0 for hit in hits)
+
+
+class TopicGenerator:
+    def __init__(self) -> None:
+        self.histories: list[list[str]] = []
+
+    def generate(self, question, passages, *, history=None):
+        self.histories.append(list(history or []))
+        for word, (*_, text) in KNOWLEDGE.items():
+            if word in question.lower() or any(word in h.lower() for h in history or []):
+                if "crash" in question.lower():
+                    raise RuntimeError("model crashed")
+                return Generation(text=text, model="topic")
+        return Generation(text="I don't know.", model="topic")
+
+
+def simple_pipeline(settings) -> tuple[Pipeline, TopicGenerator]:
+    generator = TopicGenerator()
+    stages = [InputGuardStage([]), RetrieveStage(KeywordRetriever()), RelevanceGateStage(CosineRelevance()), GenerateStage(generator)]
+    return Pipeline(stages, settings), generator

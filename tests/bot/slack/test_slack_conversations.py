@@ -1,0 +1,175 @@
+"""Questions in Slack end to end: the real Bolt app over HTTP on 127.0.0.1, signed requests in,
+Web API calls recorded by a local fake. The pipeline is real, with simple deterministic parts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot.state.models import QuestionRecord
+
+
+def _texts(call) -> str:
+    return json.dumps(call.args.get("blocks", [])) + call.args.get("text", "")
+
+
+def _buttons(call) -> list[str]:
+    return [e["action_id"] for b in call.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_mention_is_answered_in_its_thread_with_sources_confidence_and_buttons(start_bot):
+    h = start_bot()
+    response, event = h.slack.mention("How do I connect to the VPN?")
+    assert response.status == 200 and response.seconds < 3
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    shown = _texts(reply)
+    assert "GlobalProtect" in shown
+    assert "<https://wiki.example.com/vpn|VPN guide>" in shown  # numbered source as a link
+    assert "1. " in shown and "Confidence: high" in shown
+    assert _buttons(reply) == ["ragbot_helpful", "ragbot_not_helpful", "ragbot_ask_human"]
+    assert all(len(b["text"]["text"]) <= 3000 for b in reply.args["blocks"] if b["type"] == "section")
+    # it showed it was working, then stopped showing it
+    assert h.api.find("reactions.add", channel="C1", timestamp=event["ts"])
+    assert h.api.find("reactions.remove", channel="C1", timestamp=event["ts"])
+    # the record is stored, with hashed ids and without the mention markup
+    [record] = h.state.questions.list()
+    assert record.outcome == "answered" and record.delivery_status == "sent"
+    assert record.question == "How do I connect to the VPN?"
+    assert "UASKER" not in (record.user_hash + record.channel_hash)
+    assert not h.api.find("chat.postMessage", channel="CESC")  # confident: no escalation
+
+
+def test_slack_retry_of_the_same_event_is_not_answered_twice(start_bot):
+    h = start_bot()
+    event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn please", "channel": "C1", "ts": "1600000001.000100"}
+    first, event_id = h.slack.event(event)
+    h.settle()
+    retry, _ = h.slack.event(event, event_id=event_id, retry=1)
+    again, _ = h.slack.event(event, event_id=event_id, retry=2)
+    h.settle()
+    assert first.status == retry.status == again.status == 200
+    assert len(h.replies("C1", event["ts"])) == 1
+    assert len(h.state.questions.list()) == 1
+
+
+def test_processed_events_survive_a_restart(start_bot):
+    h = start_bot()
+    event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn", "channel": "C1", "ts": "1600000002.000100"}
+    _, event_id = h.slack.event(event)
+    h.settle()
+    h2 = start_bot(data_dir=h.settings.data_dir)  # a new process on the same database
+    h2.slack.event(event, event_id=event_id, retry=1)
+    h2.settle()
+    assert len(h.replies("C1", event["ts"])) == 1
+
+
+def test_forged_and_stale_signatures_are_rejected(start_bot):
+    h = start_bot()
+    body = json.dumps({"type": "event_callback", "event_id": "EvForged", "team_id": "T0001",
+                       "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> vpn", "channel": "C1", "ts": "1.1"}})
+    forged = h.slack.post(body, "application/json", headers={"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": str(int(time.time()))}, signed=False)
+    wrong_secret = type(h.slack)(h.server.url, secret="not-the-secret").post(body, "application/json")
+    stale = h.slack.post(body, "application/json", timestamp=int(time.time()) - 6 * 60)
+    unsigned = h.slack.post(body, "application/json", signed=False)
+    assert forged.status == wrong_secret.status == stale.status == unsigned.status == 401
+    time.sleep(0.2)
+    h.settle()
+    assert not h.api.find("chat.postMessage") and not h.state.questions.list()
+
+
+def test_thread_follow_up_uses_earlier_turns_and_other_threads_are_ignored(start_bot):
+    h = start_bot()
+    _, first = h.slack.mention("How do I set up the VPN?")
+    h.settle()
+    _, follow = h.slack.message("and on my phone?", thread_ts=first["ts"])  # no mention needed
+    _, unrelated = h.slack.message("lunch anyone?", thread_ts="1599999999.000001")
+    _, top_level = h.slack.message("vpn is down again")  # mention_only: ignored
+    h.settle()
+    assert len(h.replies("C1", first["ts"])) == 2
+    assert h.generator.histories[-1][0] == "How do I set up the VPN?"  # the thread informed the follow-up
+    assert "GlobalProtect" in h.generator.histories[-1][1]
+    assert not h.replies("C1", "1599999999.000001") and not h.replies("C1", top_level["ts"])
+
+
+def test_direct_messages_are_answered_and_bots_are_ignored(start_bot):
+    h = start_bot()
+    _, dm = h.slack.message("how do I order a laptop?", channel="D1", channel_type="im")
+    _, other_bot = h.slack.message("vpn?", channel="D1", channel_type="im", bot_id="BOTHER", subtype="bot_message")
+    _, own = h.slack.message("vpn?", channel="D1", channel_type="im", user="UBOT", bot_id="BBOT")
+    _, edited = h.slack.message("vpn?", channel="D1", channel_type="im", subtype="message_changed")
+    h.settle()
+    [reply] = h.api.find("chat.postMessage", channel="D1")
+    assert reply.args["thread_ts"] == dm["ts"] and "IT portal" in _texts(reply)
+    assert len(h.state.questions.list()) == 1
+
+
+def test_off_topic_question_gets_a_fallback_with_ask_a_human_and_is_escalated(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("What's the capital of France?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "couldn't find this" in _texts(reply) and _buttons(reply) == ["ragbot_ask_human"]
+    assert "asked a human" in _texts(reply)
+    [post] = h.api.wait_for("chat.postMessage", channel="CESC")
+    assert "capital of France" in _texts(post) and "No draft answer" in _texts(post)
+
+
+def test_a_crash_ends_in_a_polite_message_with_the_request_id(start_bot):
+    class Exploding:
+        def run(self, question, request, *, settings=None):
+            raise MemoryError("store down")
+
+    h = start_bot(pipeline=Exploding())
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "something went wrong" in reply.args["text"] and "request `" in reply.args["text"]
+
+
+def test_a_stage_failure_inside_the_pipeline_is_a_visible_reply(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("vpn crash")  # the generator raises
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "something went wrong" in _texts(reply)
+    [record] = h.state.questions.list()
+    assert record.outcome == "fallback" and record.escalated
+
+
+def test_acks_come_back_fast_while_the_pipeline_is_slow(start_bot):
+    class Slow:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def run(self, question, request, *, settings=None):
+            time.sleep(1.0)
+            return self.inner.run(question, request, settings=settings)
+
+    from slack_fakes import simple_pipeline
+
+    h = start_bot()
+    h.bot.worker.pipeline = Slow(simple_pipeline(h.settings)[0])
+    started = time.perf_counter()
+    responses = [h.slack.mention(f"vpn {i}")[0] for i in range(3)]
+    assert all(r.status == 200 for r in responses)
+    assert time.perf_counter() - started < 1.0  # acked before any answer was ready
+    h.settle()
+    assert len(h.api.find("chat.postMessage", channel="C1")) == 3
+
+
+def test_records_are_stored_before_delivery_and_a_failed_reply_is_retried(start_bot):
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, when=lambda a: a.get("channel") == "C1")
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    [record] = h.state.questions.list()
+    assert record.delivery_status == "pending" and not h.replies("C1", event["ts"])
+    from datetime import timedelta
+
+    from bot.state.models import utcnow
+
+    assert h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=10)) >= 1
+    assert len(h.replies("C1", event["ts"])) == 1
+    assert h.state.questions.get(record.request_id).delivery_status == "sent"
+    assert isinstance(record, QuestionRecord)
