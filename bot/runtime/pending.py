@@ -1,0 +1,60 @@
+"""Questions kept across a restart: what a shutdown could not finish, retried at the next start.
+
+Payloads are JSON (the caller decides what goes in: for Slack, the routing ids and the
+question *redacted*, since the pipeline redacts personal data before answering anyway).
+Rows are tagged with the instance that wrote them so several bots sharing one PostgreSQL
+database each take back only their own.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, delete, select
+from sqlalchemy.engine import Engine
+
+_metadata = MetaData()
+pending_table = Table(
+    "pending_questions",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instance", String(200), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("reason", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+
+class PendingQuestions:
+    def __init__(self, engine: Engine | str, instance: str | None = None) -> None:
+        if isinstance(engine, str):
+            engine = create_engine(engine, connect_args={"timeout": 10} if engine.startswith("sqlite") else {})
+        self.engine = engine
+        self.instance = instance or socket.gethostname()
+        _metadata.create_all(engine, tables=[pending_table])
+
+    def save(self, payloads: list[dict[str, Any]], reason: str = "shutdown") -> int:
+        if not payloads:
+            return 0
+        now = time.time()
+        rows = [{"instance": self.instance, "created_at": now, "reason": reason[:100], "payload": json.dumps(p)} for p in payloads]
+        with self.engine.begin() as conn:
+            conn.execute(pending_table.insert(), rows)
+        return len(rows)
+
+    def take_all(self) -> list[dict[str, Any]]:
+        """This instance's saved questions, oldest first, removed from the table in the same transaction."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(pending_table.c.id, pending_table.c.payload).where(pending_table.c.instance == self.instance).order_by(pending_table.c.id)
+            ).all()
+            if rows:
+                conn.execute(delete(pending_table).where(pending_table.c.id.in_([r.id for r in rows])))
+        return [json.loads(r.payload) for r in rows]
+
+    def count(self) -> int:
+        with self.engine.begin() as conn:
+            return len(conn.execute(select(pending_table.c.id).where(pending_table.c.instance == self.instance)).all())
