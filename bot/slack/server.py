@@ -74,7 +74,7 @@ class HttpServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> "HttpServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="ragbot-http", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="ragbot-http", daemon=True)
         self._thread.start()
         return self
 

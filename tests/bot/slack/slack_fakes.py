@@ -31,6 +31,7 @@ SECRET = "test-signing-secret"
 class Call:
     method: str
     args: dict[str, Any]
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,7 +79,7 @@ class FakeSlackApi:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
 
     def _answer(self, method: str, args: dict) -> tuple[int, dict]:
@@ -88,15 +89,20 @@ class FakeSlackApi:
                     failure.remaining -= 1
                     self.calls.append(Call(method + "!failed", args))
                     return failure.status, {"ok": False, "error": failure.error}
-            self.calls.append(Call(method, args))
-            if method == "auth.test":
-                return 200, {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "ragbot", "team": "Test"}
-            if method == "chat.postMessage":
-                return 200, {"ok": True, "channel": args.get("channel"), "ts": f"1700000000.{next(self._ts):06d}", "message": {}}
-            if method == "users.info":
-                user = self.users.get(args.get("user"), {"id": args.get("user"), "is_admin": False, "is_owner": False})
-                return 200, {"ok": True, "user": user}
-            return 200, {"ok": True, "ts": args.get("ts")}
+            call = Call(method, args)
+            self.calls.append(call)
+            call.response = self._respond(method, args)
+            return 200, call.response
+
+    def _respond(self, method: str, args: dict) -> dict:
+        if method == "auth.test":
+            return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "ragbot", "team": "Test"}
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": args.get("channel"), "ts": f"1700000000.{next(self._ts):06d}", "message": {}}
+        if method == "users.info":
+            user = self.users.get(args.get("user"), {"id": args.get("user"), "is_admin": False, "is_owner": False})
+            return {"ok": True, "user": user}
+        return {"ok": True, "ts": args.get("ts")}
 
     def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True) -> None:
         with self._lock:

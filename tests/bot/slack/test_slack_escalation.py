@@ -1,0 +1,161 @@
+"""Escalation to humans end to end: posted to the escalation channel, claimed, answered in a
+modal, relayed into the asker's thread; and nothing lost when the Web API fails mid-way."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from bot.slack import blocks as bk
+from bot.state.models import utcnow
+
+
+def _shown(call) -> str:
+    return json.dumps(call.args.get("blocks", [])) + call.args.get("text", "")
+
+
+def _answer_values(text: str) -> dict:
+    return {bk.ANSWER_INPUT_BLOCK: {bk.ANSWER_INPUT_ACTION: {"type": "plain_text_input", "value": text}}}
+
+
+def test_low_confidence_question_is_escalated_claimed_answered_by_a_human_and_relayed(start_bot):
+    h = start_bot()  # escalation_threshold 0.5; the expenses topic scores 0.42
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "Concur" in _shown(reply) and "asked a human" in _shown(reply)  # the draft was sent, flagged
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    shown = _shown(post)
+    assert "Where do I file expenses?" in shown and "UASKER" in shown
+    assert f"https://slack.com/archives/C1/p{event['ts'].replace('.', '')}" in shown  # link to the thread
+    assert "Draft answer (sent to the asker)" in shown and "Concur" in shown and "score 0.42" in shown
+    [esc] = h.state.escalations.open()
+    assert esc.message_ts == post.response["ts"]
+    listing = json.dumps(h.slack.command("escalations", user="UANYONE").json())
+    assert "Open escalations (1)" in listing and f"#{esc.id} (unclaimed" in listing
+
+    # claim
+    assert h.slack.press(bk.ACTION_CLAIM, str(esc.id), user="UHUMAN", channel="CESC", message_ts=esc.message_ts).status == 200
+    h.settle()
+    [update] = h.api.find("chat.update", channel="CESC", ts=esc.message_ts)
+    assert "Claimed by <@UHUMAN>" in _shown(update)
+
+    # answer: the button opens a modal, the submission resolves and relays
+    h.slack.press(bk.ACTION_ANSWER, str(esc.id), user="UHUMAN", channel="CESC", message_ts=esc.message_ts)
+    [opened] = h.api.find("views.open")
+    assert opened.args["view"]["callback_id"] == bk.ANSWER_MODAL and opened.args["view"]["private_metadata"] == str(esc.id)
+    empty = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("  "), user="UHUMAN")
+    assert empty.json()["response_action"] == "errors"
+    done = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("File them in Concur within 30 days."), user="UHUMAN")
+    assert done.status == 200 and "errors" not in done.body
+    h.settle()
+    replies = h.replies("C1", event["ts"])
+    assert len(replies) == 2 and "<@UHUMAN> (a human) answered" in _shown(replies[1]) and "30 days" in _shown(replies[1])
+    resolved = h.api.find("chat.update", channel="CESC")[-1]
+    assert "Answered by <@UHUMAN>" in _shown(resolved) and "ragbot_escalation_claim" not in _shown(resolved)
+    stored = h.state.escalations.get(esc.id)
+    assert stored.status == "resolved" and stored.human_answer == "File them in Concur within 30 days."
+    assert "No open escalations" in h.slack.command("escalations").json()["text"]
+    # answering twice is refused with a reason
+    again = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("again"), user="UOTHER")
+    assert "already answered" in again.body
+
+
+def test_ask_a_human_button_escalates_once_and_confirms_privately(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    request_id = reply.args["blocks"][-1]["elements"][-1]["value"]
+    for _ in range(2):
+        h.slack.press(bk.ACTION_ASK_HUMAN, request_id, user="UASKER", channel="C1", message_ts="1700000000.000001", thread_ts=event["ts"])
+    h.settle()
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    assert "pressed Ask a human" in _shown(post) and "GlobalProtect" in _shown(post)
+    notes = h.api.find("chat.postEphemeral", channel="C1", user="UASKER")
+    assert "I've asked a human" in notes[0].args["text"] and "already been asked" in notes[1].args["text"]
+    assert len(h.state.escalations.for_request(request_id)) == 1
+
+
+def test_feedback_buttons_are_stored_and_counted_in_stats(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    request_id = h.state.questions.list()[0].request_id
+    h.slack.press(bk.ACTION_HELPFUL, request_id, user="U1", channel="C1", message_ts="1.2", thread_ts=event["ts"])
+    h.slack.press(bk.ACTION_NOT_HELPFUL, request_id, user="U2", channel="C1", message_ts="1.2", thread_ts=event["ts"])
+    h.slack.press(bk.ACTION_HELPFUL, request_id, user="U2", channel="C1", message_ts="1.2", thread_ts=event["ts"])  # changed their mind
+    h.settle()
+    assert len(h.api.find("chat.postEphemeral")) == 3
+    summary = h.state.questions.summary()
+    assert summary.helpful == 2 and summary.not_helpful == 0 and summary.questions == 1
+    stats = json.dumps(h.slack.command("stats", user="UANYONE").json())
+    assert "Questions: 1" in stats and "answered 1" in stats and "100% helpful (2 of 2)" in stats and "p50" in stats
+
+
+def test_web_api_failure_during_escalation_is_retried_and_nothing_is_lost(start_bot):
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=2, when=lambda args: args.get("channel") == "CESC")
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    assert len(h.replies("C1", event["ts"])) == 1  # the asker still got the answer
+    assert not h.api.find("chat.postMessage", channel="CESC")
+    [esc] = h.state.escalations.open()
+    [pending] = h.state.outbox.all(status="pending")
+    assert pending.kind == "escalation_post" and pending.attempts == 1 and "internal_error" in pending.last_error
+    h.bot.deliverer.flush(now=utcnow() + timedelta(seconds=1))  # second failure: backoff grows
+    assert h.state.outbox.get(pending.id).attempts == 2
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5))
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    assert "Where do I file expenses?" in _shown(post) and "Concur" in _shown(post)
+    assert h.state.escalations.get(esc.id).message_ts == post.response["ts"]
+    assert not h.state.outbox.all(status="pending") and not h.state.outbox.all(status="dead")
+
+
+def test_undelivered_escalation_is_sent_by_the_next_process(start_bot):
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, when=lambda args: args.get("channel") == "CESC")
+    h.slack.mention("Where do I file expenses?")
+    h.settle()
+    h.bot.close()  # the process "dies" with the escalation undelivered
+    assert not h.api.find("chat.postMessage", channel="CESC")
+    h2 = start_bot(data_dir=h.settings.data_dir)
+    h2.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5))
+    assert len(h.api.find("chat.postMessage", channel="CESC")) == 1
+
+
+def test_claim_before_the_post_landed_waits_for_it(start_bot):
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, when=lambda args: args.get("channel") == "CESC")
+    h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.state.escalations.claim(esc.id, "UHUMAN")  # e.g. from /ragbot escalations
+    h.bot.deliverer.flush()
+    assert not h.api.find("chat.update")
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5))
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    [update] = h.api.find("chat.update", channel="CESC")
+    assert update.args["ts"] == h.state.escalations.get(esc.id).message_ts and "Claimed by <@UHUMAN>" in _shown(update)
+    assert post
+
+
+def test_held_drafts_are_not_sent_and_are_marked_unsent(start_bot):
+    h = start_bot(hold_escalated_answers=True)
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "Concur" not in _shown(reply) and "passed your question to a human" in _shown(reply)
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    assert "Draft answer (NOT sent to the asker)" in _shown(post) and "Concur" in _shown(post)
+
+
+def test_no_escalation_channel_means_a_clear_note_instead(start_bot):
+    h = start_bot(escalation_channel=None)
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    request_id = h.state.questions.list()[0].request_id
+    h.slack.press(bk.ACTION_ASK_HUMAN, request_id, user="UASKER", channel="C1", message_ts="1.3", thread_ts=event["ts"])
+    h.settle()
+    [note] = h.api.find("chat.postEphemeral")
+    assert "No escalation channel" in note.args["text"] and not h.state.escalations.open()
