@@ -65,7 +65,8 @@ class Pipeline:
                 stage.run(turn)
             except Exception as error:  # noqa: BLE001 - any stage failure becomes a visible reply
                 log.exception("stage %s failed (request %s)", stage.name, turn.request.request_id)
-                text = ERROR_TEXT.format(stage=stage.name, request_id=turn.request.request_id)
+                # an outage (store down after retries) says so in its own words
+                text = getattr(error, "user_message", None) or ERROR_TEXT.format(stage=stage.name, request_id=turn.request.request_id)
                 turn.stop(Outcome.FALLBACK, text, f"{stage.name} error: {type(error).__name__}", escalate=True)
                 trace.details["error"] = f"{type(error).__name__}: {error}"[:500]
                 trace.decision = "error"

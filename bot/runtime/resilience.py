@@ -1,0 +1,123 @@
+"""Timeouts, retries with backoff, and plain-words messages for calls that leave the process.
+
+Only calls that are safe to repeat are retried: a knowledge-base search has no side
+effects; a generation is retried by :mod:`bot.runtime.generator_process` only when its
+worker died; Slack calls are retried on 429 (Slack did not act on them) here and on any
+other failure by the Slack bot's outbox, which stores each message before sending it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+
+from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STORE_DOWN_TEXT = (
+    "I can't reach the knowledge base right now, so I can't look this up. "
+    "Please try again in a few minutes; if it keeps happening, a human can help with the button below."
+)
+
+
+class ServiceUnavailable(RuntimeError):
+    """An external dependency failed after retries; ``user_message`` is what the asker sees."""
+
+    def __init__(self, message: str, user_message: str) -> None:
+        super().__init__(message)
+        self.user_message = user_message
+
+
+def backoff_delays(attempts: int, base_s: float = 0.2, cap_s: float = 5.0, jitter: float = 0.25) -> list[float]:
+    """Exponential delays (base, 2*base, ...) capped, each with +-``jitter`` so retries do not align."""
+    return [min(cap_s, base_s * 2**n) * (1 + random.uniform(-jitter, jitter)) for n in range(attempts)]
+
+
+def retry(
+    call: Callable[[], T],
+    *,
+    retries: int,
+    retry_on: tuple[type[BaseException], ...],
+    give_up_on: tuple[type[BaseException], ...] = (),
+    base_s: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+    what: str = "call",
+) -> T:
+    """``call()``; on a ``retry_on`` error try again after a backoff, at most ``retries`` more times."""
+    delays = backoff_delays(retries, base_s)
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except give_up_on:
+            raise
+        except retry_on as error:
+            if attempt == retries:
+                raise
+            log.warning("%s failed (%s: %s); retry %d of %d in %.2fs", what, type(error).__name__, error, attempt + 1, retries, delays[attempt])
+            sleep(delays[attempt])
+    raise AssertionError("unreachable")
+
+
+class ResilientRetriever:
+    """A retriever with a deadline per search and retries on connection-type errors.
+
+    The search runs on a small thread pool so a hung store cannot hold the question past
+    ``timeout_s``; an empty knowledge base is not an outage and is never retried.
+    """
+
+    RETRY_ON = (StoreUnavailable, ConnectionError, TimeoutError, OSError)
+
+    def __init__(self, retriever: Any, *, timeout_s: float, retries: int, metrics: Any = None, threads: int = 8) -> None:
+        self.inner = retriever
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.metrics = metrics
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ragbot-store")
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:  # store, count, kb_version... pass through
+        return getattr(self.inner, name)
+
+    def _search_once(self, query: str, k: int, alpha: float) -> list:
+        future = self._pool.submit(self.inner.search, query, k=k, alpha=alpha)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(f"the knowledge base did not answer within {self.timeout_s:g}s") from None
+
+    def search(self, query: str, *, k: int, alpha: float) -> list:
+        try:
+            return retry(
+                lambda: self._search_once(query, k, alpha),
+                retries=self.retries,
+                retry_on=self.RETRY_ON,
+                give_up_on=(EmptyKnowledgeBase,),
+                what="knowledge-base search",
+            )
+        except EmptyKnowledgeBase:
+            raise
+        except self.RETRY_ON as error:
+            if self.metrics is not None:
+                self.metrics.external_errors.labels("store", type(error).__name__).inc()
+            raise ServiceUnavailable(f"knowledge base unavailable: {type(error).__name__}: {error}", STORE_DOWN_TEXT) from error
+
+
+def slack_retry_handlers(max_retries: int = 2) -> list:
+    """slack_sdk handlers for the WebClient: wait out a 429 (``Retry-After``) and try again.
+
+    5xx and connection errors are not retried here: Slack may already have posted the message.
+    The outbox, which owns delivery, retries those with backoff instead.
+    """
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    return [RateLimitErrorRetryHandler(max_retry_count=max_retries)]
