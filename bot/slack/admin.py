@@ -131,10 +131,12 @@ class AdminCommands:
         problem = self._check(key, scope, raw)
         if problem:
             return Reply(problem)
-        change = self.state.overrides.set(scope, key, raw, user_id)
+        parsed = parse_value(raw)
+        stored = "none" if parsed is None else parsed  # canonical: <#C1|name> is stored as C1
+        change = self.state.overrides.set(scope, key, stored, user_id)
         where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
-        before = "its default" if change.old_value is None else f"`{bk.escape(change.old_value)}`"
-        return Reply(f"`{key}` is now `{bk.escape(raw)}` {where} (was {before}). It applies from the next message.")
+        before = "its default" if change.old_value is None else _display(key, change.old_value)
+        return Reply(f"`{key}` is now {_display(key, stored)} {where} (was {before}). It applies from the next message.")
 
     def reset(self, args: list[str], user_id: str) -> Reply:
         if not self.is_admin(user_id):
@@ -150,7 +152,7 @@ class AdminCommands:
         where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
         if change is None:
             return Reply(f"`{bk.escape(args[0])}` has no override {where}; nothing to reset.")
-        return Reply(f"`{args[0]}` is back to its default {where} (was `{bk.escape(change.old_value or '')}`).")
+        return Reply(f"`{args[0]}` is back to its default {where} (was {_display(args[0], change.old_value or '')}).")
 
     def _check(self, key: str, scope: str, raw: str) -> str | None:
         """A one-line reason the change is refused, or None. The settings model itself validates."""
@@ -189,6 +191,13 @@ class AdminCommands:
             question = bk.escape((esc.question or "(question not stored)")[:120])
             lines.append(f"• #{esc.id} ({who}, {esc.created_at:%Y-%m-%d %H:%M} UTC) <{bk.thread_link(esc.channel_id, esc.thread_ts)}|thread>: {question}")
         return Reply(f"*Open escalations ({len(rows)})*\n" + "\n".join(lines))
+
+
+def _display(key: str, value: str) -> str:
+    """A stored value as the admin should see it: channels as links, the rest as code."""
+    if key == "escalation_channel" and value and value != "none":
+        return f"<#{value}>"
+    return f"`{bk.escape(value)}`"
 
 
 def _shown(key: str, value) -> str:

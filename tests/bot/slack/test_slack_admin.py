@@ -1,0 +1,118 @@
+"""`/ragbot` from Slack: admins change settings for the next message (globally or per
+channel), others are refused, values are validated by the settings model, every change
+is audited and survives a restart."""
+
+from __future__ import annotations
+
+import json
+
+from bot.state import GLOBAL
+
+
+def _shown(call) -> str:
+    return json.dumps(call.args.get("blocks", [])) + call.args.get("text", "")
+
+
+def _said(response) -> str:
+    return json.dumps(response.json())
+
+
+def test_admin_set_changes_the_next_answer_and_is_audited(start_bot):
+    h = start_bot()
+    _, before = h.slack.mention("How do I order a laptop?")  # relevance 0.6 >= min_relevance 0.3
+    h.settle()
+    assert "IT portal" in _shown(h.replies("C1", before["ts"])[0])
+
+    response = h.slack.command("set min_relevance 0.7", user="UADMIN")
+    assert response.status == 200 and response.seconds < 3
+    assert "`min_relevance` is now `0.7` everywhere (was its default)" in _said(response)
+
+    _, after = h.slack.mention("How do I order a laptop?")  # same question, no restart
+    h.settle()
+    shown = _shown(h.replies("C1", after["ts"])[0])
+    assert "IT portal" not in shown and "couldn't find this" in shown
+
+    [row] = h.state.overrides.audit()
+    assert (row.user_id, row.action, row.key, row.scope, row.old_value, row.new_value) == ("UADMIN", "set", "min_relevance", GLOBAL, None, "0.7")
+    assert row.at is not None
+
+    h.slack.command("set min_relevance 0.2", user="UADMIN")
+    h.slack.command("reset min_relevance", user="UADMIN")
+    audit = h.state.overrides.audit()
+    assert [(a.action, a.old_value, a.new_value) for a in audit] == [("reset", "0.2", None), ("set", "0.7", "0.2"), ("set", None, "0.7")]
+    assert "nothing to reset" in _said(h.slack.command("reset min_relevance", user="UADMIN"))
+    assert len(h.state.overrides.audit()) == 3  # no-op resets are not audited
+
+
+def test_non_admin_cannot_change_settings(start_bot):
+    h = start_bot()
+    for text in ("set min_relevance 0.9", "reset min_relevance"):
+        refused = h.slack.command(text, user="UNOBODY")
+        assert refused.status == 200 and "only ragbot admins" in _said(refused)
+        assert refused.json()["response_type"] == "ephemeral"
+    assert h.state.overrides.for_scope(GLOBAL) == {} and h.state.overrides.audit() == []
+
+
+def test_workspace_admins_count_when_enabled(start_bot):
+    h = start_bot(workspace_admins_are_admins=True)
+    h.api.users["UWSADMIN"] = {"id": "UWSADMIN", "is_admin": True}
+    assert "is now" in _said(h.slack.command("set top_k 3", user="UWSADMIN"))
+    assert "only ragbot admins" in _said(h.slack.command("set top_k 2", user="UREGULAR"))
+    assert h.api.find("users.info", user="UWSADMIN")
+    h2 = start_bot(workspace_admins_are_admins=False)
+    assert "only ragbot admins" in _said(h2.slack.command("set top_k 3", user="UWSADMIN"))
+
+
+def test_values_are_validated_by_the_settings_model(start_bot):
+    h = start_bot()
+    out_of_range = _said(h.slack.command("set min_relevance 1.5"))
+    assert "Not changed" in out_of_range and "min_relevance" in out_of_range and "less than or equal to 1" in out_of_range
+    assert "Not changed" in _said(h.slack.command("set top_k lots"))
+    assert "Not changed" in _said(h.slack.command("set injection_action explode"))
+    assert "Unknown setting `colour`" in _said(h.slack.command("set colour blue"))
+    assert "only be set in the environment" in _said(h.slack.command("set admin_users UEVIL"))
+    assert "Usage" in _said(h.slack.command("set top_k"))
+    assert h.state.overrides.audit() == []
+    assert "I don't know `frobnicate`" in _said(h.slack.command("frobnicate"))
+
+
+def test_channel_override_changes_only_that_channel(start_bot):
+    h = start_bot()
+    response = h.slack.command("set mention_only false <#C2|random>")
+    assert "in <#C2>" in _said(response)
+    _, in_c2 = h.slack.message("vpn is down?", channel="C2")
+    _, in_c1 = h.slack.message("vpn is down?", channel="C1")
+    h.settle()
+    assert len(h.replies("C2", in_c2["ts"])) == 1 and not h.replies("C1", in_c1["ts"])
+    config_c2 = _said(h.slack.command("config <#C2|random>", user="UANYONE"))
+    assert "`mention_only` = `False` _(set for this channel)_" in config_c2
+    config_all = _said(h.slack.command("config", user="UANYONE"))
+    assert "`mention_only` = `True`" in config_all and "set for this channel" not in config_all
+    assert "openai_api_key" not in config_all  # start-up-only and secret settings are not listed
+
+
+def test_escalation_channel_can_be_set_from_slack(start_bot):
+    h = start_bot(escalation_channel=None)
+    assert "is now <#CNEW> everywhere" in _said(h.slack.command("set escalation_channel <#CNEW|help-desk>"))
+    h.slack.mention("Where do I file expenses?")
+    h.settle()
+    assert len(h.api.find("chat.postMessage", channel="CNEW")) == 1
+
+
+def test_overrides_survive_a_restart(start_bot):
+    h = start_bot()
+    h.slack.command("set min_relevance 0.7")
+    h.bot.close()
+    h2 = start_bot(data_dir=h.settings.data_dir)
+    assert h2.bot.effective.for_channel("C1").min_relevance == 0.7
+    _, event = h2.slack.mention("How do I order a laptop?")
+    h2.settle()
+    assert "couldn't find this" in _shown(h2.replies("C1", event["ts"])[0])
+
+
+def test_help_and_stats_answer_anyone(start_bot):
+    h = start_bot()
+    assert "/ragbot set KEY VALUE" in _said(h.slack.command("help", user="UANYONE"))
+    assert "/ragbot config" in _said(h.slack.command("", user="UANYONE"))
+    stats = _said(h.slack.command("stats", user="UANYONE"))
+    assert "Questions: 0" in stats and "no feedback yet" in stats
