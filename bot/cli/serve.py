@@ -1,0 +1,92 @@
+"""`ragbot serve`: run the Slack bot, over Socket Mode (SLACK_APP_TOKEN) or HTTP (--http)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+import typer
+
+from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.main import app
+from bot.settings import Settings
+
+log = logging.getLogger("ragbot.serve")
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
+    """The production wiring: real pipeline, state database, salted id hashing, PII redaction."""
+    from bot.factory import build_pipeline
+    from bot.slack import SlackBot
+    from bot.state import open_state
+
+    try:
+        state = open_state(settings.effective_database_url)
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        fail(f"cannot open the bot's database {settings.effective_database_url}: {type(error).__name__}: {error}")
+    hasher = redactor = None
+    try:
+        from bot.observability.hashing import IdHasher
+
+        hasher = IdHasher.from_settings(settings)
+    except ImportError:
+        log.warning("bot.observability is not available; user and channel ids are hashed without a salt")
+    try:
+        from guardrails.pii import redact as redactor
+    except ImportError:
+        log.warning("guardrails.pii is not available; stored questions rely on the input checks' redaction only")
+    try:
+        return SlackBot(settings, build_pipeline(settings), state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor)
+    except Exception as error:  # noqa: BLE001 - e.g. auth.test refusing the token
+        fail(f"cannot start the Slack app ({type(error).__name__}): {error}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def serve(
+    http: bool = typer.Option(False, "--http", help="Serve Slack's Events API over HTTP instead of Socket Mode."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind with --http (0.0.0.0 to accept from other machines)."),
+    port: int = typer.Option(3000, "--port", min=0, max=65535, help="Port to bind with --http."),
+) -> None:
+    """Answer questions in Slack. Tokens come from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN."""
+    settings = settings_or_fail()
+    bot_token, signing_secret, app_token = _env("SLACK_BOT_TOKEN"), _env("SLACK_SIGNING_SECRET"), _env("SLACK_APP_TOKEN")
+    if not bot_token:
+        fail("SLACK_BOT_TOKEN is not set (the xoxb-... token from your Slack app's OAuth & Permissions page)")
+    if http and not signing_secret:
+        fail("SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); --http needs it to verify requests")
+    if not http and not app_token:
+        fail("Socket Mode needs SLACK_APP_TOKEN (an xapp-... token with connections:write); or serve the Events API with --http")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)
+    bot.start_background()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finish questions in progress
+    try:
+        if http:
+            from bot.slack import HttpServer, build_wsgi_app
+
+            try:
+                server = HttpServer(build_wsgi_app(bot.app), host, port)
+            except OSError as error:
+                fail(f"cannot listen on {host}:{port}: {error}")
+            console.print(f"ragbot is listening on {server.url}/slack/events (Ctrl-C to stop)", highlight=False)
+            server.serve_forever()
+        else:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            console.print("ragbot is connected over Socket Mode (Ctrl-C to stop)", highlight=False)
+            SocketModeHandler(bot.app, app_token).start()
+    except KeyboardInterrupt:
+        console.print("stopping: finishing questions in progress…", highlight=False)
+    finally:
+        bot.close(wait=True)
