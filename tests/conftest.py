@@ -38,6 +38,19 @@ def make_settings(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One converted-model cache for the whole session (the GGUF conversion runs once)."""
-    return tmp_path_factory.mktemp("model-cache")
+def converted_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache dir holding the converted SmolLM2, converted ONCE per test session
+    (the conversion itself is under test); every package's tests share it."""
+    from adapters.model_store import default_model_dir
+
+    cache = tmp_path_factory.mktemp("model-cache")
+    default_model_dir(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def smol_dir(converted_cache: Path) -> Path:
+    """The converted SmolLM2 directory (pass it as ``generator_model`` to skip conversion)."""
+    from adapters.model_store import default_model_dir
+
+    return default_model_dir(converted_cache)

@@ -7,21 +7,7 @@ import pytest
 from bot.settings import load_settings
 
 
-@pytest.fixture(scope="session")
-def converted_cache(tmp_path_factory):
-    """A model cache dir holding the converted SmolLM2 (the conversion itself is under test)."""
-    from adapters.model_store import default_model_dir
-
-    cache = tmp_path_factory.mktemp("model-cache")
-    default_model_dir(cache)
-    return cache
-
-
-@pytest.fixture(scope="session")
-def smol_dir(converted_cache):
-    from adapters.model_store import default_model_dir
-
-    return default_model_dir(converted_cache)
+# `converted_cache` and `smol_dir` (the model converted once per session) live in tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
