@@ -7,8 +7,12 @@ from bot.settings import Settings
 from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    """The pipeline as a list of stages. Heavy models load lazily, on first use."""
+def build_pipeline(settings: Settings, *, serving: bool = False) -> Pipeline:
+    """The pipeline as a list of stages. Heavy models load lazily, on first use.
+
+    ``serving=True`` (``ragbot serve``) also adds the answer cache, store deadlines and
+    retries, the restartable generator process, and the question log and metrics observers;
+    use :func:`bot.runtime.wiring.install_serving_parts` directly to get hold of them."""
     from adapters.factory import build_generator
     from guardrails.input import input_validators
     from guardrails.output import output_validators
@@ -21,4 +25,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
         GenerateStage(build_generator(settings)),
         OutputGuardStage(output_validators(settings)),
     ]
-    return Pipeline(stages, settings)
+    pipeline = Pipeline(stages, settings)
+    if serving:
+        from bot.runtime.wiring import install_serving_parts
+
+        install_serving_parts(pipeline, settings)
+    return pipeline

@@ -152,4 +152,4 @@ def test_lancedb_version_changes_on_every_write(tmp_path):
     store.upsert([chunk], np.ones((1, 4), dtype=np.float32))
     first = version()
     store.upsert([chunk], np.ones((1, 4), dtype=np.float32))  # re-ingest of the same document
-    assert first.startswith("lance:") and version() != first
+    assert first not in ("empty", None) and version() != first

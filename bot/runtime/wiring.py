@@ -1,0 +1,82 @@
+"""Turns the plain pipeline into the one a long-running bot needs.
+
+``ragbot ask`` and the benchmarks keep the plain pipeline (no cache to skew timings, no
+child process to spawn). ``ragbot serve`` adds, without changing any stage: deadlines and
+retries on the store, the generator in a restartable child process (``generator_process``),
+the answer cache around retrieval and generation, and the observers that write the JSON
+question log and the Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.cache import AnswerCache, CacheLookupStage, CacheStoreStage, KnowledgeBaseVersion
+from bot.observability.hashing import IdHasher
+from bot.observability.health import Readiness
+from bot.observability.metrics import BotMetrics, default_metrics
+from bot.observability.question_log import QuestionLogger, default_redactor
+from bot.pipeline import Pipeline
+from bot.runtime.generator_process import ProcessGenerator
+from bot.runtime.resilience import ResilientRetriever
+from bot.settings import Settings
+from bot.stages import GenerateStage
+
+log = logging.getLogger(__name__)
+
+END = "__end__"  # resume_at target meaning "skip every remaining stage"
+
+
+@dataclass
+class ServingParts:
+    """What ``serve`` exposes (metrics, readiness) and must close on shutdown."""
+
+    metrics: BotMetrics
+    readiness: Readiness = field(default_factory=Readiness)
+    cache: AnswerCache | None = None
+    generator: ProcessGenerator | None = None
+    logger: QuestionLogger | None = None
+
+    def close(self) -> None:
+        if self.generator is not None:
+            self.generator.close()
+
+
+def _index(pipeline: Pipeline, name: str) -> int | None:
+    return next((i for i, stage in enumerate(pipeline.stages) if stage.name == name), None)
+
+
+def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: BotMetrics | None = None, db_engine: Any = None) -> ServingParts:
+    """Harden ``pipeline`` in place for serving; returns the parts ``serve`` needs."""
+    metrics = metrics or default_metrics()
+    parts = ServingParts(metrics=metrics)
+    raw_retriever = None
+    for stage in pipeline.stages:
+        if stage.name == "retrieve" and hasattr(stage, "retriever"):
+            raw_retriever = stage.retriever
+            stage.retriever = ResilientRetriever(raw_retriever, timeout_s=settings.store_timeout_s, retries=settings.store_retries, metrics=metrics)
+
+    generate_at = _index(pipeline, "generate")
+    if settings.generator_process and generate_at is not None:
+        parts.generator = ProcessGenerator(settings, metrics=metrics)
+        pipeline.stages[generate_at] = GenerateStage(parts.generator)
+
+    if raw_retriever is not None and generate_at is not None:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            parts.cache = AnswerCache(db_engine if db_engine is not None else settings.effective_database_url)
+        except Exception as error:  # noqa: BLE001 - no cache is better than no bot
+            log.warning("answer cache disabled: %s: %s", type(error).__name__, error)
+    if parts.cache is not None:
+        lookup = CacheLookupStage(parts.cache, KnowledgeBaseVersion(raw_retriever), metrics)
+        guard_at = _index(pipeline, "output_guard")
+        lookup.resume_at = "output_guard" if guard_at is not None else END
+        pipeline.stages.insert(guard_at if guard_at is not None else len(pipeline.stages), CacheStoreStage(parts.cache))
+        input_at = _index(pipeline, "input_guard")
+        pipeline.stages.insert(input_at + 1 if input_at is not None else 0, lookup)
+
+    parts.logger = QuestionLogger(IdHasher.from_settings(settings), default_redactor())
+    pipeline.observers.extend([parts.logger, metrics])
+    return parts
