@@ -59,6 +59,8 @@ class OutboxDeliverer:
 
     def _send(self, row: OutboxMessage) -> str | None:
         if row.kind == KIND_REPLY:
+            if self.state.outbox.has_earlier_unsent(row):
+                raise NotYet("an earlier part of this answer is not sent yet")
             return self.client.chat_postMessage(**row.payload).get("ts")
         if row.kind == KIND_EPHEMERAL:
             self.client.chat_postEphemeral(**row.payload)

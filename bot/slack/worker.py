@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk import WebClient
 
 from bot.answer import Answer, Outcome
+from bot.runtime.executor import BoundedExecutor, ShutdownReport
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
@@ -70,6 +70,7 @@ class QuestionWorker:
         *,
         hasher: Hasher = default_hasher,
         redactor: Callable[[str], str] | None = None,
+        metrics: Any = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
@@ -80,46 +81,33 @@ class QuestionWorker:
         self.redactor = redactor
         base = settings.base
         self.queue_size = base.queue_size
-        self._pool = ThreadPoolExecutor(max_workers=base.max_concurrency, thread_name_prefix="ragbot-question")
-        self._lock = threading.Lock()
-        self._pending = 0
+        # bounded pool (issue 6): max_concurrency running, queue_size waiting, the rest refused;
+        # on shutdown what did not finish is handed back to be kept for the next start
+        self._pool: BoundedExecutor[QuestionJob] = BoundedExecutor(
+            self._run, workers=base.max_concurrency, queue_size=base.queue_size, name="ragbot-question", metrics=metrics
+        )
 
     # --- queueing ---------------------------------------------------------------------
     def submit(self, job: QuestionJob) -> bool:
         """Queue ``job``; when the queue is full the asker is told to retry (False)."""
-        with self._lock:
-            if self._pending >= self.queue_size:
-                full = True
-            else:
-                full = False
-                self._pending += 1
-        if full:
+        if not self._pool.submit(job):
             log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
             self._post_quietly(job, BUSY_TEXT)
             return False
-        self._pool.submit(self._run, job).add_done_callback(self._done)
         return True
-
-    def _done(self, _future: Future) -> None:
-        with self._lock:
-            self._pending -= 1
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return self._pool.pending
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued question is handled (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if self._pending == 0:
-                    return True
-            time.sleep(0.01)
-        return False
+        return self._pool.drain(timeout)
 
-    def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+    def shutdown(self, wait: bool = True, grace_s: float | None = None) -> ShutdownReport[QuestionJob]:
+        """Stop taking questions; finish what can be finished within ``grace_s`` (no wait: none)."""
+        grace = (grace_s if grace_s is not None else self.settings.base.shutdown_grace_s) if wait else 0.0
+        return self._pool.shutdown(grace)
 
     def _run(self, job: QuestionJob) -> None:
         try:

@@ -99,6 +99,17 @@ class OutboxRepository:
             row.next_attempt_at = now + (backoff(row.attempts) if count_attempt else timedelta(seconds=1))
             return row
 
+    def has_earlier_unsent(self, row: OutboxMessage) -> bool:
+        """An earlier row of the same kind for the same request is not sent yet (keeps parts in order)."""
+        if row.request_id is None:
+            return False
+        with self.db.transaction() as session:
+            query = select(OutboxMessage.id).where(
+                OutboxMessage.request_id == row.request_id, OutboxMessage.kind == row.kind,
+                OutboxMessage.id < row.id, OutboxMessage.status != "sent",
+            )
+            return session.scalars(query.limit(1)).first() is not None
+
     def get(self, message_id: int) -> OutboxMessage | None:
         with self.db.transaction() as session:
             return session.get(OutboxMessage, message_id)

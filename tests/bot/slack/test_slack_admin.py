@@ -116,3 +116,11 @@ def test_help_and_stats_answer_anyone(start_bot):
     assert "/ragbot config" in _said(h.slack.command("", user="UANYONE"))
     stats = _said(h.slack.command("stats", user="UANYONE"))
     assert "Questions: 0" in stats and "no feedback yet" in stats
+
+
+def test_a_stored_value_the_model_no_longer_accepts_is_skipped_not_fatal(start_bot):
+    h = start_bot()
+    h.state.overrides.set(GLOBAL, "top_k", "999", "UADMIN")  # e.g. written by an older version
+    h.state.overrides.set(GLOBAL, "min_relevance", "0.7", "UADMIN")
+    effective = h.bot.effective.for_channel("C1")
+    assert effective.top_k == h.settings.top_k and effective.min_relevance == 0.7

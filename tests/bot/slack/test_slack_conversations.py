@@ -4,6 +4,7 @@ Web API calls recorded by a local fake. The pipeline is real, with simple determ
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from bot.state.models import QuestionRecord
@@ -173,3 +174,45 @@ def test_records_are_stored_before_delivery_and_a_failed_reply_is_retried(start_
     assert len(h.replies("C1", event["ts"])) == 1
     assert h.state.questions.get(record.request_id).delivery_status == "sent"
     assert isinstance(record, QuestionRecord)
+
+
+def test_a_very_long_answer_arrives_as_several_messages_in_order(start_bot):
+    from bot.answer import Answer, Outcome
+
+    class Verbose:
+        def run(self, question, request, *, settings=None):
+            text = "\n\n".join(f"Step {i}: " + "configure the client carefully. " * 30 for i in range(200))
+            return Answer(text=text, outcome=Outcome.ANSWERED, confidence=0.9, request_id=request.request_id, question=question)
+
+    h = start_bot(pipeline=Verbose())
+    _, event = h.slack.mention("how do I configure everything?")
+    h.settle()
+    replies = h.replies("C1", event["ts"])
+    assert len(replies) >= 2 and all(len(r.args["blocks"]) <= 50 for r in replies)
+    sections = [b["text"]["text"] for r in replies for b in r.args["blocks"] if b["type"] == "section"]
+    assert all(len(s) <= 3000 for s in sections)
+    steps = [int(m) for s in sections for m in re.findall(r"Step (\d+):", s)]
+    assert steps == list(range(200))
+    assert replies[-1].args["blocks"][-1]["type"] == "actions"
+
+
+def test_parts_of_a_long_answer_stay_in_order_when_the_first_part_fails(start_bot):
+    from datetime import timedelta
+
+    from bot.answer import Answer, Outcome
+    from bot.state.models import utcnow
+
+    class Verbose:
+        def run(self, question, request, *, settings=None):
+            text = "\n\n".join(f"Part {i}: " + "x " * 1400 for i in range(60))
+            return Answer(text=text, outcome=Outcome.ANSWERED, confidence=0.9, request_id=request.request_id, question=question)
+
+    h = start_bot(pipeline=Verbose())
+    h.api.fail("chat.postMessage", times=1)
+    _, event = h.slack.mention("everything?")
+    h.settle()
+    assert not h.replies("C1", event["ts"])  # part 2 waits for part 1
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5))
+    replies = h.replies("C1", event["ts"])
+    firsts = [re.search(r"Part (\d+):", json.dumps(r.args["blocks"])).group(1) for r in replies]
+    assert len(replies) == 2 and firsts == ["0", sorted(firsts, key=int)[1]] and int(firsts[1]) > 0

@@ -1,0 +1,59 @@
+"""Block Kit rendering within Slack's limits: 3,000 characters a section, 50 blocks a message."""
+
+from __future__ import annotations
+
+from bot.answer import Answer, Outcome, Source
+from bot.slack import blocks as bk
+
+
+def _answer(text: str, n_sources: int = 2, outcome: Outcome = Outcome.ANSWERED, confidence: float = 0.8) -> Answer:
+    sources = [Source(n=i, title=f"Doc {i}", location=f"https://wiki.example.com/{i}" if i % 2 else f"docs/{i}.md", score=0.5) for i in range(1, n_sources + 1)]
+    return Answer(text=text, outcome=outcome, confidence=confidence, sources=sources, request_id="req1")
+
+
+def _section_texts(blocks):
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def test_long_answers_are_split_into_sections_and_messages_within_limits():
+    paragraph = ("The VPN client needs a restart after updates. " * 20).strip()
+    text = "\n\n".join([paragraph] * 250)  # ~230k characters: more than 50 sections
+    blocks = bk.answer_blocks(_answer(text), escalated=False, held=False)
+    assert all(len(t) <= bk.SECTION_LIMIT for t in _section_texts(blocks))
+    payloads = bk.messages(blocks, text, channel="C1", thread_ts="1.1")
+    assert len(payloads) > 1 and all(len(p["blocks"]) <= bk.BLOCK_LIMIT for p in payloads)
+    assert [b for p in payloads for b in p["blocks"]] == blocks  # nothing dropped, order kept
+    assert payloads[-1]["blocks"][-1]["type"] == "actions"  # buttons come last
+    assert all(len(p["text"]) <= bk.NOTIFY_TEXT_LIMIT + 10 for p in payloads)
+    rejoined = " ".join(t for t in _section_texts(blocks) if not t.startswith("*Sources*"))
+    assert rejoined.split() == bk.to_mrkdwn(text).split()  # splitting loses no words
+
+
+def test_split_text_cuts_at_boundaries_and_hard_cuts_unbroken_text():
+    assert bk.split_text("a" * 7000) == ["a" * 3000, "a" * 3000, "a" * 1000]
+    pieces = bk.split_text(("word " * 1000).strip(), limit=100)
+    assert all(len(p) <= 100 for p in pieces) and all(not p.startswith(" ") for p in pieces)
+    assert " ".join(pieces).split() == ["word"] * 1000
+
+
+def test_sources_are_numbered_links_and_confidence_is_in_words():
+    blocks = bk.answer_blocks(_answer("See [1] and **this**.", confidence=0.55), escalated=False, held=False)
+    texts = "\n".join(_section_texts(blocks))
+    assert "1. <https://wiki.example.com/1|Doc 1>" in texts and "2. *Doc 2* (docs/2.md)" in texts
+    assert "*this*" in texts and "**" not in texts
+    context = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    assert any("Confidence: medium (0.55)" in c for c in context)
+    assert [bk.confidence_words(c) for c in (0.9, 0.6, 0.3, 0.1)] == ["high", "medium", "low", "very low"]
+
+
+def test_slack_control_characters_are_escaped():
+    blocks = bk.answer_blocks(_answer("Use <script> & <!channel>"), escalated=False, held=False)
+    text = _section_texts(blocks)[0]
+    assert "&lt;script&gt; &amp; &lt;!channel&gt;" in text and "<!channel>" not in text
+
+
+def test_fallbacks_offer_only_ask_a_human_and_held_drafts_are_not_shown():
+    fallback = bk.answer_blocks(_answer("I couldn't find this.", outcome=Outcome.FALLBACK, confidence=0.0), escalated=True, held=False)
+    assert [e["action_id"] for e in fallback[-1]["elements"]] == [bk.ACTION_ASK_HUMAN]
+    held = bk.answer_blocks(_answer("A risky draft"), escalated=True, held=True)
+    assert "risky" not in str(held) and bk.HELD_TEXT in str(held)

@@ -1,0 +1,121 @@
+"""The state database: repositories on a real SQLite file, and the guarantees others rely on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.state import GLOBAL, Escalation, EscalationError, QuestionRecord, open_state
+from bot.state.models import utcnow
+from bot.state.outbox import MAX_ATTEMPTS
+from bot.state.questions import percentile
+
+
+@pytest.fixture
+def state(tmp_path):
+    store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    yield store
+    store.close()
+
+
+def _record(request_id: str, outcome: str = "answered", latency: float = 100.0, **values) -> QuestionRecord:
+    return QuestionRecord(request_id=request_id, outcome=outcome, latency_ms=latency, question=f"q {request_id}", answer_text=f"a {request_id}", thread_key=values.pop("thread_key", request_id), **values)
+
+
+def _escalation(request_id: str) -> Escalation:
+    return Escalation(request_id=request_id, channel_id="C1", thread_ts="1.1", asker_id="U1", escalation_channel="CESC", question="q")
+
+
+def test_an_event_id_is_taken_once_even_across_connections(tmp_path, state):
+    other = open_state(f"sqlite:///{tmp_path / 'state.db'}")  # a second instance on the same database
+    assert state.events.claim("Ev1") is True
+    assert other.events.claim("Ev1") is False and state.events.claim("Ev1") is False
+    assert other.events.claim("Ev2") is True
+    other.close()
+
+
+def test_overrides_merge_channel_over_global_and_audit_every_change(state):
+    state.overrides.set(GLOBAL, "top_k", "3", "UA")
+    state.overrides.set("C1", "top_k", "5", "UB")
+    state.overrides.set(GLOBAL, "alpha", "0.7", "UA")
+    assert state.overrides.for_channel("C1") == {"top_k": "5", "alpha": "0.7"}
+    assert state.overrides.for_channel("C2") == {"top_k": "3", "alpha": "0.7"}
+    change = state.overrides.reset("C1", "top_k", "UB")
+    assert (change.old_value, change.new_value) == ("5", None)
+    assert state.overrides.reset("C1", "top_k", "UB") is None
+    assert [(a.user_id, a.action, a.scope, a.key) for a in reversed(state.overrides.audit())] == [
+        ("UA", "set", GLOBAL, "top_k"), ("UB", "set", "C1", "top_k"), ("UA", "set", GLOBAL, "alpha"), ("UB", "reset", "C1", "top_k")]
+
+
+def test_summary_counts_outcomes_feedback_and_latency_of_the_window(state):
+    for i, (outcome, latency) in enumerate([("answered", 100), ("answered", 300), ("fallback", 200), ("blocked", 50)]):
+        state.questions.record(_record(f"r{i}", outcome, latency, escalated=outcome == "fallback"), replies=[])
+    old = _record("old", "answered", 9999)
+    old.created_at = utcnow() - timedelta(days=2)
+    state.questions.record(old, replies=[])
+    assert state.questions.add_feedback("r0", "h1", True) and state.questions.add_feedback("r1", "h1", False)
+    assert not state.questions.add_feedback("missing", "h1", True)
+    s = state.questions.summary()
+    assert (s.questions, s.answered, s.fallback, s.blocked, s.escalated) == (4, 2, 1, 1, 1)
+    assert (s.helpful, s.not_helpful, s.helpful_ratio) == (1, 1, 0.5)
+    assert (s.p50_latency_ms, s.p95_latency_ms) == (100, 300)
+    assert percentile([], 50) is None and percentile([5.0], 95) == 5.0
+
+
+def test_thread_history_is_oldest_first_and_skips_held_answers(state):
+    first = _record("t1", thread_key="K")
+    second = _record("t2", thread_key="K", answer_sent=False)
+    second.created_at = utcnow() + timedelta(seconds=1)
+    state.questions.record(first, replies=[])
+    state.questions.record(second, replies=[])
+    assert state.questions.thread_history("K") == ["q t1", "a t1", "q t2"]
+    assert state.questions.answered_thread("K") and not state.questions.answered_thread("other")
+
+
+def test_question_reply_and_escalation_are_stored_together_with_their_outbox_rows(state):
+    escalation_id = state.questions.record(_record("r1"), replies=[{"channel": "C1", "text": "a"}, {"channel": "C1", "text": "b"}], escalation=_escalation("r1"))
+    rows = state.outbox.all()
+    assert [r.kind for r in rows] == ["reply", "reply", "escalation_post"] and rows[2].escalation_id == escalation_id
+    # Ask a human on the same question reuses the open escalation
+    assert state.escalations.create(_escalation("r1")) == (escalation_id, False)
+
+
+def test_escalation_lifecycle_and_refusals(state):
+    escalation_id, created = state.escalations.create(_escalation("r9"))
+    assert created and [e.id for e in state.escalations.open()] == [escalation_id]
+    state.escalations.claim(escalation_id, "UH")
+    resolved = state.escalations.resolve(escalation_id, "UH", "the answer")
+    assert resolved.status == "resolved" and resolved.human_answer == "the answer" and resolved.resolved_at
+    assert state.escalations.open() == []
+    with pytest.raises(EscalationError, match="already answered"):
+        state.escalations.resolve(escalation_id, "UX", "late")
+    with pytest.raises(EscalationError, match="does not exist"):
+        state.escalations.claim(12345, "UH")
+    kinds = [r.kind for r in state.outbox.all()]
+    assert kinds == ["escalation_post", "escalation_update", "human_answer", "escalation_update"]
+
+
+def test_outbox_rows_are_claimed_once_backed_off_and_eventually_dead(state):
+    message_id = state.outbox.enqueue("reply", {"channel": "C1"})
+    now = utcnow()
+    assert state.outbox.due_ids(now) == [message_id]
+    assert state.outbox.claim(message_id, now) is not None
+    assert state.outbox.claim(message_id, now) is None  # another worker cannot take it too
+    row = state.outbox.failed(message_id, "boom", now)
+    assert row.status == "pending" and row.attempts == 1 and state.outbox.due_ids(now) == []
+    assert state.outbox.due_ids(now + timedelta(seconds=2)) == [message_id]
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        state.outbox.claim(message_id, now)
+        row = state.outbox.failed(message_id, "boom", now)
+    assert row.status == "dead" and row.attempts == MAX_ATTEMPTS
+    assert state.outbox.due_ids(now + timedelta(days=1)) == []
+
+
+def test_a_row_left_sending_by_a_dead_instance_is_taken_over_after_its_lease(state):
+    message_id = state.outbox.enqueue("reply", {"channel": "C1"})
+    now = utcnow()
+    state.outbox.claim(message_id, now)  # the instance dies here
+    assert state.outbox.due_ids(now + timedelta(seconds=30)) == []
+    later = now + timedelta(minutes=5)
+    assert state.outbox.due_ids(later) == [message_id] and state.outbox.claim(message_id, later) is not None
