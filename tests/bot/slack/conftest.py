@@ -45,7 +45,7 @@ def fake_api():
 def start_bot(make_settings, fake_api):
     started: list[Harness] = []
 
-    def start(pipeline=None, **settings_values) -> Harness:
+    def start(pipeline=None, bot_kwargs: dict | None = None, **settings_values) -> Harness:
         values = {"slack_api_url": fake_api.url, "admin_users": "UADMIN", "escalation_channel": "CESC", "escalation_threshold": 0.5,
                   "min_relevance": 0.3, "outbox_retry_interval_s": 3600}
         values.update(settings_values)
@@ -55,7 +55,7 @@ def start_bot(make_settings, fake_api):
             pipeline, generator = simple_pipeline(settings)
         state = open_state(settings.effective_database_url)
         client = WebClient(token="xoxb-test", base_url=settings.slack_api_url)
-        bot = SlackBot(settings, pipeline, state, signing_secret=SECRET, client=client).start_background()
+        bot = SlackBot(settings, pipeline, state, signing_secret=SECRET, client=client, **(bot_kwargs or {})).start_background()
         server = HttpServer(build_wsgi_app(bot.app), "127.0.0.1", 0).start()
         harness = Harness(fake_api, bot, server, SlackClientSim(server.url), state, generator, settings)
         started.append(harness)

@@ -1,0 +1,51 @@
+"""The Slack app with the REAL pipeline (MiniLM + LanceDB + SmolLM2 + guardrails) on the
+sample handbook: a cited answer in the thread, a fallback escalated, PII never stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+HANDBOOK = Path(__file__).resolve().parents[3] / "examples" / "handbook"
+
+
+def _shown(call) -> str:
+    return json.dumps(call.args.get("blocks", [])) + call.args.get("text", "")
+
+
+@pytest.fixture
+def real_bot(start_bot, tmp_path, converted_cache):
+    from bot.factory import build_pipeline
+    from bot.settings import load_settings
+    from guardrails.pii import redact
+    from retrieval.factory import build_ingestor
+
+    data = tmp_path / "real"
+    data.mkdir()
+    (data / "models").symlink_to(converted_cache, target_is_directory=True)
+    settings = load_settings(data_dir=data, device="cpu")
+    build_ingestor(settings).ingest([HANDBOOK])
+    return start_bot(pipeline=build_pipeline(settings), bot_kwargs={"redactor": redact}, data_dir=data, device="cpu",
+                     escalation_threshold=settings.escalation_threshold, min_relevance=settings.min_relevance)
+
+
+def test_real_pipeline_answers_in_thread_with_sources_and_escalates_an_off_topic_question(real_bot):
+    h = real_bot
+    _, asked = h.slack.mention("I'm jane.doe@example.com: how long is a VPN profile valid?")
+    _, off_topic = h.slack.mention("What is the capital of Australia?")
+    h.settle()
+    [reply] = h.replies("C1", asked["ts"])
+    shown = _shown(reply)
+    assert "90" in shown and "vpn.md" in shown and "ragbot_helpful" in shown
+    [fallback] = h.replies("C1", off_topic["ts"])
+    assert "ragbot_ask_human" in _shown(fallback) and "ragbot_helpful" not in _shown(fallback)
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    assert "capital of Australia" in _shown(post)
+    records = {r.outcome: r for r in h.state.questions.list()}
+    assert set(records) == {"answered", "fallback"} and records["fallback"].escalated
+    assert "jane.doe@example.com" not in records["answered"].question and "VPN profile" in records["answered"].question
+    assert all(r.latency_ms > 0 and r.delivery_status == "sent" for r in records.values())
