@@ -56,7 +56,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def burst(url: str, events: int, concurrency: int, prefix: str) -> list[float]:
     """Send ``events`` distinct signed app_mention events at once; returns each ack's seconds."""
-    slack = SlackClientSim(url)
+    slack = SlackClientSim(url, timeout=600)
 
     def one(i: int) -> float:
         response, _ = slack.mention(f"how do I use the vpn? #{i}", ts=f"1650000000.{i:06d}", event_id=f"Ev{prefix}{i:06d}")

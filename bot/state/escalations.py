@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.state.db import Database
-from bot.state.models import Escalation, utcnow
+from bot.state.models import Escalation, QuestionRecord, utcnow
 from bot.state.outbox import KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, add_message
 
 OPEN_STATUSES = ("open", "claimed")
@@ -30,6 +30,10 @@ class EscalationRepository:
                 return existing.id, False
             session.add(escalation)
             session.flush()
+            record = session.get(QuestionRecord, escalation.request_id)
+            if record is not None:  # "Ask a human" counts as escalated in the stats
+                record.escalated = True
+                record.escalation_reason = record.escalation_reason or escalation.reason
             add_message(session, KIND_ESCALATION_POST, {}, request_id=escalation.request_id, escalation_id=escalation.id)
             return escalation.id, True
 

@@ -146,8 +146,9 @@ class Response:
 class SlackClientSim:
     """Sends what Slack would send to ``/slack/events``: events, slash commands, interactivity."""
 
-    def __init__(self, base_url: str, secret: str = SECRET) -> None:
+    def __init__(self, base_url: str, secret: str = SECRET, timeout: float = 10.0) -> None:
         self.url = base_url.rstrip("/") + "/slack/events"
+        self.timeout = timeout
         self.secret = secret
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
@@ -157,7 +158,7 @@ class SlackClientSim:
         request = urllib.request.Request(self.url, data=body.encode(), headers=all_headers, method="POST")
         started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return Response(response.status, response.read().decode(), time.perf_counter() - started)
         except urllib.error.HTTPError as error:
             return Response(error.code, error.read().decode(), time.perf_counter() - started)

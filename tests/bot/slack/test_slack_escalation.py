@@ -75,6 +75,7 @@ def test_ask_a_human_button_escalates_once_and_confirms_privately(start_bot):
     notes = h.api.find("chat.postEphemeral", channel="C1", user="UASKER")
     assert "I've asked a human" in notes[0].args["text"] and "already been asked" in notes[1].args["text"]
     assert len(h.state.escalations.for_request(request_id)) == 1
+    assert h.state.questions.get(request_id).escalated and h.state.questions.summary().escalated == 1
 
 
 def test_feedback_buttons_are_stored_and_counted_in_stats(start_bot):
