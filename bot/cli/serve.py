@@ -42,10 +42,18 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
         from guardrails.pii import redact as redactor
     except ImportError:
         log.warning("guardrails.pii is not available; stored questions rely on the input checks' redaction only")
+    from bot.runtime.wiring import install_serving_parts
+
+    pipeline = build_pipeline(settings)
+    parts = install_serving_parts(pipeline, settings, db_engine=state.db.engine)  # cache, metrics, log, restartable generator
     try:
-        return SlackBot(settings, build_pipeline(settings), state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor)
+        bot = SlackBot(
+            settings, pipeline, state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor, metrics=parts.metrics
+        )
     except Exception as error:  # noqa: BLE001 - e.g. auth.test refusing the token
         fail(f"cannot start the Slack app ({type(error).__name__}): {error}")
+    bot.serving_parts = parts
+    return bot
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -70,13 +78,17 @@ def serve(
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)
     bot.start_background()
+    from bot.runtime.lifecycle import ServingRuntime
+
+    # warm-up in the background (/ready), questions kept by the last shutdown, and in Socket Mode a /metrics server
+    runtime = ServingRuntime(bot, bot.serving_parts, settings).start(metrics_server=not http)
     signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finish questions in progress
     try:
         if http:
             from bot.slack import HttpServer, build_wsgi_app
 
             try:
-                server = HttpServer(build_wsgi_app(bot.app), host, port)
+                server = HttpServer(build_wsgi_app(bot.app, extra_routes=runtime.routes), host, port)
             except OSError as error:
                 fail(f"cannot listen on {host}:{port}: {error}")
             console.print(f"ragbot is listening on {server.url}/slack/events (Ctrl-C to stop)", highlight=False)
@@ -89,4 +101,5 @@ def serve(
     except KeyboardInterrupt:
         console.print("stopping: finishing questions in progress…", highlight=False)
     finally:
+        runtime.shutdown()  # finish within shutdown_grace_s; keep the rest for the next start
         bot.close(wait=True)

@@ -27,7 +27,7 @@ class BotMetrics:
         r = self.registry
         self.stage_seconds = Histogram("ragbot_stage_duration_seconds", "Time spent in each pipeline stage.", ["stage"], buckets=_STAGE_BUCKETS, registry=r)
         self.question_seconds = Histogram("ragbot_question_duration_seconds", "Pipeline time per question.", buckets=_STAGE_BUCKETS, registry=r)
-        self.end_to_end_seconds = Histogram("ragbot_end_to_end_seconds", "From event received to reply posted (includes queueing).", buckets=_STAGE_BUCKETS, registry=r)
+        self.end_to_end_seconds = Histogram("ragbot_end_to_end_seconds", "From a question queued to its reply stored and first sent (queue wait included).", buckets=_STAGE_BUCKETS, registry=r)
         self.questions = Counter("ragbot_questions", "Questions answered, by outcome.", ["outcome"], registry=r)
         self.escalations = Counter("ragbot_escalations_requested", "Questions the pipeline asked a human for.", registry=r)
         self.verdicts = Counter("ragbot_guardrail_verdicts", "Guardrail check results.", ["side", "validator", "result"], registry=r)

@@ -46,7 +46,7 @@ class BoundedExecutor(Generic[J]):
         self.handler = handler
         self.queue_size = queue_size
         self.metrics = metrics
-        self._waiting: collections.deque[J] = collections.deque()
+        self._waiting: collections.deque[tuple[J, float]] = collections.deque()  # (job, submitted at)
         self._running: dict[int, J] = {}
         self._cond = threading.Condition()
         self._accepting = True
@@ -64,7 +64,7 @@ class BoundedExecutor(Generic[J]):
                 if self.metrics is not None:
                     self.metrics.rejected.inc()
                 return False
-            self._waiting.append(job)
+            self._waiting.append((job, time.perf_counter()))
             self._gauges()
             self._cond.notify()
             return True
@@ -106,7 +106,7 @@ class BoundedExecutor(Generic[J]):
                     self._cond.wait()
                 if self._stopping:
                     return
-                job = self._waiting.popleft()
+                job, submitted = self._waiting.popleft()
                 self._running[me] = job
                 self._gauges()
             try:
@@ -114,6 +114,8 @@ class BoundedExecutor(Generic[J]):
             except Exception:  # noqa: BLE001 - the handler owns its errors; a worker never dies of one
                 log.exception("question handler failed")
             finally:
+                if self.metrics is not None:  # queue wait + handling: what the asker waits after the ack
+                    self.metrics.end_to_end_seconds.observe(time.perf_counter() - submitted)
                 with self._cond:
                     self._running.pop(me, None)
                     self._completed += 1
@@ -135,7 +137,7 @@ class BoundedExecutor(Generic[J]):
         self.drain(grace_s)
         with self._cond:
             self._stopping = True
-            unfinished = list(self._running.values()) + list(self._waiting)
+            unfinished = list(self._running.values()) + [job for job, _ in self._waiting]
             self._waiting.clear()
             finished = self._completed - before
             self._cond.notify_all()

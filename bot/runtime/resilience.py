@@ -121,3 +121,13 @@ def slack_retry_handlers(max_retries: int = 2) -> list:
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
     return [RateLimitErrorRetryHandler(max_retry_count=max_retries)]
+
+
+SLACK_TIMEOUT_S = 15
+
+
+def slack_client(settings: Any, token: str | None) -> Any:
+    """The bot's WebClient: a deadline on every call and a wait-and-retry on 429."""
+    from slack_sdk import WebClient
+
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_S, retry_handlers=slack_retry_handlers())

@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.runtime.resilience import slack_client
 from bot.settings import Settings
 from bot.slack import blocks as bk
 from bot.slack.admin import AdminCheck, AdminCommands
@@ -46,14 +47,15 @@ class SlackBot:
         client: WebClient | None = None,
         hasher: Hasher | None = None,
         redactor: Callable[[str], str] | None = None,
+        metrics: Any = None,
     ) -> None:
         self.settings = settings
         self.state = state
-        self.client = client or WebClient(token=bot_token, base_url=settings.slack_api_url)
+        self.client = client or slack_client(settings, bot_token)  # deadline per call, waits out 429s
         self.hasher = hasher or default_hasher
         self.effective = EffectiveSettings(settings, state.overrides)
         self.deliverer = OutboxDeliverer(state, self.client)
-        self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor)
+        self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
         self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client))
         self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s)
         self.app = App(

@@ -1,0 +1,113 @@
+"""A serving bot's life: warm-up and readiness, questions kept across restarts, graceful stop.
+
+``start``: load every model in the background (``/ready`` turns 200 when done), expose the
+open-escalation count to Prometheus, and re-queue the questions the last shutdown could not
+finish. ``shutdown``: stop taking questions, let the queue drain for ``shutdown_grace_s``,
+store what is left (question redacted, routing ids, request id) and close the generator.
+A re-queued question whose request id already has a stored answer is skipped, so nobody
+gets two replies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Any
+
+from bot.observability.health import ObservabilityServer, route, warm_up
+from bot.observability.question_log import default_redactor, install_json_handler
+from bot.runtime.pending import PendingQuestions
+from bot.runtime.wiring import ServingParts
+
+log = logging.getLogger(__name__)
+
+
+def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
+    payload = dataclasses.asdict(job)
+    payload.pop("received", None)  # a monotonic clock reading means nothing after a restart
+    text = payload.get("text") or ""
+    try:
+        payload["text"] = redactor(text) if redactor is not None else text
+    except Exception:  # noqa: BLE001 - better the checked text than nothing: the input guard redacts again
+        log.exception("redacting a kept question failed (request %s)", payload.get("request_id"))
+    return payload
+
+
+class ServingRuntime:
+    """Ties the Slack bot, the serving parts and the pending-question store together."""
+
+    def __init__(self, bot: Any, parts: ServingParts, settings: Any, pending: PendingQuestions | None = None) -> None:
+        self.bot = bot
+        self.parts = parts
+        self.settings = settings
+        self.pending = pending or PendingQuestions(bot.state.db.engine)
+        self.server: ObservabilityServer | None = None
+        self._warm_thread: threading.Thread | None = None
+        self.recovered = 0
+
+    # --- start ----------------------------------------------------------------------------
+    def start(self, *, metrics_server: bool = False, warm: bool = True, json_log: bool = True) -> "ServingRuntime":
+        if json_log:
+            install_json_handler()  # question lines bare on stderr, whatever the root log format
+        escalations = self.bot.state.escalations
+        self.parts.metrics.track_open_escalations(lambda: len(escalations.open(limit=100_000)))
+        self.recovered = self.recover()
+        if warm:
+            self._warm_thread = threading.Thread(target=self.warm_up, name="ragbot-warm-up", daemon=True)
+            self._warm_thread.start()
+        if metrics_server and self.settings.metrics_port:
+            self.server = ObservabilityServer(self.parts.readiness, self.parts.metrics, self.settings.metrics_host, self.settings.metrics_port).start()
+            log.info("metrics, health and readiness on http://%s:%s/", self.settings.metrics_host, self.server.port)
+        return self
+
+    def warm_up(self) -> bool:
+        return warm_up(self.bot.worker.pipeline, self.parts.readiness, self.parts.metrics)
+
+    def wait_ready(self, timeout: float) -> bool:
+        if self._warm_thread is not None:
+            self._warm_thread.join(timeout)
+        return self.parts.readiness.ready
+
+    def routes(self, path: str) -> tuple[int, str, bytes] | None:
+        """For the HTTP server's ``extra_routes``: /metrics, /health, /ready."""
+        return route(path, self.parts.readiness, self.parts.metrics)
+
+    def recover(self) -> int:
+        """Re-queue the questions the previous run kept; returns how many were queued again."""
+        from bot.slack.worker import QuestionJob
+
+        try:
+            payloads = self.pending.take_all()
+        except Exception:  # noqa: BLE001
+            log.exception("could not read the questions kept by the last shutdown")
+            return 0
+        queued = 0
+        for payload in payloads:
+            if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
+                continue  # it was answered after all (it finished just as the last run stopped)
+            job = QuestionJob(**{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
+            if self.bot.worker.submit(job):
+                queued += 1
+            else:
+                self.pending.save([payload], reason="queue full at restart")
+        if payloads:
+            log.info("re-queued %d of %d question(s) kept by the last shutdown", queued, len(payloads))
+        return queued
+
+    # --- stop -----------------------------------------------------------------------------
+    def shutdown(self) -> Any:
+        """Finish or keep every question, then release the generator and the metrics server."""
+        report = self.bot.worker.shutdown(wait=True, grace_s=self.settings.shutdown_grace_s)
+        if report.unfinished:
+            redactor = getattr(self.bot.worker, "redactor", None) or default_redactor()
+            payloads = [_job_payload(job, redactor) for job in report.unfinished]
+            try:
+                self.pending.save(payloads)
+                log.warning("kept %d unfinished question(s) for the next start", len(payloads))
+            except Exception:  # noqa: BLE001
+                log.exception("could not keep %d unfinished question(s)", len(payloads))
+        self.parts.close()
+        if self.server is not None:
+            self.server.stop()
+        return report

@@ -1,0 +1,243 @@
+"""Faults on the Slack path, end to end over HTTP on 127.0.0.1: every question gets exactly one
+visible reply whether the store is down, the generator times out, Slack answers 429 or 500,
+the queue is full, or the bot is stopped with questions in flight."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+
+from adapters.base import GeneratorError
+from bot.observability.metrics import BotMetrics
+from bot.pipeline import Pipeline
+from bot.runtime.lifecycle import ServingRuntime
+from bot.runtime.resilience import STORE_DOWN_TEXT, slack_client
+from bot.runtime.wiring import install_serving_parts
+from bot.slack import HttpServer, SlackBot, build_wsgi_app
+from bot.slack.worker import BUSY_TEXT
+from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
+from bot.state import open_state
+from bot.state.models import utcnow
+
+pytestmark = pytest.mark.slow  # the question log redacts with the real Presidio engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "slack"))
+from slack_fakes import SECRET, CosineRelevance, FakeSlackApi, KeywordRetriever, SlackClientSim, TopicGenerator  # noqa: E402
+
+
+class SlowGenerator(TopicGenerator):
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def generate(self, question, passages, *, history=None):
+        time.sleep(self.seconds)
+        return super().generate(question, passages, history=history)
+
+
+class TimingOutGenerator:
+    def generate(self, question, passages, *, history=None):
+        raise GeneratorError("the generator did not answer within 60s")
+
+
+class DownStore:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def search(self, query, *, k, alpha):
+        self.calls += 1
+        raise ConnectionError("connection refused")
+
+
+class Harness:
+    def __init__(self, settings, api: FakeSlackApi, retriever=None, generator=None, client: WebClient | None = None, warm: bool = False) -> None:
+        self.settings, self.api = settings, api
+        self.state = open_state(settings.effective_database_url)
+        stages = [InputGuardStage([]), RetrieveStage(retriever or KeywordRetriever()), RelevanceGateStage(CosineRelevance()),
+                  GenerateStage(generator or TopicGenerator()), OutputGuardStage([])]
+        self.pipeline = Pipeline(stages, settings)
+        self.metrics = BotMetrics(process_metrics=False)
+        self.parts = install_serving_parts(self.pipeline, settings, metrics=self.metrics, db_engine=self.state.db.engine)
+        client = client or WebClient(token="xoxb-test", base_url=settings.slack_api_url)
+        self.bot = SlackBot(settings, self.pipeline, self.state, signing_secret=SECRET, client=client, metrics=self.metrics).start_background()
+        self.runtime = ServingRuntime(self.bot, self.parts, settings).start(json_log=False, warm=warm)
+        self.server = HttpServer(build_wsgi_app(self.bot.app, extra_routes=self.runtime.routes), "127.0.0.1", 0).start()
+        self.slack = SlackClientSim(self.server.url)
+        self.stopped = False
+
+    def replies(self, thread_ts: str, channel: str = "C1") -> list:
+        return self.api.find("chat.postMessage", channel=channel, thread_ts=thread_ts)
+
+    def texts(self, thread_ts: str) -> list[str]:
+        return [c.args.get("text", "") for c in self.replies(thread_ts)]
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.server.url + path, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def stop(self):
+        if self.stopped:
+            return None
+        self.stopped = True
+        self.server.stop()
+        report = self.runtime.shutdown()
+        self.bot.close(wait=True)
+        self.state.close()
+        return report
+
+
+@pytest.fixture
+def rig(make_settings):
+    api = FakeSlackApi()
+    started: list[Harness] = []
+
+    def start(retriever=None, generator=None, client=None, warm=False, **values) -> Harness:
+        base = {"slack_api_url": api.url, "min_relevance": 0.3, "escalation_channel": "CESC", "escalation_threshold": 0.5,
+                "outbox_retry_interval_s": 3600, "generator_process": False, "store_retries": 1}
+        settings = make_settings(**{**base, **values})
+        harness = Harness(settings, api, retriever, generator, client, warm)
+        started.append(harness)
+        return harness
+
+    yield start, api
+    for harness in started:
+        harness.stop()
+    api.close()
+
+
+def test_store_down_is_retried_then_explained_in_the_thread(rig):
+    start, _ = rig
+    store = DownStore()
+    h = start(retriever=store)
+    response, event = h.slack.mention("How do I connect to the VPN?")
+    assert response.status == 200 and response.seconds < 3
+    assert h.bot.drain(20)
+    assert store.calls == 2  # one retry with backoff
+    [text] = h.texts(event["ts"])
+    assert "can't reach the knowledge base" in STORE_DOWN_TEXT and text == STORE_DOWN_TEXT
+    [record] = h.state.questions.list()
+    assert record.outcome == "fallback" and record.escalated and record.delivery_status == "sent"
+
+
+def test_generator_timeout_is_explained_in_the_thread(rig):
+    start, _ = rig
+    h = start(generator=TimingOutGenerator())
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20)
+    [text] = h.texts(event["ts"])
+    assert "couldn't put an answer together in time" in text
+    assert h.state.questions.list()[0].escalated
+
+
+def test_slack_429_is_waited_out_and_the_reply_posted_once(rig, make_settings):
+    start, api = rig
+    api.fail("chat.postMessage", times=1, status=429)
+    h = start(client=slack_client(make_settings(slack_api_url=api.url), "xoxb-test"))
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20)
+    assert len(api.find("chat.postMessage!failed")) == 1
+    [reply] = h.replies(event["ts"])
+    assert "GlobalProtect" in reply.args["text"] and h.state.questions.list()[0].delivery_status == "sent"
+
+
+def test_slack_500_keeps_the_reply_and_the_outbox_sends_it_once(rig):
+    start, api = rig
+    api.fail("chat.postMessage", times=2, status=500)
+    h = start()
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20)
+    assert h.replies(event["ts"]) == [] and h.state.questions.list()[0].delivery_status == "pending"
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5))
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=30))
+    h.bot.deliverer.flush(now=utcnow() + timedelta(hours=2))
+    [reply] = h.replies(event["ts"])
+    assert "GlobalProtect" in reply.args["text"] and len(api.find("chat.postMessage!failed")) == 2
+    assert h.state.questions.list()[0].delivery_status == "sent"
+
+
+def test_a_full_queue_answers_busy_at_once_and_every_question_gets_one_reply(rig):
+    start, _ = rig
+    h = start(generator=SlowGenerator(0.4), max_concurrency=1, queue_size=2)
+    events = []
+    for n in range(6):
+        response, event = h.slack.mention(f"vpn question {n}")
+        assert response.status == 200 and response.seconds < 3
+        events.append(event)
+    assert h.bot.drain(30)
+    texts = [h.texts(e["ts"]) for e in events]
+    assert all(len(t) == 1 for t in texts), texts
+    busy = [t[0] for t in texts if t[0] == BUSY_TEXT]
+    assert 1 <= len(busy) <= 3 and len(h.state.questions.list()) == 6 - len(busy)
+    assert h.metrics.rejected._value.get() == len(busy)
+
+
+class GatedGenerator(TopicGenerator):
+    """Answers questions 0 and 1 at once; question 2 and later wait for ``gate``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def generate(self, question, passages, *, history=None):
+        if not any(f"question {n}," in question for n in (0, 1)):
+            self.gate.wait(30)
+        return super().generate(question, passages, history=history)
+
+
+def test_graceful_shutdown_keeps_unfinished_questions_and_the_next_start_answers_them(rig):
+    start, api = rig
+    generator = GatedGenerator()
+    h = start(generator=generator, max_concurrency=1, queue_size=10, shutdown_grace_s=3)
+    events = [h.slack.mention(f"vpn question {n}, mail jane.doe@example.com")[1] for n in range(5)]
+    report = h.stop()
+    # 0 and 1 finished; 2 was running at the deadline; 3 and 4 never started: all three are kept
+    assert sorted(job.text.split(",")[0] for job in report.unfinished) == ["vpn question 2", "vpn question 3", "vpn question 4"]
+    assert len(h.state.questions.list()) == 2
+    assert h.runtime.pending.count() == 3
+    with h.runtime.pending.engine.begin() as conn:
+        stored = [row[0] for row in conn.exec_driver_sql("SELECT payload FROM pending_questions")]
+    assert all("jane.doe@example.com" not in p and "vpn question" in json.loads(p)["text"] for p in stored)  # kept redacted
+    generator.gate.set()  # question 2 finishes just after the stop, as it can in a real shutdown
+    assert wait_for(lambda: len(h.replies(events[2]["ts"])) == 1)
+
+    h2 = start(data_dir=h.settings.data_dir)
+    assert h2.runtime.recovered == 2  # question 2 already has its answer: not asked again
+    assert h2.bot.drain(20)
+    for event in events:
+        assert len(h2.replies(event["ts"])) == 1, event["ts"]
+    assert len(h2.state.questions.list()) == 5 and h2.runtime.pending.count() == 0
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_http_server_serves_metrics_health_and_readiness(rig):
+    start, _ = rig
+    h = start(warm=True)
+    assert h.get("/health") == (200, '{"status": "ok"}')
+    assert h.runtime.wait_ready(20)
+    status, body = h.get("/ready")
+    assert status == 200 and json.loads(body)["ready"] is True
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20) and h.replies(event["ts"])
+    status, text = h.get("/metrics")
+    assert status == 200 and 'ragbot_questions_total{outcome="answered"} 1.0' in text
+    assert "ragbot_end_to_end_seconds_count 1.0" in text and "ragbot_escalations_open 0.0" in text
+    assert 'ragbot_stage_duration_seconds_count{stage="generate"} 1.0' in text
