@@ -23,7 +23,7 @@ def build_store(settings: Settings) -> ChunkStore:
     return LanceStore(settings.store_dir, settings.tenant)
 
 
-def _chunker(settings: Settings) -> Chunker:
+def chunker_for(settings: Settings) -> Chunker:
     embedder = get_embedder(settings.embedding_model)
     return Chunker(embedder.tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens, settings.parent_max_chars)
 
@@ -42,7 +42,7 @@ def build_relevance_scorer(settings: Settings) -> CalibratedRelevance:
 
 
 def build_ingestor(settings: Settings) -> Ingestor:
-    return Ingestor(build_store(settings), partial(get_embedder, settings.embedding_model), partial(_chunker, settings))
+    return Ingestor(build_store(settings), partial(get_embedder, settings.embedding_model), partial(chunker_for, settings))
 
 
 def knowledge_base_size(settings: Settings) -> int:

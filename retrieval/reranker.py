@@ -1,8 +1,9 @@
 """Cross-encoder reranking from a local model directory (none ships in a package; see train-reranker).
 
-The cross-encoder's probability becomes ``Hit.rerank`` (absolute, comparable across queries);
-hits are re-ordered by a blend of that probability and the fused hybrid score so a weak
-reranker cannot throw away what hybrid search got right.
+Any Hugging Face sequence-classification directory with one logit works (the usual
+cross-encoder format). Each distinct parent section is scored once: the sigmoid of the
+logit becomes ``Hit.rerank`` (absolute, comparable across queries), and hits are ordered by
+a blend of that probability and the fused hybrid score.
 """
 
 from __future__ import annotations
@@ -11,36 +12,55 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from retrieval.chunking import embedding_text
 from retrieval.errors import StoreUnavailable
-from retrieval.types import Hit
+from retrieval.types import Chunk, Hit
 
-RERANK_WEIGHT = 0.8  # share of the final order decided by the cross-encoder
+RERANK_WEIGHT = 0.85  # share of the final order decided by the cross-encoder
+MAX_LENGTH = 256
+
+
+def passage_text(chunk: Chunk) -> str:
+    """What the cross-encoder reads: title, section and the whole parent section."""
+    head = chunk.title if not chunk.section or chunk.section == chunk.title else f"{chunk.title} — {chunk.section}"
+    return f"{head}\n{chunk.parent_text or chunk.text}"
 
 
 class CrossEncoderReranker:
-    def __init__(self, model_path: Path, weight: float = RERANK_WEIGHT) -> None:
-        from sentence_transformers import CrossEncoder
+    def __init__(self, model_path: Path, weight: float = RERANK_WEIGHT, device: str = "cpu") -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         path = Path(model_path)
-        if not path.is_dir():
-            raise StoreUnavailable(f"reranker model directory not found: {path} (train one with `ragbot train-reranker`)")
-        self.model = CrossEncoder(str(path), device="cpu", max_length=320)
+        if not (path / "config.json").is_file():
+            raise StoreUnavailable(f"no cross-encoder in {path} (train one with `ragbot train-reranker`)")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(path)).to(device).eval()
+        self.device = device
         self.weight = weight
+        self._torch = torch
         self._lock = threading.Lock()
 
-    def scores(self, query: str, texts: list[str]) -> list[float]:
-        import torch
-
-        if not texts:
-            return []
-        with self._lock:
-            raw = self.model.predict([(query, t) for t in texts], batch_size=32, convert_to_numpy=True, activation_fn=torch.nn.Identity())
-        return [float(v) for v in torch.sigmoid(torch.as_tensor(raw)).reshape(-1).tolist()]
+    def scores(self, query: str, texts: list[str], batch_size: int = 16) -> list[float]:
+        torch = self._torch
+        result: list[float] = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start : start + batch_size]
+                encoded = self.tokenizer([query] * len(batch), batch, truncation="only_second", max_length=MAX_LENGTH,
+                                         padding=True, return_tensors="pt").to(self.device)
+                logits = self.model(**encoded).logits.reshape(-1)
+                result.extend(torch.sigmoid(logits.float()).tolist())
+        return result
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
-        for hit, score in zip(hits, self.scores(query, [embedding_text(h.chunk) for h in hits])):
-            hit.rerank = score
+        parents: dict[str, str] = {}
+        for hit in hits:
+            parents.setdefault(hit.chunk.parent_id, passage_text(hit.chunk))
+        scored = dict(zip(parents, self.scores(query, list(parents.values()))))
+        for hit in hits:
+            hit.rerank = scored[hit.chunk.parent_id]
         return sorted(hits, key=lambda h: -(self.weight * (h.rerank or 0.0) + (1 - self.weight) * h.score))
 
 

@@ -22,8 +22,11 @@ app.add_typer(eval_app, name="eval")
 # Command modules register themselves on `app` / `eval_app` when imported.
 from bot.cli import ask as _ask  # noqa: E402,F401
 from bot.cli import ingest as _ingest  # noqa: E402,F401
+from bot.cli import reranker as _reranker  # noqa: E402,F401
 from bot.cli import serve as _serve  # noqa: E402,F401
 from bot.cli import stats as _stats  # noqa: E402,F401
+from bot.cli import guard as _guard  # noqa: E402,F401
+from bot.cli import finetune as _finetune  # noqa: E402,F401
 
 
 def run() -> None:

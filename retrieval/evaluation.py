@@ -1,0 +1,170 @@
+"""Retrieval evaluation on SQuAD-format data: ranking metrics, baselines and the gate's separation.
+
+A question's gold document is the paragraph it was written for (``<title>#<index>``). Chunk
+hits are collapsed to documents in rank order before scoring. The knowledge base is built
+in an isolated data directory so an evaluation never touches the user's store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.errors import CorruptFile
+from retrieval.types import Hit
+
+KS = (1, 5, 10)
+
+
+@dataclass(frozen=True)
+class LabelledQuestion:
+    question: str
+    gold: str  # document id
+
+
+def squad_questions(path: Path, answerable: bool = True) -> list[LabelledQuestion]:
+    """Questions of a SQuAD 2.0 file with their paragraph's id (answerable ones by default)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        articles = data["data"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CorruptFile(f"{Path(path).name}: not a readable SQuAD 2.0 file ({type(error).__name__})") from None
+    result = []
+    for article in articles:
+        for index, paragraph in enumerate(article.get("paragraphs", [])):
+            for qa in paragraph.get("qas", []):
+                if bool(qa.get("is_impossible", False)) != answerable:
+                    result.append(LabelledQuestion(qa["question"], f"{article.get('title', '')}#{index}"))
+    return result
+
+
+def ood_questions(path: Path) -> list[str]:
+    questions = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorruptFile(f"{Path(path).name}: cannot read ({error})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(str(json.loads(line)["question"]))
+        except (ValueError, KeyError, TypeError):
+            raise CorruptFile(f"{Path(path).name}: line {number} is not JSON with a 'question' field") from None
+    return questions
+
+
+def ranked_documents(hits: Iterable[Hit]) -> list[str]:
+    seen: list[str] = []
+    for hit in hits:
+        if hit.chunk.doc_id not in seen:
+            seen.append(hit.chunk.doc_id)
+    return seen
+
+
+def rank_metrics(rankings: list[list[str]], golds: list[str]) -> dict[str, float]:
+    """recall@1/5/10, mrr@10 and ndcg@10 for one relevant document per question."""
+    n = max(1, len(golds))
+    ranks = [ranking.index(gold) + 1 if gold in ranking else None for ranking, gold in zip(rankings, golds)]
+    metrics = {f"recall@{k}": sum(1 for r in ranks if r is not None and r <= k) / n for k in KS}
+    metrics["mrr@10"] = sum(1.0 / r for r in ranks if r is not None and r <= 10) / n
+    metrics["ndcg@10"] = sum(1.0 / math.log2(r + 1) for r in ranks if r is not None and r <= 10) / n
+    return {key: round(value, 4) for key, value in metrics.items()}
+
+
+def latency(samples_s: list[float]) -> dict[str, float]:
+    if not samples_s:
+        return {"p50": 0.0, "p95": 0.0}
+    ms = np.asarray(samples_s) * 1000.0
+    return {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2)}
+
+
+def auroc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    if not positives or not negatives:
+        return float("nan")
+    scores = np.concatenate([positives, negatives])
+    order = scores.argsort(kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average ranks over ties
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
+        i = j + 1
+    n_pos, n_neg = len(positives), len(negatives)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass
+class QuestionRun:
+    hits: list[Hit]
+    seconds: float
+
+
+class RetrievalEvaluation:
+    """Runs questions through a retriever (and its store directly, for the baselines)."""
+
+    def __init__(self, retriever, scorer, depth: int, alpha: float) -> None:
+        self.retriever = retriever
+        self.scorer = scorer
+        self.depth = depth
+        self.alpha = alpha
+
+    def run(self, question: str) -> QuestionRun:
+        started = time.perf_counter()
+        hits = self.retriever.search(question, k=self.depth, alpha=self.alpha)
+        return QuestionRun(hits, time.perf_counter() - started)
+
+    def baseline(self, questions: list[LabelledQuestion], kind: str) -> dict:
+        store = self.retriever.store
+        rankings, times = [], []
+        for item in questions:
+            started = time.perf_counter()
+            if kind == "bm25":
+                hits = store.keyword_search(item.question, self.depth)
+            else:
+                hits = store.vector_search(self.retriever.embed_query(item.question), self.depth)
+            times.append(time.perf_counter() - started)
+            rankings.append(ranked_documents(hits))
+        return {**rank_metrics(rankings, [q.gold for q in questions]), "latency_ms": latency(times)}
+
+    def evaluate(self, questions: list[LabelledQuestion], ood: list[str] | None, min_relevance: float,
+                 progress: Callable[[int, int], None] | None = None) -> dict:
+        total = len(questions) * 3 + len(ood or [])
+        done = 0
+        rankings, times, kb_relevance = [], [], []
+        for item in questions:
+            run = self.run(item.question)
+            rankings.append(ranked_documents(run.hits))
+            times.append(run.seconds)
+            kb_relevance.append(self.scorer.relevance(item.question, run.hits))
+            done += 1
+            if progress and done % 25 == 0:
+                progress(done, total)
+        report: dict = {**rank_metrics(rankings, [q.gold for q in questions]), "latency_ms": latency(times)}
+        report["baselines"] = {}
+        for kind in ("bm25", "vector"):
+            report["baselines"][kind] = self.baseline(questions, kind)
+            done += len(questions)
+            if progress:
+                progress(done, total)
+        if ood is not None:
+            ood_relevance = []
+            for question in ood:
+                ood_relevance.append(self.scorer.relevance(question, self.run(question).hits))
+                done += 1
+                if progress and done % 25 == 0:
+                    progress(done, total)
+            report["gate_auroc"] = round(auroc(kb_relevance, ood_relevance), 4)
+            report["gate_keep"] = round(float(np.mean([r >= min_relevance for r in kb_relevance])), 4)
+            report["gate_pass_ood"] = round(float(np.mean([r >= min_relevance for r in ood_relevance])), 4)
+        return report
