@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, PlatformCollector, ProcessCol
 from bot.answer import Answer
 
 _STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-_GUARD_STAGES = {"input_guard": "input", "output_guard": "output"}
+_GUARD_STAGES = {"input_guard": "input", "passage_guard": "passages", "output_guard": "output"}
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 

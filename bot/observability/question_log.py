@@ -25,7 +25,7 @@ WITHHELD = "<withheld: no redactor available>"
 Redactor = Callable[[str], str]
 
 _RETRIEVAL_KEYS = ("hits", "top_score", "top_cosine", "top_bm25", "top_rerank")
-_GUARD_STAGES = {"input_guard": "input", "output_guard": "output"}
+_GUARD_STAGES = {"input_guard": "input", "passage_guard": "passages", "output_guard": "output"}
 
 
 def default_redactor() -> Redactor | None:
