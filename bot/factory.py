@@ -15,6 +15,7 @@ def build_pipeline(settings: Settings, *, serving: bool = False) -> Pipeline:
     use :func:`bot.runtime.wiring.install_serving_parts` directly to get hold of them."""
     from adapters.factory import build_generator
     from guardrails.input import input_validators
+    from bot.stages.passage_guard import build_passage_guard
     from guardrails.output import output_validators
     from retrieval.factory import build_relevance_scorer, build_retriever
 
@@ -22,6 +23,7 @@ def build_pipeline(settings: Settings, *, serving: bool = False) -> Pipeline:
         InputGuardStage(input_validators(settings)),
         RetrieveStage(build_retriever(settings)),
         RelevanceGateStage(build_relevance_scorer(settings)),
+        build_passage_guard(settings),
         GenerateStage(build_generator(settings)),
         OutputGuardStage(output_validators(settings)),
     ]

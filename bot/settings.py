@@ -102,14 +102,16 @@ class Settings(BaseSettings):
     injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
     injection_action: OnFail = "block"
     indirect_injection_action: OnFail = "fix"
+    indirect_injection_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Detector score above which a retrieved sentence counts as an instruction to the model.")
     input_pii_action: OnFail = "fix"
     output_pii_action: OnFail = "fix"
     pii_allow_from_sources: bool = Field(True, description="Keep low-risk PII that appears verbatim in the sources.")
     format_action: OnFail = "fix"
     groundedness_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    groundedness_action: OnFail = "escalate"
+    groundedness_action: OnFail = Field("fix", description="fix drops unsupported sentences (refrains when none are supported).")
     rate_user_per_minute: int = Field(10, ge=1, le=10000)
     rate_channel_per_minute: int = Field(60, ge=1, le=100000)
+    rate_limit_action: OnFail = Field("block", description="What to do when a user or channel is over its rate.")
     max_answer_chars: int = Field(3900, ge=100, le=40000)
 
     # --- escalation and Slack -------------------------------------------------------

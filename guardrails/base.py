@@ -27,12 +27,14 @@ class Verdict:
 
 @dataclass
 class CheckContext:
-    """What a check may look at besides the text: settings, the sources given, the question."""
+    """What a check may look at besides the text: settings, the sources given, the question, the asker."""
 
     settings: Settings
     question: str = ""
     source_texts: list[str] = field(default_factory=list)
     n_sources: int = 0
+    user_id: str = ""  # who asked and where (rate limits); empty when unknown
+    channel_id: str = ""
 
 
 @runtime_checkable

@@ -32,9 +32,16 @@ class InputGuardStage:
         self.validators = validators
 
     def run(self, turn: Turn) -> None:
-        context = CheckContext(settings=turn.settings, question=turn.question)
+        context = CheckContext(
+            settings=turn.settings, question=turn.question, user_id=turn.request.user_id, channel_id=turn.request.channel_id
+        )
         result = run_validators(turn.question, self.validators, context)
         turn.query = result.text
+        ran = {v.validator for v in result.verdicts}
+        if result.stop and any(v.name == "input_pii" and v.name not in ran for v in self.validators):
+            from guardrails.pii.records import question_for_records  # stopped before PII was redacted
+
+            turn.query = question_for_records(turn.question, turn.settings.max_question_chars)
         _apply(turn, result)
 
 

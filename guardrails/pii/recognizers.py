@@ -6,6 +6,8 @@
   ("0490 75 40 81", "+46 (0)8 928 571 38", "345-899-3560x4587"). A digit-group pattern
   with sanity checks finds them; dates, IPs and card numbers are left to their own checks.
 - Secrets: passwords and API keys are high-risk and Presidio has no recognizer for them.
+- SSN layout: Presidio's SSN recognizer rejects well-known sample numbers, which still must not
+  appear in an answer.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ _PHONE = (
     r"(?:\+\d{1,3}[ .-]?)?"  # country code
     r"(?:\(0\)[ .-]?)?"  # the (0) trunk prefix of +44 (0)20 ...
     r"(?:\(\d{1,4}\)[ .-]?)?"  # area code in brackets
-    r"\d{1,5}(?:[ .-]\d{2,5}){0,5}"  # digit groups
+    r"\d{1,12}(?:[ .-]\d{2,8}){0,5}"  # digit groups
     r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?"  # extension
-    r"(?![\w-]|\.\d)"
+    r"(?!\w|-\d|\.\d)"
 )
-_DATE_LIKE = re.compile(r"^(\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
+_DATE_LIKE = re.compile(r"^(\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})(\s\d{1,2})?$")
 _IP_LIKE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _SSN_LIKE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 
@@ -99,5 +101,135 @@ class SecretRecognizer(PatternRecognizer):
         )
 
 
+class SsnLayoutRecognizer(PatternRecognizer):
+    """Any ddd-dd-dddd number. Presidio's own SSN recognizer drops well-known sample numbers
+    (078-05-1120); an answer should not carry those either, so the layout alone is enough."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="US_SSN",
+            name="SsnLayoutRecognizer",
+            patterns=[
+                Pattern("ssn (dashed)", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", 0.6),
+            ],
+            context=["ssn", "social security", "social", "security number"],
+            supported_language="en",
+        )
+
+
+def luhn_ok(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class LuhnCardRecognizer(PatternRecognizer):
+    """Card numbers of any issuer (12-19 digits, Luhn-valid). Presidio's recognizer knows
+    only some issuers' prefixes and misses Maestro, JCB and others."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="CREDIT_CARD",
+            name="LuhnCardRecognizer",
+            patterns=[Pattern("card (luhn)", r"(?<![\d-])\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?(?![\d-])", 0.6)],
+            context=["card", "credit", "debit", "visa", "mastercard", "amex", "cc"],
+            supported_language="en",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        digits = re.sub(r"\D", "", pattern_text)
+        return 12 <= len(digits) <= 19 and len(set(digits)) > 2 and luhn_ok(digits)
+
+
+# Presidio compiles patterns case-insensitively by default; capitalization is evidence here.
+_CASE_SENSITIVE = re.DOTALL | re.MULTILINE
+
+_STREET_WORDS = (
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|square|sq|squares|"
+    r"terrace|parkway|pkwy|highway|hwy|circle|cir|trail|crescent|close|grove|gardens|park|row|hill|streets|"
+    r"route|plaza|alley|walk|view|ridge|mews|wharf|quay)"
+)
+_STREET_SUFFIXES = r"(?:stra(?:ss|ß)e|gasse|weg|katu|tie|kuja|gade|vej|v[äa]gen|gatan|laan|plein|allee|platz|ring|straat|utca|u\.|ulica|cesta)"
+_STREET_PREFIXES = r"(?:rua|rue|via|viale|avenida|av\.|calle|carrer|piazza|praça|strada|ulica|ul\.|boulevard|chemin|quai|allée|travessa|largo|plac|quadra)"
+_NAME_WORD = r"[^\W\d_][\w'’.-]*"
+
+
+# What follows a street on an envelope: unit, town, region, country and postcode, each on its
+# own line or after a comma, each starting with a capital or a digit.
+_ADDRESS_TAIL = r"(?:[ \t]*[,\n][ \t]*(?:[A-ZÀ-ÖØ-ÞΑ-Ω0-9](?:[^\n,;:!?.]|\.(?!\s)){0,40})){0,5}"
+
+
+class AddressRecognizer(PatternRecognizer):
+    """Street addresses by structure: house number + street words (+ street type), streets
+    with a local suffix or prefix and a number, unit or mailbox parts (Apt., Suite, PSC, Box),
+    each extended over the lines that follow it on an envelope."""
+
+    def __init__(self) -> None:
+        patterns = [
+            Pattern("number + street + type", rf"\b\d{{1,6}}\s+(?:{_NAME_WORD}\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("street with suffix + number", rf"\b(?:\d{{1,6}}\s+)?(?i:[^\W\d_]*{_STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("prefix street + number", rf"\b(?:\d{{1,6}}\s+)?(?i:{_STREET_PREFIXES})\s+(?:{_NAME_WORD}\s+){{0,4}}\d{{1,5}}\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("unit", rf"(?i:\b(?:apt\.?|apartment|suite|unit|flat)\s*#?\s*\d{{1,5}}[a-z]?\b){_ADDRESS_TAIL}", 0.8),
+            Pattern("military or po box", rf"(?i:\b(?:psc|unit|po box|p\.o\. box|postbox|box)\s+\d{{1,5}}(?:,?\s+box\s+\d{{1,5}})?(?:\s+[ad]po\s+a[aep]\s+\d{{5}})?){_ADDRESS_TAIL}", 0.8),
+            Pattern("number + words + number", rf"\b\d{{2,6}}\s+[A-ZÀ-ÖØ-Þ][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}}\d{{1,4}}\b\.?{_ADDRESS_TAIL}", 0.6),
+        ]
+        super().__init__(
+            supported_entity="LOCATION", name="AddressRecognizer", patterns=patterns,
+            context=["address", "street", "live", "lives", "located", "send", "ship", "deliver", "at"], supported_language="en",
+            global_regex_flags=_CASE_SENSITIVE,
+        )
+
+
+_HONORIFIC = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau)\.?"
+_CAP = r"[A-ZÀ-ÖØ-Þ][\w'’-]+"
+
+
+class NameContextRecognizer(PatternRecognizer):
+    """Names that the small spaCy model misses but the wording gives away: after an honorific
+    ("Ms. Nishiyama") or after "my name is" / "name:" (there lower-case names count too)."""
+
+    def __init__(self) -> None:
+        patterns = [
+            Pattern("honorific + name", rf"(?<={_HONORIFIC}\s){_CAP}(?:\s+[A-Z]\.?)?(?:\s+{_CAP}){{0,2}}", 0.7),
+            Pattern(
+                "stated name",
+                r"(?i)(?<=\b(?:my name is|name is|name:)\s)(?!(?:a|an|the|not|in|on|at|from|for|after|by|as)\b)"
+                r"[^\W\d_][\w'’-]+(?:\s+(?!(?:and|or|but|from|in|at|of|is|was|the|i|my|for)\b)[^\W\d_][\w'’-]+){0,2}",
+                0.65,
+            ),
+            Pattern("introduced name", rf"(?<=\b(?:[Ii] am|[Ii]'m|[Tt]his is)\s){_CAP}(?:\s+{_CAP}){{0,2}}", 0.6),
+        ]
+        super().__init__(
+            supported_entity="PERSON", name="NameContextRecognizer", patterns=patterns, supported_language="en",
+            global_regex_flags=_CASE_SENSITIVE,
+        )
+
+
+class LabelledLicenseRecognizer(PatternRecognizer):
+    """A driver's licence number stated as such ("my driver's license number is 2270-66-1551"):
+    US formats vary by state, so the label is better evidence than the layout."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="US_DRIVER_LICENSE",
+            name="LabelledLicenseRecognizer",
+            patterns=[
+                Pattern(
+                    "labelled licence",
+                    r"(?i)(?<=\b(?:driver'?s?|driving)\s+licen[cs]e\s*(?:number|no\.?|#)?\s*(?:is|:)?\s*)(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,16}\b",
+                    0.8,
+                )
+            ],
+            supported_language="en",
+        )
+
+
 def custom_recognizers() -> list[PatternRecognizer]:
-    return [OfflineEmailRecognizer(), LayoutPhoneRecognizer(), SecretRecognizer()]
+    return [
+        OfflineEmailRecognizer(), LayoutPhoneRecognizer(), SecretRecognizer(), SsnLayoutRecognizer(),
+        LuhnCardRecognizer(), AddressRecognizer(), NameContextRecognizer(), LabelledLicenseRecognizer(),
+    ]

@@ -1,10 +1,10 @@
 from guardrails.base import CheckContext, run_validators
-from guardrails.input import input_validators
 from guardrails.normalize import NormalizeValidator, QuestionShapeValidator, normalize_text
 
 
 def check(text, settings):
-    return run_validators(text, input_validators(settings), CheckContext(settings=settings, question=text))
+    validators = [QuestionShapeValidator(), NormalizeValidator()]
+    return run_validators(text, validators, CheckContext(settings=settings, question=text))
 
 
 def test_normalize_folds_width_zero_width_controls_and_whitespace():

@@ -1,0 +1,95 @@
+"""Make a drafted answer safe and valid as Slack mrkdwn, with citations that point somewhere.
+
+Slack reads ``<...>`` as links and mentions (``<!channel>``, ``<@U123>``), and ``&`` starts an
+entity, so the three are escaped; plain ``@channel``/``@here``/``@everyone`` are defused too,
+so neither the model nor a poisoned document can ping a whole channel.
+"""
+
+from __future__ import annotations
+
+import re
+
+from guardrails.base import CheckContext, Verdict
+
+_MASS_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+# [1], [1, 2], [1-3], [Source 2], [source: 2], 【2】, [^2]
+_CITATION = re.compile(r"[\[【]\s*(?:\^|sources?\s*:?\s*|doc(?:ument)?\s*:?\s*|passage\s*:?\s*)?(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*[\]】]", re.IGNORECASE)
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
+_MULTI_SPACE = re.compile(r"[ \t]{2,}")
+TRUNCATION_MARK = " …"
+
+
+def slack_safe(text: str) -> str:
+    """Escape ``& < >`` (once: existing ``&amp;``-style entities are kept) and defuse mass mentions."""
+    text = re.sub(r"&(?!(?:amp|lt|gt);)", "&amp;", text)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return _MASS_MENTION.sub(lambda m: m.group(1), text)
+
+
+def _numbers(group: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"\s*(?:[,;]|and)\s*", group):
+        if re.fullmatch(r"\d+\s*[–-]\s*\d+", part):
+            a, b = (int(x) for x in re.split(r"\s*[–-]\s*", part))
+            out.extend(range(a, b + 1) if 0 < b - a < 20 else [a, b])
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def repair_citations(text: str, n_sources: int) -> tuple[str, int]:
+    """Rewrite citations as ``[n]`` for given sources only; returns the text and how many were dropped."""
+    dropped = 0
+
+    def fix(match: re.Match) -> str:
+        nonlocal dropped
+        numbers = _numbers(match.group(1))
+        valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= n_sources]
+        dropped += len(numbers) - len(valid)
+        return "".join(f"[{n}]" for n in valid)
+
+    repaired = _CITATION.sub(fix, text)
+    repaired = _MULTI_SPACE.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", repaired))
+    return repaired.strip(), dropped
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut at the last sentence end (or space) before ``limit``, marking the cut."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(TRUNCATION_MARK)
+    head = text[:room]
+    cut = max(head.rfind(". "), head.rfind(".\n"), head.rfind("! "), head.rfind("? "))
+    if cut > room // 2:
+        return head[: cut + 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > room // 2 else head).rstrip() + TRUNCATION_MARK
+
+
+class FormatValidator:
+    """Non-empty, Slack-safe, within ``max_answer_chars``, citations only to given sources."""
+
+    name = "format"
+    action_setting = "format_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        if not text or not text.strip():
+            return Verdict(self.name, False, 0.0, "The drafted answer was empty.")
+        problems = []
+        fixed, dropped = repair_citations(text, context.n_sources)
+        if dropped:
+            problems.append(f"{dropped} citation(s) to sources that were not given")
+        elif fixed != text.strip():
+            problems.append("citations rewritten as [n]")
+        safe = slack_safe(fixed)
+        if safe != fixed:
+            problems.append("Slack control characters or mentions")
+        limit = context.settings.max_answer_chars
+        if len(safe) > limit:
+            problems.append(f"longer than {limit} characters")
+            safe = truncate(safe, limit)
+        if not safe.strip():
+            return Verdict(self.name, False, 0.0, "The drafted answer was empty after cleaning.")
+        if not problems:
+            return Verdict(self.name, True, 0.0)
+        return Verdict(self.name, False, float(len(problems)), "The answer was reformatted: " + "; ".join(problems) + ".", fixed=safe)

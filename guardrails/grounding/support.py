@@ -1,0 +1,133 @@
+"""Per-sentence support of an answer by its passages: embedding similarity + lexical overlap.
+
+Each answer sentence gets ``support = 0.5 * semantic + 0.5 * lexical`` where *semantic* is the
+best cosine to any passage sentence (rescaled: 0.2 -> 0, 0.7 -> 1) and *lexical* is the share of
+the sentence's *new* content words (those not already in the question: the claim itself) found
+in the passages. A number the passages never mention halves the support: invented figures are
+the commonest unsupported claim. The answer's score is its weakest sentence's support.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from guardrails.base import CheckContext, Verdict
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
+_CITATION = re.compile(r"\[\d+\]|\[[A-Z][A-Z_]+\]")  # citations and PII placeholders ([EMAIL_ADDRESS])
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_STOP = frozenset(
+    """a an the and or but if then of in on at to for from by with without about as into over under is are was were be been
+    being am do does did done have has had having it its this that these those there here which who whom whose what when where
+    why how i you he she we they me him her us them my your his our their not no yes so than too very can could will would
+    shall should may might must also just only any all each some such more most other own same both few own s t per via
+    according passage passages source sources context document documents answer""".split()
+)
+MIN_CONTENT_WORDS = 2
+MAX_PASSAGE_SENTENCES = 80
+
+
+def _stem(word: str) -> str:
+    """A crude English stemmer: enough to match "employees"/"employee" and "days"/"day"."""
+    word = word.lower().strip("'’-")
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    if word.endswith("ing") and len(word) > 5:
+        return word[:-3]
+    if word.endswith("ed") and len(word) > 4:
+        return word[:-2]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP}
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def _clean(text: str) -> str:
+    import html
+
+    return html.unescape(_CITATION.sub("", text)).replace("*", "").replace("_", " ").replace("`", "")
+
+
+@dataclass
+class SentenceSupport:
+    sentence: str
+    semantic: float
+    lexical: float
+    support: float
+
+
+def score_support(answer: str, passages: list[str], question: str = "", embed=None) -> list[SentenceSupport]:
+    """Support of every checkable answer sentence (those with at least two content words)."""
+    raw = [s for s in split_sentences(answer) if len(content_words(_clean(s))) >= MIN_CONTENT_WORDS]
+    if not raw:
+        return []
+    sentences = [_clean(s) for s in raw]
+    source_text = "\n".join(passages)
+    source_words = content_words(source_text)
+    source_numbers = set(_NUMBER.findall(source_text.replace(",", "")))
+    question_words = content_words(question)
+    passage_sentences = [s for p in passages for s in split_sentences(_clean(p))][:MAX_PASSAGE_SENTENCES]
+    if embed is None:
+        from retrieval.embedder import get_embedder
+
+        embed = get_embedder().encode
+    if passage_sentences:
+        vectors = embed(sentences + passage_sentences)
+        cosines = vectors[: len(sentences)] @ vectors[len(sentences):].T
+        best = cosines.max(axis=1)
+    else:
+        best = np.zeros(len(sentences))
+    out = []
+    for original, sentence, cosine in zip(raw, sentences, best):
+        words = content_words(sentence)
+        claim = (words - question_words) or words
+        lexical = len(claim & source_words) / len(claim)
+        semantic = float(np.clip((cosine - 0.2) / 0.5, 0.0, 1.0))
+        support = 0.5 * semantic + 0.5 * lexical
+        numbers = set(_NUMBER.findall(sentence.replace(",", "")))
+        if numbers - source_numbers:
+            support *= 0.5
+        out.append(SentenceSupport(original, round(semantic, 4), round(lexical, 4), round(support, 4)))
+    return out
+
+
+class GroundednessValidator:
+    """Fails when the weakest answer sentence is below ``groundedness_threshold``; its score
+    caps the answer's confidence (see ``OutputGuardStage``). ``fix`` drops the unsupported
+    sentences when some supported ones remain (else it refrains)."""
+
+    name = "groundedness"
+    action_setting = "groundedness_action"
+
+    def __init__(self, embed=None) -> None:
+        self.embed = embed
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        supports = score_support(text, context.source_texts, context.question, self.embed)
+        if not supports:
+            return Verdict(self.name, True, None)
+        weakest = min(supports, key=lambda s: s.support)
+        if weakest.support >= context.settings.groundedness_threshold:
+            return Verdict(self.name, True, weakest.support)
+        threshold = context.settings.groundedness_threshold
+        weak = [s.sentence for s in supports if s.support < threshold]
+        kept = text
+        for sentence in weak:  # the fix: keep only what the sources support
+            kept = kept.replace(sentence, "")
+        kept = re.sub(r"[ \t]{2,}", " ", kept).strip()
+        return Verdict(
+            self.name, False, weakest.support,
+            f"{len(weak)} of {len(supports)} sentence(s) of the answer are not clearly supported by the sources.",
+            fixed=kept if len(weak) < len(supports) and kept else None,
+        )

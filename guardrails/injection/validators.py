@@ -1,0 +1,119 @@
+"""Injection checks: on the question (direct) and on retrieved passages (indirect)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from guardrails.base import CheckContext, Verdict
+from guardrails.injection.detector import DEFAULT_PATH, InjectionDetector
+from guardrails.injection.patterns import pattern_hits, pattern_score
+
+_detector: InjectionDetector | None = None
+_lock = threading.Lock()
+
+
+def get_detector() -> InjectionDetector:
+    """The shipped detector, loaded once per process."""
+    global _detector
+    if _detector is None:
+        with _lock:
+            if _detector is None:
+                _detector = InjectionDetector.load(DEFAULT_PATH)
+    return _detector
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    from retrieval.embedder import get_embedder
+
+    return get_embedder().encode(texts)  # the detector was trained on the packaged MiniLM
+
+
+def injection_scores(texts: list[str]) -> list[float]:
+    """Layered score per text: a known phrasing scores 0.95 at once; otherwise the detector's probability."""
+    scores = [pattern_score(t) for t in texts]
+    rest = [i for i, s in enumerate(scores) if s == 0.0]
+    if rest:
+        probs = get_detector().probability([texts[i] for i in rest], _embed([texts[i] for i in rest]))
+        for i, p in zip(rest, probs):
+            scores[i] = float(p)
+    return scores
+
+
+class InjectionValidator:
+    """Prompt injection or jailbreak in the question (patterns, then the learned detector)."""
+
+    name = "injection"
+    action_setting = "injection_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        score = injection_scores([text])[0]
+        if score < context.settings.injection_threshold:
+            return Verdict(self.name, True, round(score, 4))
+        return Verdict(
+            self.name, False, round(score, 4),
+            "Your message looks like an attempt to change my instructions, so I won't act on it. "
+            "Please ask a plain question about our documents.",
+        )
+
+
+# --- indirect injection: instructions aimed at the model inside retrieved documents --------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Words that an instruction aimed at an assistant tends to contain; only sentences with one of
+# them go to the (slower) learned detector, so ordinary prose costs only a regex scan. Plain
+# imperatives ("print the form", "if you forget your password") are everyday handbook prose
+# and are not cues; the known "ignore previous instructions" phrasings are caught by patterns.
+_CUES = re.compile(
+    r"\b(?:instructions?|prompts?|assistant|AI|chatbot|language model|LLM|GPT|bot|"
+    r"pretend|act as|you are now|you must now|from now on|do not tell)\b",
+    re.IGNORECASE,
+)
+INERT = "[text addressed to the assistant removed]"
+
+
+@dataclass
+class PassageFinding:
+    sentence: str
+    score: float
+
+
+def flag_sentences(text: str, threshold: float) -> list[PassageFinding]:
+    """Sentences of a passage that read as instructions to the model."""
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    flagged, cued = [], []
+    for sentence in sentences:
+        if pattern_hits(sentence):
+            flagged.append(PassageFinding(sentence, 0.95))
+        elif _CUES.search(sentence):
+            cued.append(sentence)
+    if cued:
+        probs = get_detector().probability(cued, _embed(cued))
+        flagged.extend(PassageFinding(s, float(p)) for s, p in zip(cued, probs) if p >= threshold)
+    return flagged
+
+
+def neutralize(text: str, findings: list[PassageFinding]) -> str:
+    for finding in findings:
+        text = text.replace(finding.sentence, INERT)
+    return text
+
+
+class PassageInjectionValidator:
+    """Checks one retrieved passage; the fix replaces the instruction sentences with an inert marker."""
+
+    name = "indirect_injection"
+    action_setting = "indirect_injection_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        findings = flag_sentences(text, context.settings.indirect_injection_threshold)
+        if not findings:
+            return Verdict(self.name, True, 0.0)
+        return Verdict(
+            self.name, False, round(max(f.score for f in findings), 4),
+            "A retrieved document contained instructions aimed at the assistant; they were not followed.",
+            fixed=neutralize(text, findings),
+        )

@@ -1,0 +1,50 @@
+import pytest
+
+from guardrails.base import CheckContext, run_validators
+from guardrails.format import FormatValidator, repair_citations, slack_safe
+
+
+def _check(text, settings, n_sources=2):
+    return run_validators(text, [FormatValidator()], CheckContext(settings=settings, n_sources=n_sources))
+
+
+def test_clean_answer_passes_untouched(settings):
+    result = _check("Leave is 28 days a year [1].", settings)
+    assert result.verdicts[0].passed and result.text == "Leave is 28 days a year [1]."
+
+
+@pytest.mark.parametrize(
+    "draft,expected",
+    [
+        ("<!channel> read this", "&lt;!channel&gt; read this"),
+        ("ping <@U024BE7LH> now", "ping &lt;@U024BE7LH&gt; now"),
+        ("hey @here and @everyone and @Channel", "hey here and everyone and Channel"),
+        ("R&D <3 <https://evil|click>", "R&amp;D &lt;3 &lt;https://evil|click&gt;"),
+        ("already &amp; escaped", "already &amp; escaped"),
+    ],
+)
+def test_slack_control_characters_and_mentions_are_defused(draft, expected):
+    assert slack_safe(draft) == expected
+
+
+def test_citations_are_repaired_or_dropped():
+    assert repair_citations("A [1, 2]. B [Source 2]. C [7]. D [1-2].", 2) == ("A [1][2]. B [2]. C. D [1][2].", 1)
+    assert repair_citations("No sources [1].", 0) == ("No sources.", 1)
+
+
+def test_invalid_citation_is_fixed_by_default_and_refrains_when_asked(settings):
+    result = _check("It is 90 days [3].", settings)
+    assert result.stop is None and result.text == "It is 90 days." and result.verdicts[0].action == "fix"
+    strict = settings.with_overrides({"format_action": "refrain"})
+    assert _check("It is 90 days [3].", strict).stop == "refrain"
+
+
+def test_empty_answer_cannot_be_fixed_so_it_refrains(settings):
+    result = _check("   ", settings)
+    assert result.stop == "refrain"
+
+
+def test_over_long_answer_is_cut_at_a_sentence(settings):
+    s = settings.with_overrides({"max_answer_chars": 100})
+    result = _check("This sentence is fine [1]. " * 10, s)
+    assert len(result.text) <= 100 and result.text.endswith("[1].")

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from guardrails.base import CheckContext, run_validators
+from guardrails.grounding import GroundednessValidator, score_support
+from guardrails.grounding.support import content_words, split_sentences
+
+SOURCE = "Full-time employees get 28 days of annual leave per year. Unused leave carries over until 31 March."
+QUESTION = "How much annual leave do full-time employees get?"
+
+
+def bag_of_words_embed(texts):
+    """A stand-in embedder (hashing bag of words) so these tests need no model."""
+    vectors = np.zeros((len(texts), 256), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in content_words(text):
+            vectors[i, hash(word) % 256] += 1.0
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+def _check(answer, settings, **overrides):
+    s = settings.with_overrides(overrides) if overrides else settings
+    ctx = CheckContext(settings=s, question=QUESTION, source_texts=[SOURCE], n_sources=1)
+    return run_validators(answer, [GroundednessValidator(embed=bag_of_words_embed)], ctx)
+
+
+def test_sentences_and_content_words():
+    assert split_sentences("One is here. Two [1] is there! Three?") == ["One is here.", "Two [1] is there!", "Three?"]
+    assert content_words("The employees are getting days") == {"employee", "gett", "day"}
+
+
+def test_supported_answer_passes_with_high_score(settings):
+    result = _check("Full-time employees get 28 days of annual leave [1].", settings)
+    assert result.verdicts[0].passed and result.verdicts[0].score > 0.8
+
+
+def test_invented_number_lowers_support():
+    right = score_support("Employees get 28 days of leave [1].", [SOURCE], QUESTION, bag_of_words_embed)[0]
+    wrong = score_support("Employees get 35 days of leave [1].", [SOURCE], QUESTION, bag_of_words_embed)[0]
+    assert wrong.support <= right.support / 2
+
+
+def test_unsupported_sentence_is_dropped_by_fix(settings):
+    draft = "Full-time employees get 28 days of annual leave [1]. The CEO personally approves every yacht purchase."
+    result = _check(draft, settings, groundedness_action="fix")
+    verdict = result.verdicts[0]
+    assert not verdict.passed and verdict.action == "fix" and verdict.score < 0.5
+    assert result.text == "Full-time employees get 28 days of annual leave [1]."
+
+
+def test_wholly_unsupported_answer_refrains_even_under_fix(settings):
+    result = _check("The CEO personally approves every yacht purchase.", settings, groundedness_action="fix")
+    assert result.stop == "refrain"
+
+
+def test_escalate_action(settings):
+    result = _check("The CEO personally approves every yacht purchase.", settings, groundedness_action="escalate")
+    assert result.stop is None and result.escalate
+
+
+def test_pii_placeholders_and_citations_are_not_claims():
+    supports = score_support("Ask [PERSON] [1].", [SOURCE], QUESTION, bag_of_words_embed)
+    assert supports == []
+
+
+@pytest.mark.slow
+def test_real_embedder_separates_paraphrase_from_fabrication():
+    paraphrase = score_support("Staff working full time are entitled to 28 days off each year [1].", [SOURCE], QUESTION)[0]
+    fabricated = score_support("Staff may bring their dogs to the office on Fridays.", [SOURCE], QUESTION)[0]
+    assert paraphrase.support > 0.6 > 0.4 > fabricated.support
