@@ -1,0 +1,1 @@
+"""Fine-tuning the generator: training data, validation, LoRA training, export from the bot's database."""

@@ -1,0 +1,160 @@
+"""Training examples from SQuAD-format data, in the exact shape ragbot prompts with.
+
+Each question becomes a chat: numbered passages (the gold paragraph among distractors found
+by a hybrid BM25 + MiniLM search over the other paragraphs, or distractors only), the
+question, and the target: the gold answer citing its passage (``France [2].``) or the
+abstain sentence for SQuAD's unanswerable questions and for gold-less contexts.
+Distractors come from the same side of the train/validation split as the gold paragraph,
+so no passage is in both.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adapters.base import Passage
+from adapters.finetune.records import DataError, Record, document_side
+from adapters.prompt import ABSTAIN_SENTENCE, build_messages
+
+
+@dataclass
+class Paragraph:
+    doc_id: str
+    title: str
+    text: str
+
+
+@dataclass
+class Question:
+    id: str
+    text: str
+    doc_id: str
+    answers: list[str]
+    impossible: bool
+
+
+def load_squad(path: Path) -> tuple[list[Paragraph], list[Question]]:
+    """Paragraphs (``<title>#<index>`` ids, as in the shared data) and their questions."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: not a SQuAD-format JSON file ({error})") from None
+    paragraphs, questions = [], []
+    for article in data:
+        title = article.get("title", "untitled").replace("_", " ")
+        for index, paragraph in enumerate(article.get("paragraphs", [])):
+            doc_id = f"{article.get('title', 'untitled')}#{index}"
+            paragraphs.append(Paragraph(doc_id, title, paragraph["context"]))
+            for qa in paragraph.get("qas", []):
+                answers = [a["text"] for a in qa.get("answers", []) if a.get("text", "").strip()]
+                impossible = bool(qa.get("is_impossible")) or not answers
+                questions.append(Question(qa["id"], qa["question"].strip(), doc_id, answers, impossible))
+    return paragraphs, questions
+
+
+def best_answer(answers: list[str]) -> str:
+    """The answer most annotators gave (the shortest among ties)."""
+    counts = Counter(a.strip() for a in answers)
+    return sorted(counts, key=lambda a: (-counts[a], len(a)))[0]
+
+
+class HybridNeighbours:
+    """In-memory hybrid search over paragraphs (BM25 + MiniLM cosine, relative-score fusion),
+    the same kind of search ragbot retrieves with, to pick realistic distractors."""
+
+    def __init__(self, paragraphs: list[Paragraph], alpha: float = 0.5) -> None:
+        import bm25s
+
+        from retrieval.embedder import get_embedder
+
+        self.paragraphs = paragraphs
+        self.alpha = alpha
+        self.embedder = get_embedder(None)
+        self.vectors = self.embedder.encode([f"{p.title}\n{p.text}" for p in paragraphs])
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(bm25s.tokenize([p.text for p in paragraphs], stopwords="en", show_progress=False), show_progress=False)
+
+    def scores(self, queries: list[str]) -> np.ndarray:
+        import bm25s
+
+        dense = self.embedder.encode(queries) @ self.vectors.T
+        tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
+        sparse = np.zeros_like(dense)
+        inverse = {v: k for k, v in tokens.vocab.items()}
+        for row in range(len(queries)):
+            words = [inverse[i] for i in tokens.ids[row]]
+            if words:
+                sparse[row] = self.bm25.get_scores(words)
+        return self.alpha * _minmax(dense) + (1 - self.alpha) * _minmax(sparse)
+
+
+def _minmax(matrix: np.ndarray) -> np.ndarray:
+    low = matrix.min(axis=1, keepdims=True)
+    span = matrix.max(axis=1, keepdims=True) - low
+    return (matrix - low) / np.where(span > 0, span, 1)
+
+
+@dataclass
+class BuildOptions:
+    max_passages: int = 3
+    min_passages: int = 2
+    no_gold_share: float = 0.25  # of answerable questions, also asked without their gold passage
+    abstain_share: float = 0.45  # at most this share of examples target the abstain sentence
+    validation_share: float = 0.1
+    holdout_articles: tuple[str, ...] = ()
+    seed: int = 0
+
+
+def build_examples(paragraphs: list[Paragraph], questions: list[Question], options: BuildOptions) -> list[Record]:
+    rng = random.Random(options.seed)
+    holdout = {a.replace("_", " ") for a in options.holdout_articles}
+    kept_paragraphs = [p for p in paragraphs if p.title not in holdout]
+    index = {p.doc_id: i for i, p in enumerate(kept_paragraphs)}
+    side = {p.doc_id: document_side(p.doc_id, options.validation_share, options.seed) for p in kept_paragraphs}
+    asked = [q for q in questions if q.doc_id in index]
+    if not asked:
+        raise DataError("no questions left to build examples from (all articles held out?)")
+    search = HybridNeighbours(kept_paragraphs)
+    ranked = np.argsort(-search.scores([q.text for q in asked]), axis=1)
+
+    answer_like, abstain_like = [], []
+    for row, question in enumerate(asked):
+        same_side = [kept_paragraphs[i] for i in ranked[row][:40] if side[kept_paragraphs[i].doc_id] == side[question.doc_id]]
+        gold = kept_paragraphs[index[question.doc_id]]
+        distractors = [p for p in same_side if p.doc_id != gold.doc_id]
+        count = rng.randint(options.min_passages, options.max_passages)
+        if question.impossible:
+            abstain_like.append(_record(question, [gold] + distractors[: count - 1], None, "unanswerable", rng))
+            continue
+        answer_like.append(_record(question, [gold] + distractors[: count - 1], best_answer(question.answers), "answerable", rng))
+        if rng.random() < options.no_gold_share:
+            abstain_like.append(_record(question, distractors[:count], None, "no_gold", rng, gold_id=gold.doc_id))
+    limit = int(len(answer_like) * options.abstain_share / max(1 - options.abstain_share, 1e-9))
+    rng.shuffle(abstain_like)
+    records = answer_like + abstain_like[:limit]
+    rng.shuffle(records)
+    return records
+
+
+def _record(question: Question, passages: list[Paragraph], answer: str | None, kind: str, rng: random.Random, gold_id: str | None = None) -> Record:
+    order = list(passages)
+    rng.shuffle(order)
+    numbered = [Passage(n, p.title, p.text) for n, p in enumerate(order, start=1)]
+    if answer is None:
+        target = ABSTAIN_SENTENCE
+    else:
+        cite = next(n for n, p in enumerate(order, start=1) if p.doc_id == question.doc_id)
+        target = f"{answer.rstrip('.')} [{cite}]."
+    messages = build_messages(question.text, numbered) + [{"role": "assistant", "content": target}]
+    meta = {"doc_ids": [question.doc_id] + [p.doc_id for p in order if p.doc_id != question.doc_id], "kind": kind,
+            "source": "squad", "question_id": question.id}
+    if gold_id:
+        meta["held_back"] = gold_id
+    return Record(messages, meta)
+

@@ -1,0 +1,162 @@
+"""`ragbot finetune build-data | validate | export | train`: teach the generator ragbot's answer style."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.main import app
+
+finetune_app = typer.Typer(help="Build training data and train LoRA adapters for the generator.", no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune")
+
+
+def _tokenizer(settings):
+    from transformers import AutoTokenizer
+
+    from adapters.model_store import resolve_model_dir
+
+    model_dir = resolve_model_dir(settings.generator_model, settings.model_cache_dir)
+    return model_dir, AutoTokenizer.from_pretrained(model_dir)
+
+
+@finetune_app.command("build-data")
+def build_data(
+    squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 format JSON (one paragraph = one document)."),
+    out: Path = typer.Option(..., "--out", help="Folder for train.jsonl, val.jsonl and build.json."),
+    max_passages: int = typer.Option(3, min=1, max=10, help="Passages per prompt (gold + distractors)."),
+    no_gold_share: float = typer.Option(0.25, min=0.0, max=1.0, help="Share of answerable questions also asked without their passage."),
+    abstain_share: float = typer.Option(0.45, min=0.0, max=0.95, help="At most this share of examples teach the abstain sentence."),
+    validation_share: float = typer.Option(0.1, min=0.0, max=0.5),
+    holdout: list[str] = typer.Option([], "--holdout-article", help="Article titles left out entirely (for an honest eval)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Chat-format training data from SQuAD: passages as ragbot shows them, cited answers or "I don't know."."""
+    from adapters.base import GeneratorError
+    from adapters.finetune.prepare import TRAIN_FILE, VAL_FILE, chat_token_counter, validate
+    from adapters.finetune.records import DataError, split_by_document, write_records
+    from adapters.finetune.squad import BuildOptions, build_examples, load_squad
+
+    settings = settings_or_fail()
+    started = time.perf_counter()
+    try:
+        paragraphs, questions = load_squad(squad)
+        missing = sorted(set(h.replace("_", " ") for h in holdout) - {p.title for p in paragraphs})
+        if missing:
+            fail(f"--holdout-article {missing[0]!r} is not an article in {squad}")
+        options = BuildOptions(max_passages=max_passages, min_passages=min(2, max_passages), no_gold_share=no_gold_share,
+                               abstain_share=abstain_share, validation_share=validation_share, holdout_articles=tuple(holdout), seed=seed)
+        records = build_examples(paragraphs, questions, options)
+        for number, record in enumerate(records, start=1):
+            record.line = number
+        _, tokenizer = _tokenizer(settings)
+        kept, exact, near, too_long = validate(records, chat_token_counter(tokenizer), settings.max_context_tokens)
+        train, val, mixed = split_by_document(kept, validation_share, seed)
+    except (DataError, GeneratorError) as error:
+        fail(str(error))
+    write_records(out / TRAIN_FILE, train)
+    write_records(out / VAL_FILE, val)
+    kinds = {k: sum(1 for r in train + val if r.meta.get("kind") == k) for k in ("answerable", "unanswerable", "no_gold")}
+    summary = {"squad": str(squad), "train": len(train), "val": len(val), "kinds": kinds, "too_long": len(too_long),
+               "exact_duplicates": exact, "near_duplicates": near, "mixed_dropped": mixed, "holdout_articles": list(holdout),
+               "options": options.__dict__, "seconds": round(time.perf_counter() - started, 1)}
+    (out / "build.json").write_text(json.dumps(summary, indent=2, default=list))
+    console.print(f"wrote {len(train)} train and {len(val)} validation examples to {out} ({kinds}; "
+                  f"{len(too_long)} too long, {exact} exact and {near} near duplicates removed)", highlight=False, soft_wrap=True)
+
+
+@finetune_app.command("validate")
+def validate_cmd(data: Path = typer.Argument(..., help="A .jsonl file or a folder of them.")) -> None:
+    """Check training data (schema, roles, lengths, duplicates, split) without training."""
+    from adapters.finetune.prepare import chat_token_counter, load_data_dir
+    from adapters.finetune.records import DataError
+
+    settings = settings_or_fail()
+    if not data.exists():
+        fail(f"{data} does not exist")
+    _, tokenizer = _tokenizer(settings)
+    try:
+        prepared = load_data_dir(data, chat_token_counter(tokenizer), settings.max_context_tokens)
+    except DataError as error:
+        fail(str(error))
+    console.print(f"ok: {prepared.summary()}", highlight=False, soft_wrap=True)
+
+
+@finetune_app.command("train")
+def train_cmd(
+    data: Path = typer.Option(..., "--data", help="Folder from build-data / export (or one .jsonl file)."),
+    name: str = typer.Option(None, "--name", help="Adapter name in the registry (default: lora-<timestamp>)."),
+    rank: int = typer.Option(8, min=1, max=256),
+    alpha: int = typer.Option(16, min=1, max=512),
+    lr: float = typer.Option(3e-4, min=1e-6, max=1e-1),
+    epochs: float = typer.Option(1.0, min=0.01, max=100.0),
+    max_steps: int = typer.Option(None, min=1, help="Optimizer steps (overrides --epochs)."),
+    grad_accum: int = typer.Option(8, min=1, max=1024),
+    eval_every: int = typer.Option(25, min=1),
+    eval_examples: int = typer.Option(48, min=1),
+    patience: int = typer.Option(3, min=1),
+    save_every: int = typer.Option(25, min=1),
+    max_minutes: float = typer.Option(None, min=0.1, help="Stop (and checkpoint) after this long; rerun to resume."),
+    max_examples: int = typer.Option(None, min=1, help="Use at most this many training examples."),
+    qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (bitsandbytes; CUDA only)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore existing checkpoints instead of resuming."),
+    use: bool = typer.Option(False, "--use", help="Make the new adapter the active one."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train a LoRA adapter (resumable) and register it with its metadata."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from adapters.base import GeneratorError
+    from adapters.finetune.prepare import chat_token_counter, load_data_dir
+    from adapters.finetune.records import DataError, file_hash
+    from adapters.finetune.train import TrainConfig, Trainer, metadata
+    from adapters.local import pick_device
+    from adapters.registry import AdapterRegistry, check_name
+
+    settings = settings_or_fail()
+    name = name or time.strftime("lora-%Y%m%d-%H%M%S", time.gmtime())
+    try:
+        check_name(name)
+        device = pick_device(settings.device)
+        if qlora and device != "cuda":
+            fail("--qlora needs a CUDA GPU; on CPU train plain LoRA (leave out --qlora)")
+        model_dir, tokenizer = _tokenizer(settings)
+        prepared = load_data_dir(data, chat_token_counter(tokenizer), settings.max_context_tokens, seed=seed)
+    except (DataError, GeneratorError) as error:
+        fail(str(error))
+    if not prepared.train:
+        fail(f"no training examples left in {data} after validation")
+    train = prepared.train[:max_examples] if max_examples else prepared.train
+    console.print(f"data: {prepared.summary()}; device {device}", highlight=False, soft_wrap=True)
+    config = TrainConfig(rank=rank, alpha=alpha, learning_rate=lr, epochs=epochs, max_steps=max_steps, grad_accum=grad_accum,
+                         eval_every=eval_every, eval_examples=eval_examples, patience=patience, save_every=save_every,
+                         max_minutes=max_minutes, seed=seed, qlora=qlora)
+    runs = settings.adapters_dir / ".runs" / name
+    trainer = Trainer(model_dir, runs, config, device)
+    if not fresh and trainer.latest_checkpoint() is not None:
+        console.print(f"resuming from {trainer.latest_checkpoint()}", highlight=False)
+    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.description}"), console=console) as bar:
+        task = bar.add_task("", total=None)
+
+        def show(step: int, total: int, metrics: dict[str, float]) -> None:
+            text = " ".join(f"{k} {v:.3f}" if k != "tokens_per_s" else f"{v:.0f} tok/s" for k, v in metrics.items())
+            bar.update(task, completed=step, total=total, description=text)
+            if "eval_loss" in metrics:
+                bar.console.print(f"step {step}: {text}", highlight=False)
+
+        result = trainer.train(train, prepared.val, progress=show, resume=not fresh)
+    counts = {"train": len(train), "val": len(prepared.val)}
+    meta = metadata(model_dir, file_hash(prepared.files), config, result, counts, device)
+    meta["name"] = name
+    target = trainer.save_adapter(settings.adapters_dir / name, meta)
+    console.print(f"{result.stopped_because}: {result.steps} steps, {result.tokens_seen} tokens in {result.seconds / 60:.1f} min "
+                  f"({result.tokens_per_s:.0f} tok/s); eval loss {meta['metrics']['initial_eval_loss']} -> {meta['metrics']['best_eval_loss']}; "
+                  f"adapter {name!r} saved to {target}", highlight=False, soft_wrap=True)
+    if use:
+        AdapterRegistry(settings.adapters_dir).use(name)
+        console.print(f"{name!r} is now the active adapter", highlight=False)

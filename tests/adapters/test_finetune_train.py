@@ -1,0 +1,54 @@
+"""A tiny LoRA run on CPU: the loss goes down, checkpoints resume, the adapter loads and switches."""
+
+import json
+
+import pytest
+
+from adapters.finetune.records import Record
+from adapters.finetune.train import TrainConfig, Trainer, metadata
+from adapters.prompt import build_messages
+from adapters.base import Passage
+from adapters.registry import METADATA_FILE
+
+pytestmark = pytest.mark.slow
+
+FACTS = [("Normandy", "France"), ("Rollo", "Denmark"), ("Bayeux", "Normandy"), ("Hastings", "England")]
+
+
+def examples():
+    out = []
+    for i, (place, answer) in enumerate(FACTS):
+        messages = build_messages(f"Where is {place}?", [Passage(1, "Facts", f"{place} is in {answer}.")])
+        out.append(Record(messages + [{"role": "assistant", "content": f"{answer} [1]."}], {"doc_ids": [f"d{i}"]}, line=i + 1))
+    return out
+
+
+def config(steps):
+    return TrainConfig(rank=4, alpha=8, learning_rate=5e-3, max_steps=steps, grad_accum=2, warmup_steps=1,
+                       eval_every=2, eval_examples=4, save_every=2, patience=5, bf16=False, seed=0)
+
+
+def test_tiny_lora_run_lowers_the_loss_resumes_and_saves_a_loadable_adapter(smol_dir, tmp_path, local_generator):
+    data = examples()
+    runs = tmp_path / "run"
+    first = Trainer(smol_dir, runs, config(2)).train(data, data)
+    assert first.steps == 2 and (runs / "checkpoints" / "step-2" / "trainer.pt").is_file()
+
+    trainer = Trainer(smol_dir, runs, config(6))
+    result = trainer.train(data, data)  # resumes at step 2 rather than starting over
+    assert result.steps == 6 and result.examples_seen == 12
+    assert result.initial_eval_loss == first.initial_eval_loss
+    assert result.best_eval_loss < result.initial_eval_loss
+    assert result.tokens_per_s > 0
+
+    registry = local_generator.registry
+    meta = metadata(smol_dir, "datahash", trainer.config, result, {"train": 4, "val": 4}, "cpu")
+    target = trainer.save_adapter(registry.adapters_dir / "tiny", meta)
+    saved = json.loads((target / METADATA_FILE).read_text())
+    assert saved["base_model_sha256"] and saved["data_sha256"] == "datahash"
+    assert saved["metrics"]["best_eval_loss"] < saved["metrics"]["initial_eval_loss"]
+    assert saved["settings"]["rank"] == 4
+
+    override = local_generator.settings.with_overrides({"adapter": "tiny"})
+    tuned = local_generator.generate("Where is Normandy?", [Passage(1, "Facts", "Normandy is in France.")], settings=override)
+    assert tuned.adapter == "tiny" and tuned.text
