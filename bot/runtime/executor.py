@@ -132,6 +132,8 @@ class BoundedExecutor(Generic[J]):
         """Stop intake, let work finish for ``grace_s``, then hand back what did not."""
         started = time.monotonic()
         with self._cond:
+            if self._stopping:  # a second call (e.g. close() after a graceful stop) returns at once
+                return ShutdownReport(finished=0)
             self._accepting = False
             before = self._completed
         self.drain(grace_s)

@@ -65,6 +65,7 @@ def test_graceful_shutdown_finishes_what_it_can_and_persists_the_rest(make_setti
         assert executor.submit(job)
     report = executor.shutdown(grace_s=0.3)
     assert not executor.submit({"id": "late"})  # intake is closed
+    assert executor.shutdown(grace_s=5).unfinished == []  # a second stop returns at once
     assert 2 <= report.finished < 8 and report.unfinished
     assert {j["id"] for j in report.unfinished} | set(done) == {j["id"] for j in jobs}
     assert store.save(report.unfinished) == len(report.unfinished)
