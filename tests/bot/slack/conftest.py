@@ -27,8 +27,8 @@ class Harness:
     generator: TopicGenerator | None
     settings: Any
 
-    def settle(self) -> None:
-        assert self.bot.drain(20), "questions still queued or posts unsent"
+    def settle(self, timeout: float = 20) -> None:
+        assert self.bot.drain(timeout), "questions still queued or posts unsent"
 
     def replies(self, channel: str, thread_ts: str) -> list:
         return self.api.find("chat.postMessage", channel=channel, thread_ts=thread_ts)

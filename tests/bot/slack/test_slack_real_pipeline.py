@@ -20,6 +20,7 @@ def _shown(call) -> str:
 @pytest.fixture
 def real_bot(start_bot, tmp_path, converted_cache):
     from bot.factory import build_pipeline
+    from bot.observability.health import Readiness, warm_up
     from bot.settings import load_settings
     from guardrails.pii import redact
     from retrieval.factory import build_ingestor
@@ -29,23 +30,31 @@ def real_bot(start_bot, tmp_path, converted_cache):
     (data / "models").symlink_to(converted_cache, target_is_directory=True)
     settings = load_settings(data_dir=data, device="cpu")
     build_ingestor(settings).ingest([HANDBOOK])
-    return start_bot(pipeline=build_pipeline(settings), bot_kwargs={"redactor": redact}, data_dir=data, device="cpu",
+    pipeline = build_pipeline(settings)
+    # as `ragbot serve` does: models load one at a time before traffic (two threads loading
+    # models at the same moment were seen to fail with "Cannot copy out of meta tensor")
+    assert warm_up(pipeline, Readiness())
+    return start_bot(pipeline=pipeline, bot_kwargs={"redactor": redact}, data_dir=data, device="cpu",
                      escalation_threshold=settings.escalation_threshold, min_relevance=settings.min_relevance)
 
 
 def test_real_pipeline_answers_in_thread_with_sources_and_escalates_an_off_topic_question(real_bot):
     h = real_bot
-    _, asked = h.slack.mention("I'm jane.doe@example.com: how long is a VPN profile valid?")
+    _, asked = h.slack.mention("How long is a VPN profile valid?")
     _, off_topic = h.slack.mention("What is the capital of Australia?")
-    h.settle()
+    _, personal = h.slack.mention("I'm jane.doe@example.com, call me on 212-555-0199: how do I request annual leave?")
+    h.settle(timeout=300)
     [reply] = h.replies("C1", asked["ts"])
     shown = _shown(reply)
-    assert "90" in shown and "vpn.md" in shown and "ragbot_helpful" in shown
+    assert "90" in shown and "vpn.md" in shown and "Confidence:" in shown and "ragbot_helpful" in shown
     [fallback] = h.replies("C1", off_topic["ts"])
     assert "ragbot_ask_human" in _shown(fallback) and "ragbot_helpful" not in _shown(fallback)
-    [post] = h.api.find("chat.postMessage", channel="CESC")
-    assert "capital of Australia" in _shown(post)
-    records = {r.outcome: r for r in h.state.questions.list()}
-    assert set(records) == {"answered", "fallback"} and records["fallback"].escalated
-    assert "jane.doe@example.com" not in records["answered"].question and "VPN profile" in records["answered"].question
+    posts = h.api.find("chat.postMessage", channel="CESC")
+    assert any("What is the capital of" in _shown(p) and "No draft answer" in _shown(p) for p in posts)  # stored redacted: [LOCATION]
+    assert len(posts) == len(h.state.escalations.open())  # one post per escalation, nothing lost
+    assert len(h.replies("C1", personal["ts"])) == 1
+    records = {r.question.split()[0]: r for r in h.state.questions.list()}
+    assert records["How"].outcome == "answered" and records["What"].outcome == "fallback" and records["What"].escalated
+    stored = " ".join(r.question for r in records.values())
+    assert "jane.doe@example.com" not in stored and "212-555-0199" not in stored and "annual leave" in stored
     assert all(r.latency_ms > 0 and r.delivery_status == "sent" for r in records.values())
