@@ -50,6 +50,7 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.users: dict[str, dict] = {}
+        self.socket_url: str | None = None  # what apps.connections.open hands out
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         outer = self
@@ -99,6 +100,8 @@ class FakeSlackApi:
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "ragbot", "team": "Test"}
         if method == "chat.postMessage":
             return {"ok": True, "channel": args.get("channel"), "ts": f"1700000000.{next(self._ts):06d}", "message": {}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "invalid_auth"}
         if method == "users.info":
             user = self.users.get(args.get("user"), {"id": args.get("user"), "is_admin": False, "is_owner": False})
             return {"ok": True, "user": user}
