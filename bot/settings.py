@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     tenant: str = Field("default", min_length=1, description="Knowledge-base tenant (one per Slack workspace).")
 
     # --- ingestion -------------------------------------------------------------------
-    chunk_tokens: int = Field(160, ge=16, le=2048, description="Child-chunk length in embedding-model tokens.")
-    chunk_overlap_tokens: int = Field(24, ge=0, le=512)
+    chunk_tokens: int = Field(48, ge=16, le=2048, description="Child-chunk length in embedding-model tokens (small children search best; the parent section is what the generator sees).")
+    chunk_overlap_tokens: int = Field(12, ge=0, le=512)
     parent_max_chars: int = Field(2400, ge=200, le=20000, description="Longest parent section handed to the generator.")
 
     # --- retrieval -------------------------------------------------------------------
@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     candidates: int = Field(30, ge=1, le=500, description="Hits fetched per search before reranking.")
     top_k: int = Field(4, ge=1, le=20, description="Passages given to the generator.")
     reranker_model: Path | None = Field(None, description="Cross-encoder dir; reranking is off when unset.")
+    max_vector_distance: float | None = Field(None, ge=0.0, le=2.0, description="Vector hits farther than this cosine distance are dropped (both stores); unset: no limit.")
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Gate: below this relevance ragbot falls back instead of generating.")
 
     # --- generation ------------------------------------------------------------------

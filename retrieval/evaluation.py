@@ -26,6 +26,7 @@ KS = (1, 5, 10)
 class LabelledQuestion:
     question: str
     gold: str  # document id
+    answer: str = ""  # first answer text (empty for unanswerable questions)
 
 
 def squad_questions(path: Path, answerable: bool = True) -> list[LabelledQuestion]:
@@ -40,7 +41,8 @@ def squad_questions(path: Path, answerable: bool = True) -> list[LabelledQuestio
         for index, paragraph in enumerate(article.get("paragraphs", [])):
             for qa in paragraph.get("qas", []):
                 if bool(qa.get("is_impossible", False)) != answerable:
-                    result.append(LabelledQuestion(qa["question"], f"{article.get('title', '')}#{index}"))
+                    answers = qa.get("answers") or [{}]
+                    result.append(LabelledQuestion(qa["question"], f"{article.get('title', '')}#{index}", answers[0].get("text", "")))
     return result
 
 

@@ -20,7 +20,7 @@ def build_store(settings: Settings) -> ChunkStore:
         return WeaviateStore.from_settings(settings)
     from retrieval.store.lance import LanceStore
 
-    return LanceStore(settings.store_dir, settings.tenant)
+    return LanceStore(settings.store_dir, settings.tenant, settings.max_vector_distance)
 
 
 def chunker_for(settings: Settings) -> Chunker:

@@ -1,7 +1,7 @@
 """Cross-encoder reranking from a local model directory (none ships in a package; see train-reranker).
 
 Any Hugging Face sequence-classification directory with one logit works (the usual
-cross-encoder format). Each distinct parent section is scored once: the sigmoid of the
+cross-encoder format). Each child chunk (with its title) is scored: the sigmoid of the
 logit becomes ``Hit.rerank`` (absolute, comparable across queries), and hits are ordered by
 a blend of that probability and the fused hybrid score.
 """
@@ -12,17 +12,17 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from retrieval.chunking import embedding_text
 from retrieval.errors import StoreUnavailable
 from retrieval.types import Chunk, Hit
 
 RERANK_WEIGHT = 0.85  # share of the final order decided by the cross-encoder
-MAX_LENGTH = 256
+MAX_LENGTH = 128
 
 
 def passage_text(chunk: Chunk) -> str:
-    """What the cross-encoder reads: title, section and the whole parent section."""
-    head = chunk.title if not chunk.section or chunk.section == chunk.title else f"{chunk.title} — {chunk.section}"
-    return f"{head}\n{chunk.parent_text or chunk.text}"
+    """What the cross-encoder reads: the small child with its title and section (cheap on CPU)."""
+    return embedding_text(chunk)
 
 
 class CrossEncoderReranker:
@@ -55,12 +55,8 @@ class CrossEncoderReranker:
         return result
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
-        parents: dict[str, str] = {}
-        for hit in hits:
-            parents.setdefault(hit.chunk.parent_id, passage_text(hit.chunk))
-        scored = dict(zip(parents, self.scores(query, list(parents.values()))))
-        for hit in hits:
-            hit.rerank = scored[hit.chunk.parent_id]
+        for hit, score in zip(hits, self.scores(query, [passage_text(h.chunk) for h in hits])):
+            hit.rerank = score
         return sorted(hits, key=lambda h: -(self.weight * (h.rerank or 0.0) + (1 - self.weight) * h.score))
 
 

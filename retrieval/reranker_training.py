@@ -1,7 +1,7 @@
 """Fine-tune a cross-encoder from the packaged MiniLM weights on SQuAD-format questions (CPU).
 
-Each training question forms a group: its gold paragraph and hard negatives, the best
-non-gold parents that hybrid search returns for it. The loss is listwise (softmax over the
+Each training question forms a group: the child chunk of its gold paragraph that holds the
+answer, and hard negatives: the best chunks of other paragraphs that hybrid search returns. The loss is listwise (softmax over the
 group, which is what ranking needs) plus pointwise BCE (so the sigmoid of the logit is an
 absolute probability the relevance gate can use). Unanswerable SQuAD questions are kept as
 training questions: they were written against their paragraph, so it is still the topical
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from retrieval.chunking import Chunker
+from retrieval.chunking import Chunker, embedding_text
 from retrieval.evaluation import LabelledQuestion, squad_questions
 from retrieval.loaders import load_squad
 from retrieval.reranker import MAX_LENGTH, passage_text
@@ -73,26 +73,28 @@ def build_groups(squad: Path, retriever, chunker: Chunker, config: TrainingConfi
     random.Random(config.seed).shuffle(questions)
     if config.max_questions:
         questions = questions[: config.max_questions]
-    gold_text = {}
-    for document in load_squad(Path(squad)):
-        chunks = chunker.chunk(document)
-        if chunks:
-            gold_text[document.doc_id] = passage_text(chunks[0])
-    vectors = retriever._embedder().encode([q.question for q in questions])
+    gold_chunks = {d.doc_id: chunker.chunk(d) for d in load_squad(Path(squad))}
+    embedder = retriever._embedder()
+    vectors = embedder.encode([q.question for q in questions])
+    all_chunks = [c for chunks in gold_chunks.values() for c in chunks]
+    chunk_vectors = dict(zip((c.chunk_id for c in all_chunks), embedder.encode([embedding_text(c) for c in all_chunks])))
     groups = []
     for n, (item, vector) in enumerate(zip(questions, vectors), start=1):
-        if item.gold not in gold_text:
+        candidates = gold_chunks.get(item.gold) or []
+        if not candidates:
             continue
-        negatives, seen = [], set()
+        with_answer = [c for c in candidates if item.answer and item.answer in c.text]
+        if not with_answer:  # unanswerable, or the answer straddles two children: the closest child
+            with_answer = [max(candidates, key=lambda c: float(chunk_vectors[c.chunk_id] @ vector))]
+        negatives = []
         for hit in retriever.store.hybrid_search(item.question, vector, k=config.depth, alpha=config.alpha):
-            if hit.chunk.doc_id == item.gold or hit.chunk.parent_id in seen:
-                continue
-            seen.add(hit.chunk.parent_id)
+            if hit.chunk.doc_id == item.gold:
+                continue  # siblings of the gold child are not negatives: the document is relevant
             negatives.append(passage_text(hit.chunk))
             if len(negatives) >= config.negatives:
                 break
         if negatives:
-            groups.append(Group(item.question, gold_text[item.gold], negatives))
+            groups.append(Group(item.question, passage_text(with_answer[0]), negatives))
         if progress and n % 100 == 0:
             progress("mining", n, len(questions))
     return groups
@@ -140,7 +142,7 @@ def train_cross_encoder(groups: list[Group], base_model: Path, out_dir: Path, co
             schedule.step()
             optimizer.zero_grad()
             step += 1
-            last_loss = 0.9 * last_loss + 0.1 * float(loss) if step > 1 else float(loss)
+            last_loss = float(loss.detach()) if step == 1 else 0.9 * last_loss + 0.1 * float(loss.detach())
             if progress and step % 10 == 0:
                 progress("training", step, total_steps)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,10 +23,12 @@ app.add_typer(eval_app, name="eval")
 from bot.cli import ask as _ask  # noqa: E402,F401
 from bot.cli import ingest as _ingest  # noqa: E402,F401
 from bot.cli import reranker as _reranker  # noqa: E402,F401
+from bot.cli import eval_retrieval as _eval_retrieval  # noqa: E402,F401
 from bot.cli import serve as _serve  # noqa: E402,F401
 from bot.cli import stats as _stats  # noqa: E402,F401
 from bot.cli import guard as _guard  # noqa: E402,F401
 from bot.cli import finetune as _finetune  # noqa: E402,F401
+from bot.cli import eval_answers as _eval_answers  # noqa: E402,F401
 
 
 def run() -> None:

@@ -32,9 +32,10 @@ def _quote(value: str) -> str:
 
 
 class LanceStore:
-    def __init__(self, directory: Path, tenant: str) -> None:
+    def __init__(self, directory: Path, tenant: str, max_vector_distance: float | None = None) -> None:
         self.directory = Path(directory)
         self.tenant = tenant
+        self.max_vector_distance = max_vector_distance
         self.name = table_name(tenant)
         self._db = None
         self._table = None
@@ -145,7 +146,10 @@ class LanceStore:
 
     def vector_search(self, vector: np.ndarray, k: int) -> list[Hit]:
         table = self._require()
-        rows = table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine").limit(k).to_list()
+        query = table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
+        if self.max_vector_distance is not None:
+            query = query.distance_range(upper_bound=self.max_vector_distance)
+        rows = query.limit(k).to_list()
         return [self._hit(row, cosine=1.0 - float(row["_distance"])) for row in rows]
 
     def hybrid_search(self, query: str, vector: np.ndarray, k: int, alpha: float) -> list[Hit]:

@@ -1,0 +1,79 @@
+"""`ragbot eval retrieval`: ranking quality, baselines and the relevance gate on SQuAD-format data."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import console, err_console, fail, settings_or_fail
+from bot.cli.main import eval_app
+from retrieval.errors import RetrievalError
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 JSON: its paragraphs form the knowledge base, its answerable questions are asked."),
+    ood: Path | None = typer.Option(None, "--ood", help="JSON lines with a 'question' field the knowledge base cannot answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    articles: str | None = typer.Option(None, help="Ask only questions of articles k/n (index %% n == k), e.g. those a reranker was not trained on."),
+    ood_limit: int | None = typer.Option(None, min=1, help="Use only the first N out-of-KB questions (quick runs)."),
+) -> None:
+    """Build an isolated knowledge base from SQuAD paragraphs and measure retrieval and the gate."""
+    from retrieval.evaluation import RetrievalEvaluation, ood_questions, squad_questions
+    from retrieval.factory import build_ingestor, build_relevance_scorer, build_retriever
+    from retrieval.reranker_training import article_selector, questions_for_articles
+
+    settings = settings_or_fail()
+    for path in (squad, ood):
+        if path is not None and not path.is_file():
+            fail(f"no such file: {path}")
+    try:
+        questions = questions_for_articles(squad, article_selector(articles, True)) if articles else squad_questions(squad)
+        negatives = ood_questions(ood)[:ood_limit] if ood else None
+        if not questions:
+            fail(f"{squad} has no answerable questions")
+        with tempfile.TemporaryDirectory(prefix="ragbot-eval-") as scratch:
+            kb = settings.with_overrides({"data_dir": scratch, "tenant": f"eval-{uuid.uuid4().hex[:8]}"})
+            store_note = err_console.status("building the evaluation knowledge base...") if not as_json else None
+            if store_note:
+                store_note.start()
+            try:
+                build_ingestor(kb).ingest([squad])
+            finally:
+                if store_note:
+                    store_note.stop()
+            retriever = build_retriever(kb)
+            evaluation = RetrievalEvaluation(retriever, build_relevance_scorer(kb), depth=max(kb.candidates, 50), alpha=kb.alpha)
+
+            def show(done: int, total: int) -> None:
+                if not as_json:
+                    err_console.print(f"  {done}/{total} searches", highlight=False)
+
+            report = evaluation.evaluate(questions, negatives, kb.min_relevance, progress=show)
+            drop = getattr(retriever.store, "drop_tenant", None)
+            if callable(drop):
+                drop()
+    except (RetrievalError, ValueError) as error:
+        fail(str(error))
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title=f"retrieval on {squad.name}: {len(questions)} questions (alpha {settings.alpha}, reranker {'on' if settings.reranker_model else 'off'})")
+    for column in ("method", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "p50 ms", "p95 ms"):
+        table.add_column(column, justify="right" if column != "method" else "left")
+    rows = [("hybrid" + (" + rerank" if settings.reranker_model else ""), report)] + list(report["baselines"].items())
+    for name, metrics in rows:
+        table.add_row(name, *(f"{metrics[k]:.3f}" for k in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")),
+                      f"{metrics['latency_ms']['p50']:.1f}", f"{metrics['latency_ms']['p95']:.1f}")
+    console.print(table)
+    if "gate_auroc" in report:
+        console.print(
+            f"gate: AUROC {report['gate_auroc']:.3f}; at min_relevance {settings.min_relevance}: "
+            f"keeps {report['gate_keep']:.1%} of KB questions, passes {report['gate_pass_ood']:.1%} of out-of-KB ones",
+            highlight=False,
+        )

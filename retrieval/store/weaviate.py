@@ -1,0 +1,253 @@
+"""Weaviate backend through weaviate-client v4, with the LanceDB store's semantics.
+
+Self-provided vectors (cosine HNSW, no vectorizer module), BM25 over ``title^2`` and
+``text``, hybrid with relativeScoreFusion and an explicit ``alpha``, an optional
+``max_vector_distance``, deterministic uuid5 ids (re-ingest overwrites, never duplicates),
+gRPC batch import that reports the objects it could not write, and one tenant per Slack
+workspace (multi-tenancy). The fused score ranks; the absolute signals come from the
+returned vectors (cosine, computed here) and the BM25 part of ``explain_score``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlparse
+
+import numpy as np
+
+from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
+from retrieval.hashing import stable_uuid
+from retrieval.store.base import TITLE_BOOST, UpsertReport
+from retrieval.types import Chunk, Hit
+
+TEXT_PROPERTIES = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash"]
+SEARCHABLE = {"title", "text"}
+QUERY_PROPERTIES = [f"title^{TITLE_BOOST:g}", "text"]
+BATCH_SIZE = 200
+_BM25_IN_EXPLAIN = re.compile(r"keyword,bm25.*?original score ([0-9.eE+-]+)", re.IGNORECASE | re.DOTALL)
+
+
+def tenant_name(tenant: str) -> str:
+    """Weaviate tenant names allow letters, digits, '-' and '_' (1-64 chars)."""
+    return (re.sub(r"[^A-Za-z0-9_-]", "_", tenant) or "default")[:64]
+
+
+def bm25_from_explain(explain: str | None) -> float | None:
+    match = _BM25_IN_EXPLAIN.search(explain or "")
+    return float(match.group(1)) if match else None
+
+
+def collection_config(name: str) -> dict:
+    """Keyword arguments for ``client.collections.create``: the schema both backends share."""
+    from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+
+    properties = [
+        Property(
+            name=field,
+            data_type=DataType.TEXT,
+            tokenization=Tokenization.WORD if field in SEARCHABLE else Tokenization.FIELD,
+            index_searchable=field in SEARCHABLE,
+            index_filterable=field in {"doc_id", "chunk_id", "title"},
+        )
+        for field in TEXT_PROPERTIES
+    ]
+    return {
+        "name": name,
+        "properties": properties,
+        "vector_config": Configure.Vectors.self_provided(
+            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)
+        ),
+        "multi_tenancy_config": Configure.multi_tenancy(enabled=True, auto_tenant_creation=True, auto_tenant_activation=True),
+        "inverted_index_config": Configure.inverted_index(bm25_k1=1.2, bm25_b=0.75),
+    }
+
+
+class WeaviateStore:
+    def __init__(self, client_factory, collection: str, tenant: str, max_vector_distance: float | None = None) -> None:
+        self._client_factory = client_factory
+        self._client = None
+        self.collection_name = collection
+        self.tenant = tenant
+        self.tenant_id = tenant_name(tenant)
+        self.max_vector_distance = max_vector_distance
+
+    @classmethod
+    def from_settings(cls, settings) -> "WeaviateStore":
+        if not settings.weaviate_url:
+            raise StoreUnavailable("store is 'weaviate' but weaviate_url is not set (RAGBOT_WEAVIATE_URL)")
+        url = urlparse(settings.weaviate_url)
+        if not url.hostname:
+            raise StoreUnavailable(f"weaviate_url {settings.weaviate_url!r} is not a URL like http://host:8080")
+        key = settings.weaviate_api_key.get_secret_value() if settings.weaviate_api_key else None
+
+        def connect():
+            import weaviate
+            from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+
+            secure = url.scheme == "https"
+            return weaviate.connect_to_custom(
+                http_host=url.hostname, http_port=url.port or (443 if secure else 8080), http_secure=secure,
+                grpc_host=url.hostname, grpc_port=settings.weaviate_grpc_port, grpc_secure=secure,
+                auth_credentials=Auth.api_key(key) if key else None,
+                additional_config=AdditionalConfig(timeout=Timeout(init=10, query=30, insert=120)),
+            )
+
+        return cls(connect, settings.weaviate_collection, settings.tenant, getattr(settings, "max_vector_distance", None))
+
+    # --- connection ---------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            try:
+                self._client = self._client_factory()
+            except Exception as error:  # connection errors come in many classes
+                raise StoreUnavailable(f"cannot reach Weaviate: {type(error).__name__}: {error}") from None
+        return self._client
+
+    def _collection(self, create: bool = False):
+        collections = self.client.collections
+        if not collections.exists(self.collection_name):
+            if not create:
+                return None
+            collections.create(**collection_config(self.collection_name))
+        collection = collections.get(self.collection_name)
+        if create:
+            from weaviate.classes.tenants import Tenant
+
+            if self.tenant_id not in collection.tenants.get():
+                collection.tenants.create([Tenant(name=self.tenant_id)])
+        return collection.with_tenant(self.tenant_id)
+
+    def _tenant_exists(self) -> bool:
+        collections = self.client.collections
+        return collections.exists(self.collection_name) and self.tenant_id in collections.get(self.collection_name).tenants.get()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def drop_tenant(self) -> None:
+        """Remove this tenant and its objects (isolated evaluation knowledge bases)."""
+        if self._tenant_exists():
+            self.client.collections.get(self.collection_name).tenants.remove([self.tenant_id])
+
+    def drop_collection(self) -> None:
+        """Delete the whole collection, every tenant included (tests and resets)."""
+        self.client.collections.delete(self.collection_name)
+
+    # --- writing ------------------------------------------------------------------
+    def count(self) -> int:
+        if not self._tenant_exists():
+            return 0
+        return int(self._collection().aggregate.over_all(total_count=True).total_count or 0)
+
+    def document_hashes(self) -> dict[str, tuple[str, str]]:
+        if not self._tenant_exists():
+            return {}
+        result = {}
+        for obj in self._collection().iterator(return_properties=["doc_id", "content_hash", "location"]):
+            props = obj.properties
+            result[props["doc_id"]] = (props["content_hash"], props["location"])
+        return result
+
+    def data_objects(self, chunks: list[Chunk], vectors: np.ndarray) -> list:
+        from weaviate.classes.data import DataObject
+
+        return [
+            DataObject(
+                properties={name: getattr(chunk, name) or "" for name in TEXT_PROPERTIES},
+                uuid=stable_uuid(self.tenant, chunk.chunk_id),
+                vector=[float(x) for x in vector],
+            )
+            for chunk, vector in zip(chunks, vectors)
+        ]
+
+    def upsert(self, chunks: list[Chunk], vectors: np.ndarray) -> UpsertReport:
+        if not chunks:
+            return UpsertReport()
+        collection = self._collection(create=True)
+        self.delete_documents({c.doc_id for c in chunks})
+        report = UpsertReport()
+        objects = self.data_objects(chunks, vectors)
+        for start in range(0, len(objects), BATCH_SIZE):
+            batch = objects[start : start + BATCH_SIZE]
+            try:
+                result = collection.data.insert_many(batch)
+            except Exception as error:  # the whole batch failed (e.g. WeaviateInsertManyAllFailedError)
+                report.failed.extend(f"{chunks[start + i].chunk_id}: {type(error).__name__}" for i in range(len(batch)))
+                continue
+            errors = getattr(result, "errors", {}) or {}
+            for index, error in errors.items():
+                report.failed.append(f"{chunks[start + index].chunk_id}: {getattr(error, 'message', error)}")
+            report.written += len(batch) - len(errors)
+        return report
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> int:
+        from weaviate.classes.query import Filter
+
+        ids = sorted(set(doc_ids))
+        if not ids or not self._tenant_exists():
+            return 0
+        deleted = 0
+        collection = self._collection()
+        for start in range(0, len(ids), BATCH_SIZE):
+            result = collection.data.delete_many(where=Filter.by_property("doc_id").contains_any(ids[start : start + BATCH_SIZE]))
+            deleted += int(getattr(result, "successful", 0) or 0)
+        return deleted
+
+    def finish_ingest(self) -> None:
+        """Weaviate indexes on write; nothing to rebuild."""
+
+    # --- searching ----------------------------------------------------------------
+    def _require(self):
+        if not self._tenant_exists():
+            raise EmptyKnowledgeBase(self.tenant)
+        return self._collection()
+
+    def keyword_search(self, query: str, k: int) -> list[Hit]:
+        from weaviate.classes.query import MetadataQuery
+
+        response = self._require().query.bm25(
+            query=query, query_properties=QUERY_PROPERTIES, limit=k, return_metadata=MetadataQuery(score=True)
+        )
+        return [self._hit(obj, bm25=float(obj.metadata.score or 0.0)) for obj in response.objects]
+
+    def vector_search(self, vector: np.ndarray, k: int) -> list[Hit]:
+        from weaviate.classes.query import MetadataQuery
+
+        response = self._require().query.near_vector(
+            near_vector=[float(x) for x in vector], limit=k, distance=self.max_vector_distance, return_metadata=MetadataQuery(distance=True)
+        )
+        return [self._hit(obj, cosine=1.0 - float(obj.metadata.distance)) for obj in response.objects]
+
+    def hybrid_search(self, query: str, vector: np.ndarray, k: int, alpha: float) -> list[Hit]:
+        from weaviate.classes.query import HybridFusion, MetadataQuery
+
+        response = self._require().query.hybrid(
+            query=query,
+            vector=[float(x) for x in vector],
+            alpha=alpha,
+            fusion_type=HybridFusion.RELATIVE_SCORE,
+            query_properties=QUERY_PROPERTIES,
+            max_vector_distance=self.max_vector_distance,
+            limit=k,
+            include_vector=True,
+            return_metadata=MetadataQuery(score=True, explain_score=True),
+        )
+        query_vector = np.asarray(vector, dtype=np.float32)
+        hits = []
+        for obj in response.objects:
+            stored = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
+            cosine = float(np.dot(np.asarray(stored, dtype=np.float32), query_vector)) if stored is not None else None
+            hit = self._hit(obj, cosine=cosine, bm25=bm25_from_explain(obj.metadata.explain_score))
+            hit.score = float(obj.metadata.score or 0.0)
+            hits.append(hit)
+        return hits
+
+    @staticmethod
+    def _hit(obj, *, cosine: float | None = None, bm25: float | None = None) -> Hit:
+        props = obj.properties
+        chunk = Chunk(**{name: str(props.get(name) or "") for name in TEXT_PROPERTIES})
+        return Hit(chunk=chunk, score=0.0, cosine=cosine, bm25=bm25)
