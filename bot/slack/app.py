@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 SLASH_COMMAND = "/ragbot"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
+_ACKNOWLEDGEMENT = re.compile(
+    r"^\s*(thanks?( you)?|thx|ty|ok(ay)?|cool|great|perfect|got it|nice|awesome|will do|:[a-z0-9_+-]+:)[\s!.:)]*$", re.IGNORECASE
+)
 
 
 class SlackBot:
@@ -116,6 +119,8 @@ class SlackBot:
         if bot_user and f"<@{bot_user}" in text:  # app_mention answers it
             return
         channel, thread = event.get("channel", ""), event.get("thread_ts")
+        if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" in a thread is not a question
+            return
         if thread and thread != event.get("ts"):
             if self.state.questions.answered_thread(thread_key(self.hasher, channel, thread)):
                 self._take(body, event, context)

@@ -84,6 +84,7 @@ def test_thread_follow_up_uses_earlier_turns_and_other_threads_are_ignored(start
     _, first = h.slack.mention("How do I set up the VPN?")
     h.settle()
     _, follow = h.slack.message("and on my phone?", thread_ts=first["ts"])  # no mention needed
+    _, thanks = h.slack.message("thanks!", thread_ts=first["ts"])  # an acknowledgement, not a question
     _, unrelated = h.slack.message("lunch anyone?", thread_ts="1599999999.000001")
     _, top_level = h.slack.message("vpn is down again")  # mention_only: ignored
     h.settle()
