@@ -197,7 +197,11 @@ class SlackBot:
         if esc is None or esc.status == "resolved":
             self._ephemeral(body, "This escalation is already answered." if esc else "This escalation no longer exists.")
             return
-        client.views_open(trigger_id=body["trigger_id"], view=bk.answer_modal(esc))  # triggers expire in 3 s: no outbox
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=bk.answer_modal(esc))  # triggers expire in 3 s: no outbox
+        except Exception as error:  # noqa: BLE001 - the human gets told, the escalation stays open
+            log.warning("views.open failed for escalation %s: %s", esc.id, error)
+            self._ephemeral(body, "Sorry, Slack didn't open the answer form. Please press *Answer* again.")
 
     def _on_answer_submitted(self, ack, body: dict, view: dict) -> None:
         value = (view["state"]["values"].get(bk.ANSWER_INPUT_BLOCK, {}).get(bk.ANSWER_INPUT_ACTION, {}).get("value") or "").strip()

@@ -160,3 +160,16 @@ def test_no_escalation_channel_means_a_clear_note_instead(start_bot):
     h.settle()
     [note] = h.api.find("chat.postEphemeral")
     assert "No escalation channel" in note.args["text"] and not h.state.escalations.open()
+
+
+def test_answer_form_that_slack_fails_to_open_is_reported_and_the_escalation_stays_open(start_bot):
+    h = start_bot()
+    h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.api.fail("views.open", times=1)
+    response = h.slack.press(bk.ACTION_ANSWER, str(esc.id), user="UHUMAN", channel="CESC", message_ts=esc.message_ts)
+    h.settle()
+    assert response.status == 200
+    [note] = h.api.find("chat.postEphemeral", channel="CESC", user="UHUMAN")
+    assert "press *Answer* again" in note.args["text"] and h.state.escalations.get(esc.id).status == "open"
