@@ -1,0 +1,144 @@
+"""Weaviate request construction, checked on the client's own messages (no server needed).
+
+An unconnected weaviate-client v4 client is used; its gRPC/REST calls are intercepted just
+before they would go on the wire, so what is asserted is exactly what a server would get.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+weaviate = pytest.importorskip("weaviate")
+
+from retrieval.hashing import stable_uuid  # noqa: E402
+from retrieval.store.weaviate import WeaviateStore, bm25_from_explain, collection_config, tenant_name  # noqa: E402
+from retrieval.types import Chunk  # noqa: E402
+
+
+class _Sent(Exception):
+    pass
+
+
+@pytest.fixture
+def wire():
+    """An unconnected client whose outgoing requests land in ``wire.sent``."""
+    from weaviate.connect import ConnectionParams
+    from weaviate.proto.v1 import batch_delete_pb2, search_get_pb2  # the versions this client speaks
+
+    client = weaviate.WeaviateClient(connection_params=ConnectionParams.from_url("http://localhost:8080", 50051), skip_init_checks=True)
+    conn = client._connection
+
+    class Wire:
+        sent: dict = {}
+        batch_errors: dict = {}
+
+    def search(request):
+        Wire.sent["search"] = request
+        return search_get_pb2.SearchReply()
+
+    def batch(request, timeout, max_retries):
+        Wire.sent.setdefault("batch", []).append(request)
+        return dict(Wire.batch_errors)
+
+    def delete(request):
+        Wire.sent["delete"] = request
+        return batch_delete_pb2.BatchDeleteReply(successful=0, matches=0)
+
+    def post(*args, **kwargs):
+        Wire.sent["post"] = kwargs
+        raise _Sent()
+
+    conn.grpc_search, conn.grpc_batch_objects, conn.grpc_batch_delete, conn.post = search, batch, delete, post
+    Wire.client = client
+    return Wire
+
+
+def _store(wire, tenant="T024BE7LD") -> WeaviateStore:
+    store = WeaviateStore(lambda: wire.client, "RagbotChunk", tenant, max_vector_distance=0.6)
+    store._tenant_exists = lambda: True
+    store._collection = lambda create=False: wire.client.collections.get("RagbotChunk").with_tenant(store.tenant_id)
+    return store
+
+
+def _floats(raw: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
+def test_hybrid_request_is_relative_score_fusion_with_explicit_alpha_and_title_boost(wire) -> None:
+    store = _store(wire)
+    assert store.hybrid_search("vpn token expired", np.array([0.5, -0.25], dtype=np.float32), k=7, alpha=0.35) == []
+    request = wire.sent["search"]
+    assert request.collection == "RagbotChunk" and request.tenant == "T024BE7LD" and request.limit == 7
+    hybrid = request.hybrid_search
+    assert hybrid.query == "vpn token expired"
+    assert list(hybrid.properties) == ["title^2", "text"]
+    assert hybrid.alpha == pytest.approx(0.35)
+    assert hybrid.fusion_type == type(hybrid).FusionType.FUSION_TYPE_RELATIVE_SCORE
+    assert hybrid.vector_distance == pytest.approx(0.6)
+    assert _floats(hybrid.vector_bytes) == [0.5, -0.25]  # self-provided vector, no vectorizer
+    assert request.metadata.vector and request.metadata.score and request.metadata.explain_score
+
+
+def test_keyword_and_vector_requests(wire) -> None:
+    store = _store(wire)
+    store.keyword_search("annual leave", k=3)
+    bm25 = wire.sent["search"].bm25_search
+    assert bm25.query == "annual leave" and list(bm25.properties) == ["title^2", "text"]
+    store.vector_search(np.array([1.0, 0.0], dtype=np.float32), k=4)
+    request = wire.sent["search"]
+    assert request.limit == 4 and request.near_vector.distance == pytest.approx(0.6)
+
+
+def _chunk(doc: str, n: int) -> Chunk:
+    return Chunk(chunk_id=f"{doc}::p0::c{n}", doc_id=doc, title="Leave", location=f"/kb/{doc}", text=f"text {n}",
+                 parent_id=f"{doc}::p0", parent_text="parent", content_hash="abc")
+
+
+def test_batch_import_uses_uuid5_ids_tenant_and_vectors_and_reports_failed_objects(wire) -> None:
+    store = _store(wire)
+    wire.batch_errors = {1: "vector lengths don't match"}
+    chunks = [_chunk("leave.md", 0), _chunk("leave.md", 1)]
+    report = store.upsert(chunks, np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32))
+    assert report.written == 1 and report.failed == ["leave.md::p0::c1: vector lengths don't match"]
+    [request] = wire.sent["batch"]
+    objects = list(request.objects)
+    assert [o.uuid for o in objects] == [stable_uuid("T024BE7LD", c.chunk_id) for c in chunks]
+    assert all(o.tenant == "T024BE7LD" and o.collection == "RagbotChunk" for o in objects)
+    assert _floats(objects[0].vector_bytes) == pytest.approx([0.1, 0.2])
+    fields = objects[0].properties.non_ref_properties.fields
+    assert fields["doc_id"].string_value == "leave.md" and fields["content_hash"].string_value == "abc"
+    assert "leave.md" in str(wire.sent["delete"])  # the document's old chunks are deleted first
+
+
+def test_same_chunk_same_uuid_and_tenants_differ() -> None:
+    assert stable_uuid("T1", "a::p0::c0") == stable_uuid("T1", "a::p0::c0") != stable_uuid("T2", "a::p0::c0")
+    assert tenant_name("team one/ø") == "team_one__"
+
+
+def test_collection_schema_sent_to_the_server(wire) -> None:
+    with pytest.raises(_Sent):
+        wire.client.collections.create(**collection_config("RagbotChunk"))
+    body = wire.sent["post"]["weaviate_object"]
+    assert body["class"] == "RagbotChunk"
+    assert body["multiTenancyConfig"]["enabled"] is True
+    vector = body["vectorConfig"]["default"]
+    assert vector["vectorizer"] == {"none": {}} and vector["vectorIndexConfig"]["distance"] == "cosine"
+    searchable = {p["name"] for p in body["properties"] if p["indexSearchable"]}
+    assert searchable == {"title", "text"}
+
+
+def test_bm25_is_read_from_explain_score() -> None:
+    explain = "(Result Set keyword,bm25) Document 1a: original score 3.4157, normalized score: 0.7\n(Result Set vector,hybridVector) Document 1a: original score 0.81, normalized score: 0.3"
+    assert bm25_from_explain(explain) == pytest.approx(3.4157)
+    assert bm25_from_explain("(Result Set vector,hybridVector) Document 1a: original score 0.81") is None
+
+
+def test_missing_url_is_a_clear_error(make_settings) -> None:
+    from retrieval.errors import StoreUnavailable
+    from retrieval.factory import build_store
+
+    with pytest.raises(StoreUnavailable, match="weaviate_url"):
+        build_store(make_settings(store="weaviate"))
