@@ -68,14 +68,22 @@ class QuestionRepository:
             return session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.thread_key == thread_key).limit(1)).first() is not None
 
     def thread_history(self, thread_key: str, turns: int = 3) -> list[str]:
-        """Earlier questions and answers of a thread, oldest first (redacted text only)."""
+        """Earlier questions and answers of a thread, oldest first (redacted text only); a human's
+        answer to an escalated question follows the bot's, since it is the better context."""
         with self.db.transaction() as session:
             rows = session.scalars(
                 select(QuestionRecord).where(QuestionRecord.thread_key == thread_key).order_by(QuestionRecord.created_at.desc()).limit(turns)
             ).all()
+            human = {
+                esc.request_id: esc.human_answer
+                for esc in session.scalars(
+                    select(Escalation).where(Escalation.request_id.in_([r.request_id for r in rows]), Escalation.human_answer.is_not(None)).order_by(Escalation.id)
+                )
+            }
         history: list[str] = []
         for row in reversed(rows):
-            history.extend(text for text in (row.question, row.answer_text if row.answer_sent else "") if text)
+            parts = (row.question, row.answer_text if row.answer_sent else "", human.get(row.request_id) or "")
+            history.extend(text for text in parts if text)
         return history
 
     def mark_delivery(self, request_id: str, status: str) -> None:

@@ -56,6 +56,10 @@ def test_low_confidence_question_is_escalated_claimed_answered_by_a_human_and_re
     stored = h.state.escalations.get(esc.id)
     assert stored.status == "resolved" and stored.human_answer == "File them in Concur within 30 days."
     assert "No open escalations" in h.slack.command("escalations").json()["text"]
+    # a follow-up in the thread now has the human's answer as context
+    h.slack.message("and for travel?", thread_ts=event["ts"])
+    h.settle()
+    assert h.generator.histories[-1][-1] == "File them in Concur within 30 days."
     # answering twice is refused with a reason
     again = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("again"), user="UOTHER")
     assert "already answered" in again.body
