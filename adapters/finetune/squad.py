@@ -108,6 +108,7 @@ class BuildOptions:
     abstain_share: float = 0.45  # at most this share of examples target the abstain sentence
     validation_share: float = 0.1
     holdout_articles: tuple[str, ...] = ()
+    passage_words: int | None = None  # trim passages to a window this long (cheaper CPU training)
     seed: int = 0
 
 
@@ -130,11 +131,11 @@ def build_examples(paragraphs: list[Paragraph], questions: list[Question], optio
         distractors = [p for p in same_side if p.doc_id != gold.doc_id]
         count = rng.randint(options.min_passages, options.max_passages)
         if question.impossible:
-            abstain_like.append(_record(question, [gold] + distractors[: count - 1], None, "unanswerable", rng))
+            abstain_like.append(_record(question, [gold] + distractors[: count - 1], None, "unanswerable", rng, options.passage_words))
             continue
-        answer_like.append(_record(question, [gold] + distractors[: count - 1], best_answer(question.answers), "answerable", rng))
+        answer_like.append(_record(question, [gold] + distractors[: count - 1], best_answer(question.answers), "answerable", rng, options.passage_words))
         if rng.random() < options.no_gold_share:
-            abstain_like.append(_record(question, distractors[:count], None, "no_gold", rng, gold_id=gold.doc_id))
+            abstain_like.append(_record(question, distractors[:count], None, "no_gold", rng, options.passage_words, gold_id=gold.doc_id))
     limit = int(len(answer_like) * options.abstain_share / max(1 - options.abstain_share, 1e-9))
     rng.shuffle(abstain_like)
     records = answer_like + abstain_like[:limit]
@@ -142,10 +143,29 @@ def build_examples(paragraphs: list[Paragraph], questions: list[Question], optio
     return records
 
 
-def _record(question: Question, passages: list[Paragraph], answer: str | None, kind: str, rng: random.Random, gold_id: str | None = None) -> Record:
+def window(text: str, words: int | None, around: str | None, rng: random.Random) -> str:
+    """``words`` consecutive words of ``text``: around the answer when given, else anywhere."""
+    tokens = text.split()
+    if words is None or len(tokens) <= words:
+        return text
+    start = rng.randint(0, len(tokens) - words)
+    if around:
+        at = text.find(around)
+        if at >= 0:
+            centre = len(text[:at].split())
+            span = len(around.split())
+            start = max(0, min(centre - rng.randint(0, max(words - span, 0)), len(tokens) - words))
+    return " ".join(tokens[start:start + words])
+
+
+def _record(question: Question, passages: list[Paragraph], answer: str | None, kind: str, rng: random.Random,
+            passage_words: int | None = None, gold_id: str | None = None) -> Record:
     order = list(passages)
     rng.shuffle(order)
-    numbered = [Passage(n, p.title, p.text) for n, p in enumerate(order, start=1)]
+    numbered = []
+    for n, p in enumerate(order, start=1):
+        around = answer if p.doc_id == question.doc_id else None
+        numbered.append(Passage(n, p.title, window(p.text, passage_words, around, rng)))
     if answer is None:
         target = ABSTAIN_SENTENCE
     else:

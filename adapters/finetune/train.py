@@ -45,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     bf16: bool | None = None  # None: bf16 autocast on CUDA, and on CPUs with AMX/AVX512-BF16
     qlora: bool = False
+    top_layers: int | None = None  # adapt only the top N layers: backward stops below them
 
 
 @dataclass
@@ -122,8 +123,12 @@ class Trainer:
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(model)
+        layers = None
+        if self.config.top_layers:
+            total = model.config.num_hidden_layers
+            layers = list(range(max(0, total - self.config.top_layers), total))
         lora = LoraConfig(r=self.config.rank, lora_alpha=self.config.alpha, lora_dropout=self.config.dropout,
-                          target_modules=list(self.config.target_modules), task_type="CAUSAL_LM")
+                          target_modules=list(self.config.target_modules), layers_to_transform=layers, task_type="CAUSAL_LM")
         return tokenizer, get_peft_model(model, lora)
 
     def train(self, train: list[Record], val: list[Record], progress: Callable[[int, int, dict[str, float]], None] | None = None,

@@ -33,6 +33,7 @@ def build_data(
     abstain_share: float = typer.Option(0.45, min=0.0, max=0.95, help="At most this share of examples teach the abstain sentence."),
     validation_share: float = typer.Option(0.1, min=0.0, max=0.5),
     holdout: list[str] = typer.Option([], "--holdout-article", help="Article titles left out entirely (for an honest eval)."),
+    passage_words: int = typer.Option(None, min=20, help="Trim each passage to a window of this many words (around the answer in the gold one)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Chat-format training data from SQuAD: passages as ragbot shows them, cited answers or "I don't know."."""
@@ -49,7 +50,7 @@ def build_data(
         if missing:
             fail(f"--holdout-article {missing[0]!r} is not an article in {squad}")
         options = BuildOptions(max_passages=max_passages, min_passages=min(2, max_passages), no_gold_share=no_gold_share,
-                               abstain_share=abstain_share, validation_share=validation_share, holdout_articles=tuple(holdout), seed=seed)
+                               abstain_share=abstain_share, validation_share=validation_share, holdout_articles=tuple(holdout), passage_words=passage_words, seed=seed)
         records = build_examples(paragraphs, questions, options)
         for number, record in enumerate(records, start=1):
             record.line = number
@@ -102,6 +103,7 @@ def train_cmd(
     save_every: int = typer.Option(25, min=1),
     max_minutes: float = typer.Option(None, min=0.1, help="Stop (and checkpoint) after this long; rerun to resume."),
     max_examples: int = typer.Option(None, min=1, help="Use at most this many training examples."),
+    top_layers: int = typer.Option(None, min=1, help="Adapt only the top N transformer layers (cheaper backward pass on CPU)."),
     qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (bitsandbytes; CUDA only)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore existing checkpoints instead of resuming."),
     use: bool = typer.Option(False, "--use", help="Make the new adapter the active one."),
@@ -134,7 +136,7 @@ def train_cmd(
     console.print(f"data: {prepared.summary()}; device {device}", highlight=False, soft_wrap=True)
     config = TrainConfig(rank=rank, alpha=alpha, learning_rate=lr, epochs=epochs, max_steps=max_steps, grad_accum=grad_accum,
                          eval_every=eval_every, eval_examples=eval_examples, patience=patience, save_every=save_every,
-                         max_minutes=max_minutes, seed=seed, qlora=qlora)
+                         max_minutes=max_minutes, seed=seed, qlora=qlora, top_layers=top_layers)
     runs = settings.adapters_dir / ".runs" / name
     trainer = Trainer(model_dir, runs, config, device)
     if not fresh and trainer.latest_checkpoint() is not None:

@@ -1,0 +1,98 @@
+"""`ragbot eval answers`: answer quality of the whole pipeline on SQuAD-format data (+ out-of-KB questions)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+
+from bot.cli.common import console, err_console, fail, settings_or_fail
+from bot.cli.main import eval_app
+
+
+def _eval_pipeline(settings, kb_dir: Path):
+    """The real pipeline over an isolated knowledge base in ``kb_dir``; the generator keeps the
+    configured model cache and adapter registry (they live under the main data dir)."""
+    from adapters.local import TransformersGenerator
+    from adapters.model_store import resolve_model_dir
+    from adapters.registry import AdapterRegistry
+    from bot.factory import build_pipeline
+
+    overrides = {"data_dir": kb_dir}
+    if settings.generator_backend == "transformers":
+        overrides["generator_model"] = resolve_model_dir(settings.generator_model, settings.model_cache_dir)
+    eval_settings = settings.with_overrides(overrides)
+    pipeline = build_pipeline(eval_settings)
+    stage = next(s for s in pipeline.stages if s.name == "generate")
+    if isinstance(stage.generator, TransformersGenerator):
+        stage.generator = TransformersGenerator(eval_settings, AdapterRegistry(settings.adapters_dir))
+    return eval_settings, pipeline
+
+
+@eval_app.command("answers")
+def eval_answers(
+    squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 file: the knowledge base and its (un)answerable questions."),
+    ood: Path = typer.Option(None, "--ood", help="JSON lines with a 'question' field, about topics outside the knowledge base."),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most N questions per category."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed (use the same one to compare models)."),
+    article: list[str] = typer.Option([], "--article", help="Only questions about these articles (the KB keeps all of them)."),
+    adapter: str = typer.Option(None, "--adapter", help="Adapter to use ('none' = base model); default: the active one."),
+    kb_dir: Path = typer.Option(None, "--kb-dir", help="Where to build the evaluation knowledge base (default: a temporary folder)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the metrics."),
+    report: Path = typer.Option(None, "--report", help="Also write report.md, plots and per-question answers here."),
+) -> None:
+    """Run questions through the whole pipeline (guardrails included) and score the replies."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from adapters.base import GeneratorError
+    from adapters.eval_report import write_report
+    from adapters.evaluation import counts, run, sample_questions, summarize
+    from adapters.finetune.records import DataError
+    from retrieval.errors import RetrievalError
+    from retrieval.factory import build_ingestor
+
+    settings = settings_or_fail()
+    for path in (squad, ood):
+        if path is not None and not path.is_file():
+            fail(f"{path} is not a file")
+    temporary = kb_dir is None
+    kb_dir = Path(tempfile.mkdtemp(prefix="ragbot-eval-")) if temporary else kb_dir
+    try:
+        try:
+            questions = sample_questions(squad, ood, limit, seed, article)
+            if adapter is not None:
+                settings = settings.with_overrides({"adapter": adapter})
+                if settings.generator_backend == "transformers":
+                    from adapters.registry import AdapterRegistry
+
+                    AdapterRegistry(settings.adapters_dir).resolve(adapter)
+            eval_settings, pipeline = _eval_pipeline(settings, kb_dir)
+            ingested = build_ingestor(eval_settings).ingest([squad])
+        except (DataError, GeneratorError, RetrievalError, ValueError) as error:
+            fail(str(error))
+        started = time.perf_counter()
+        with Progress(TextColumn("[bold]eval answers"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                      console=err_console, transient=as_json) as bar:
+            task = bar.add_task("", total=len(questions))
+            results = run(pipeline, questions, lambda done, total: bar.update(task, completed=done))
+        summary = summarize(results)
+    finally:
+        if temporary:
+            shutil.rmtree(kb_dir, ignore_errors=True)
+    context = {"squad": str(squad), "ood": str(ood) if ood else None, "limit per category": limit, "seed": seed,
+               "articles": ", ".join(article) or "all", "adapter": settings.adapter or "(active)", "questions": counts(results),
+               "knowledge base": ingested.summary(), "minutes": round((time.perf_counter() - started) / 60, 1),
+               "generator backend": settings.generator_backend}
+    if report is not None:
+        path = write_report(report, summary, results, context)
+        err_console.print(f"report written to {path}", highlight=False)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(f"questions: {counts(results)}", highlight=False)
+    for key, value in summary.items():
+        console.print(f"{key}: {value}", highlight=False)

@@ -1,0 +1,52 @@
+"""The adapters, finetune and eval commands: one-line errors, registry switching from the CLI."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.registry import METADATA_FILE
+from bot.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("RAGBOT_ADAPTER", raising=False)
+    for name in ("alpha", "beta"):
+        folder = tmp_path / "adapters" / name
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}")
+        (folder / METADATA_FILE).write_text(json.dumps({"base_model": "smollm2-135m-instruct", "metrics": {"initial_eval_loss": 2.0, "best_eval_loss": 0.5}}))
+    return tmp_path
+
+
+def test_use_list_and_rollback(data_dir):
+    assert runner.invoke(app, ["adapters", "use", "alpha"]).exit_code == 0
+    assert runner.invoke(app, ["adapters", "use", "beta"]).exit_code == 0
+    listed = runner.invoke(app, ["adapters", "list"])
+    assert listed.exit_code == 0 and "active: beta" in listed.output and "2.0 -> 0.5" in listed.output
+    rolled = runner.invoke(app, ["adapters", "rollback"])
+    assert rolled.exit_code == 0 and "active adapter: alpha" in rolled.output
+
+
+def test_unknown_adapter_and_empty_rollback_are_one_line_errors(data_dir):
+    result = runner.invoke(app, ["adapters", "use", "gamma"])
+    assert result.exit_code == 2 and "unknown adapter 'gamma'" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["adapters", "rollback"])
+    assert result.exit_code == 2 and "nothing to roll back" in result.output
+
+
+def test_finetune_validate_names_the_bad_line(data_dir, tmp_path, monkeypatch, smol_dir):
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    result = runner.invoke(app, ["finetune", "validate", str(bad)])
+    assert result.exit_code == 2 and "bad.jsonl:line 1: roles must be" in result.output
+
+
+def test_eval_answers_refuses_a_missing_file(data_dir, tmp_path):
+    result = runner.invoke(app, ["eval", "answers", "--squad", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2 and "is not a file" in result.output
