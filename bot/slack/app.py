@@ -112,6 +112,8 @@ class SlackBot:
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
         text = event.get("text") or ""
+        if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" after an answer is not a question
+            return
         if event.get("channel_type") == "im":
             self._take(body, event, context)
             return
@@ -119,8 +121,6 @@ class SlackBot:
         if bot_user and f"<@{bot_user}" in text:  # app_mention answers it
             return
         channel, thread = event.get("channel", ""), event.get("thread_ts")
-        if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" in a thread is not a question
-            return
         if thread and thread != event.get("ts"):
             if self.state.questions.answered_thread(thread_key(self.hasher, channel, thread)):
                 self._take(body, event, context)

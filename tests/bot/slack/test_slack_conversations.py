@@ -100,6 +100,7 @@ def test_direct_messages_are_answered_and_bots_are_ignored(start_bot):
     _, other_bot = h.slack.message("vpn?", channel="D1", channel_type="im", bot_id="BOTHER", subtype="bot_message")
     _, own = h.slack.message("vpn?", channel="D1", channel_type="im", user="UBOT", bot_id="BBOT")
     _, edited = h.slack.message("vpn?", channel="D1", channel_type="im", subtype="message_changed")
+    _, thanks = h.slack.message("thank you!", channel="D1", channel_type="im")
     h.settle()
     [reply] = h.api.find("chat.postMessage", channel="D1")
     assert reply.args["thread_ts"] == dm["ts"] and "IT portal" in _texts(reply)
