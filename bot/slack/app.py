@@ -60,7 +60,7 @@ class SlackBot:
         self.deliverer = OutboxDeliverer(state, self.client)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
         self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client))
-        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s)
+        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=[state.events.prune])
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
@@ -73,11 +73,8 @@ class SlackBot:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start_background(self) -> "SlackBot":
-        """Retry what a previous run left undelivered, then keep retrying in the background."""
-        try:
-            self.state.events.prune()
-        except Exception:  # noqa: BLE001
-            log.exception("pruning processed events failed")
+        """Retry what a previous run left undelivered, then keep retrying in the background
+        (pruning week-old processed event ids at start and hourly)."""
         self.retry_loop.start()
         return self
 

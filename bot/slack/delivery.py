@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 from slack_sdk import WebClient
@@ -91,9 +92,13 @@ class RetryLoop:
     """Flushes the outbox in a daemon thread: every ``interval_s``, at start (rows a previous
     process left behind), and soon after :meth:`kick` (new rows), off the request path."""
 
-    def __init__(self, deliverer: OutboxDeliverer, interval_s: float) -> None:
+    CHORE_EVERY_S = 3600.0
+
+    def __init__(self, deliverer: OutboxDeliverer, interval_s: float, chores: list | None = None) -> None:
         self.deliverer = deliverer
         self.interval_s = interval_s
+        self.chores = list(chores or [])  # hourly housekeeping, e.g. pruning old processed event ids
+        self._last_chores = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -129,6 +134,13 @@ class RetryLoop:
             self.deliverer.flush()
         except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
             log.exception("outbox flush failed")
+        if self.chores and time.monotonic() - self._last_chores >= self.CHORE_EVERY_S:
+            self._last_chores = time.monotonic()
+            for chore in self.chores:
+                try:
+                    chore()
+                except Exception:  # noqa: BLE001
+                    log.exception("housekeeping %r failed", chore)
 
     def stop(self) -> None:
         self._stop.set()

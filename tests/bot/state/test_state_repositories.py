@@ -119,3 +119,14 @@ def test_a_row_left_sending_by_a_dead_instance_is_taken_over_after_its_lease(sta
     assert state.outbox.due_ids(now + timedelta(seconds=30)) == []
     later = now + timedelta(minutes=5)
     assert state.outbox.due_ids(later) == [message_id] and state.outbox.claim(message_id, later) is not None
+
+
+def test_processed_event_ids_older_than_a_week_are_pruned(state):
+    from bot.state.models import ProcessedEvent
+
+    state.events.claim("EvOld")
+    state.events.claim("EvNew")
+    with state.db.transaction() as session:
+        session.get(ProcessedEvent, "EvOld").received_at = utcnow() - timedelta(days=8)
+    assert state.events.prune() == 1
+    assert state.events.claim("EvOld") is True and state.events.claim("EvNew") is False
