@@ -162,3 +162,22 @@ def train_cmd(
     if use:
         AdapterRegistry(settings.adapters_dir).use(name)
         console.print(f"{name!r} is now the active adapter", highlight=False)
+
+
+@finetune_app.command("export")
+def export_cmd(out: Path = typer.Option(..., "--out", help="Folder for export.jsonl (train with `finetune train --data`).")) -> None:
+    """Helpful answers and human answers to escalations from the bot's database, as training records."""
+    from adapters.finetune.export import export_records, pipeline_fetcher
+    from adapters.finetune.records import write_records
+    from bot.state.db import Database
+
+    settings = settings_or_fail()
+    try:
+        db = Database(settings.effective_database_url)
+        records, report = export_records(db, pipeline_fetcher(settings))
+    except Exception as error:  # noqa: BLE001 - a missing database or store is a one-line error
+        fail(f"export failed: {type(error).__name__}: {error}")
+    written = write_records(out / "export.jsonl", records)
+    skipped = ", ".join(f"{n} {why}" for why, n in report.skipped.items()) or "none"
+    console.print(f"wrote {written} records to {out / 'export.jsonl'} ({report.helpful} helpful answers, {report.human} human answers; "
+                  f"skipped: {skipped})", highlight=False, soft_wrap=True)
