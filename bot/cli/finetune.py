@@ -148,8 +148,8 @@ def train_cmd(
         def show(step: int, total: int, metrics: dict[str, float]) -> None:
             text = " ".join(f"{k} {v:.3f}" if k != "tokens_per_s" else f"{v:.0f} tok/s" for k, v in metrics.items())
             bar.update(task, completed=step, total=total, description=text)
-            if "eval_loss" in metrics:
-                bar.console.print(f"step {step}: {text}", highlight=False)
+            if "eval_loss" in metrics or (not console.is_terminal and step % 5 == 0):
+                bar.console.print(f"step {step}/{total}: {text}", highlight=False)
 
         result = trainer.train(train, prepared.val, progress=show, resume=not fresh)
     counts = {"train": len(train), "val": len(prepared.val)}
