@@ -63,8 +63,10 @@ def collect(squad: Path, ood: Path, ood_every: int, out: Path) -> list[dict]:
                 fold = topics.setdefault(item.get("topic", ""), len(topics)) % 2
                 out_questions.append((item["question"], 0, fold))
         started = time.time()
-        for n, (question, label, fold) in enumerate(kb_questions + out_questions, start=1):
-            hits = retriever.search(question, k=kb.candidates, alpha=kb.alpha)
+        everything = kb_questions + out_questions
+        vectors = retriever._embedder().encode([q for q, _, _ in everything])
+        for n, ((question, label, fold), vector) in enumerate(zip(everything, vectors), start=1):
+            hits = retriever.search(question, k=max(kb.candidates, 50), alpha=kb.alpha, vector=vector)
             rows.append({"label": label, "fold": fold, **features(question, hits)})
             if n % 200 == 0:
                 print(f"{n}/{len(kb_questions) + len(out_questions)} ({time.time() - started:.0f} s)", flush=True)

@@ -23,8 +23,10 @@ class HybridRetriever:
     def embed_query(self, query: str):
         return self._embedder().encode([query])[0]
 
-    def search(self, query: str, *, k: int, alpha: float) -> list[Hit]:
-        vector = self.embed_query(query)
+    def search(self, query: str, *, k: int, alpha: float, vector=None) -> list[Hit]:
+        """``vector``: the query's embedding when the caller already has it (batch evaluation)."""
+        if vector is None:
+            vector = self.embed_query(query)
         hits = self.store.hybrid_search(query, vector, k=k, alpha=alpha)
         if self._reranker is not None and hits:
             hits = self._reranker().rerank(query, hits)

@@ -20,6 +20,7 @@ def train_reranker(
     negatives: int = typer.Option(5, min=1, max=30, help="Hard negatives per question, from hybrid search."),
     holdout: str | None = typer.Option(None, help="Leave out articles k/n (index %% n == k) to evaluate on them later."),
     max_questions: int | None = typer.Option(None, min=1, help="Train on at most this many questions (quick runs)."),
+    trainable_layers: int = typer.Option(3, min=1, max=24, help="Top encoder layers to fine-tune (fewer: faster on CPU)."),
     seed: int = typer.Option(13),
 ) -> None:
     """Train the cross-encoder the reranking stage loads (set reranker_model to the output folder)."""
@@ -31,7 +32,7 @@ def train_reranker(
     if not squad.is_file():
         fail(f"no such file: {squad}")
     target = out or settings.model_cache_dir / "reranker"
-    config = TrainingConfig(epochs=epochs, negatives=negatives, holdout=holdout, max_questions=max_questions, seed=seed,
+    config = TrainingConfig(epochs=epochs, negatives=negatives, holdout=holdout, max_questions=max_questions, seed=seed, trainable_layers=trainable_layers,
                             alpha=settings.alpha, depth=max(settings.candidates, 10))
     try:
         article_selector(holdout, keep_selected=False)
