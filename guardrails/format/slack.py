@@ -53,6 +53,26 @@ def repair_citations(text: str, n_sources: int) -> tuple[str, int]:
     return repaired.strip(), dropped
 
 
+_SEGMENT_SPLIT = re.compile(r"((?<=[.!?])[ \t]+|\n+)")
+
+
+def drop_repeats(text: str) -> str:
+    """Remove sentences that repeat an earlier one word for word (small models loop)."""
+    parts = _SEGMENT_SPLIT.split(text)
+    seen: set[str] = set()
+    out: list[str] = []
+    for i in range(0, len(parts), 2):
+        segment = parts[i]
+        key = " ".join(re.sub(r"\[\d+\]", "", segment).lower().strip(" .!?").split())
+        if len(key.split()) >= 3 and key in seen:
+            continue
+        seen.add(key)
+        if out and i > 0:
+            out.append(parts[i - 1])
+        out.append(segment)
+    return "".join(out).strip()
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut at the last sentence end (or space) before ``limit``, marking the cut."""
     if len(text) <= limit:
@@ -67,7 +87,8 @@ def truncate(text: str, limit: int) -> str:
 
 
 class FormatValidator:
-    """Non-empty, Slack-safe, within ``max_answer_chars``, citations only to given sources."""
+    """Non-empty, no repeated sentences, Slack-safe, within ``max_answer_chars``, citations
+    only to given sources."""
 
     name = "format"
     action_setting = "format_action"
@@ -76,10 +97,13 @@ class FormatValidator:
         if not text or not text.strip():
             return Verdict(self.name, False, 0.0, "The drafted answer was empty.")
         problems = []
-        fixed, dropped = repair_citations(text, context.n_sources)
+        unique = drop_repeats(text)
+        if unique != text.strip():
+            problems.append("repeated sentences")
+        fixed, dropped = repair_citations(unique, context.n_sources)
         if dropped:
             problems.append(f"{dropped} citation(s) to sources that were not given")
-        elif fixed != text.strip():
+        elif fixed != unique:
             problems.append("citations rewritten as [n]")
         safe = slack_safe(fixed)
         if safe != fixed:

@@ -1,5 +1,5 @@
 """Groundedness: how well each sentence of the answer is supported by the passages it was given."""
 
-from guardrails.grounding.support import GroundednessValidator, SentenceSupport, score_support
+from guardrails.grounding.support import CitationValidator, GroundednessValidator, SentenceSupport, score_support
 
-__all__ = ["GroundednessValidator", "SentenceSupport", "score_support"]
+__all__ = ["CitationValidator", "GroundednessValidator", "SentenceSupport", "score_support"]

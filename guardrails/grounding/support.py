@@ -4,12 +4,14 @@ Each answer sentence gets ``support = 0.5 * semantic + 0.5 * lexical`` where *se
 best cosine to any passage sentence (rescaled: 0.2 -> 0, 0.7 -> 1) and *lexical* is the share of
 the sentence's *new* content words (those not already in the question: the claim itself) found
 in the passages. A number the passages never mention halves the support: invented figures are
-the commonest unsupported claim. The answer's score is its weakest sentence's support.
+the commonest unsupported claim. The check fails when any sentence is below the threshold.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +55,10 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
 
 
+def _checkable(sentence: str) -> bool:
+    return len(content_words(sentence)) >= MIN_CONTENT_WORDS or bool(_NUMBER.search(sentence))
+
+
 def _clean(text: str) -> str:
     import html
 
@@ -65,11 +71,41 @@ class SentenceSupport:
     semantic: float
     lexical: float
     support: float
+    passage: int | None = None  # 1-based number of the passage that supports it best
+
+
+_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+_CACHE_SIZE = 4096
+_cache_lock = threading.Lock()
+
+
+def cached_embed(texts: list[str]) -> np.ndarray:
+    """The packaged embedder with a small LRU: groundedness and citation repair embed the same
+    sentences one after the other, and passages repeat across questions."""
+    from retrieval.embedder import get_embedder
+
+    with _cache_lock:
+        missing = [t for t in dict.fromkeys(texts) if t not in _CACHE]
+    if missing:
+        vectors = get_embedder().encode(missing)
+        with _cache_lock:
+            for text, vector in zip(missing, vectors):
+                _CACHE[text] = vector
+                while len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+    with _cache_lock:
+        out = []
+        for t in texts:
+            vector = _CACHE.get(t)
+            if vector is None:  # evicted meanwhile by another thread
+                vector = get_embedder().encode([t])[0]
+            out.append(vector)
+    return np.stack(out)
 
 
 def score_support(answer: str, passages: list[str], question: str = "", embed=None) -> list[SentenceSupport]:
-    """Support of every checkable answer sentence (those with at least two content words)."""
-    raw = [s for s in split_sentences(answer) if len(content_words(_clean(s))) >= MIN_CONTENT_WORDS]
+    """Support of every checkable answer sentence (two or more content words, or a number)."""
+    raw = [s for s in split_sentences(answer) if _checkable(_clean(s))]
     if not raw:
         return []
     sentences = [_clean(s) for s in raw]
@@ -77,19 +113,19 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
     source_words = content_words(source_text)
     source_numbers = set(_NUMBER.findall(source_text.replace(",", "")))
     question_words = content_words(question)
-    passage_sentences = [s for p in passages for s in split_sentences(_clean(p))][:MAX_PASSAGE_SENTENCES]
-    if embed is None:
-        from retrieval.embedder import get_embedder
-
-        embed = get_embedder().encode
+    located = [(n, s) for n, p in enumerate(passages, 1) for s in split_sentences(_clean(p))][:MAX_PASSAGE_SENTENCES]
+    passage_sentences = [s for _, s in located]
+    embed = embed or cached_embed
     if passage_sentences:
         vectors = embed(sentences + passage_sentences)
         cosines = vectors[: len(sentences)] @ vectors[len(sentences):].T
         best = cosines.max(axis=1)
+        where = [located[i][0] for i in cosines.argmax(axis=1)]
     else:
         best = np.zeros(len(sentences))
+        where = [None] * len(sentences)
     out = []
-    for original, sentence, cosine in zip(raw, sentences, best):
+    for original, sentence, cosine, passage in zip(raw, sentences, best, where):
         words = content_words(sentence)
         claim = (words - question_words) or words
         lexical = len(claim & source_words) / len(claim)
@@ -98,13 +134,13 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
         numbers = set(_NUMBER.findall(sentence.replace(",", "")))
         if numbers - source_numbers:
             support *= 0.5
-        out.append(SentenceSupport(original, round(semantic, 4), round(lexical, 4), round(support, 4)))
+        out.append(SentenceSupport(original, round(semantic, 4), round(lexical, 4), round(support, 4), passage))
     return out
 
 
 class GroundednessValidator:
-    """Fails when the weakest answer sentence is below ``groundedness_threshold``; its score
-    caps the answer's confidence (see ``OutputGuardStage``). ``fix`` drops the unsupported
+    """Fails when any answer sentence is below ``groundedness_threshold``; its score (the mean
+    sentence support) caps the answer's confidence (see ``OutputGuardStage``). ``fix`` drops the unsupported
     sentences when some supported ones remain (else it refrains)."""
 
     name = "groundedness"
@@ -117,17 +153,49 @@ class GroundednessValidator:
         supports = score_support(text, context.source_texts, context.question, self.embed)
         if not supports:
             return Verdict(self.name, True, None)
-        weakest = min(supports, key=lambda s: s.support)
-        if weakest.support >= context.settings.groundedness_threshold:
-            return Verdict(self.name, True, weakest.support)
         threshold = context.settings.groundedness_threshold
+        # the score (which caps confidence) is the mean support; any sentence below the
+        # threshold fails the check, so one invented claim is never averaged away
+        score = round(sum(s.support for s in supports) / len(supports), 4)
+        if min(s.support for s in supports) >= threshold:
+            return Verdict(self.name, True, score)
         weak = [s.sentence for s in supports if s.support < threshold]
         kept = text
         for sentence in weak:  # the fix: keep only what the sources support
             kept = kept.replace(sentence, "")
         kept = re.sub(r"[ \t]{2,}", " ", kept).strip()
         return Verdict(
-            self.name, False, weakest.support,
+            self.name, False, score,
             f"{len(weak)} of {len(supports)} sentence(s) of the answer are not clearly supported by the sources.",
             fixed=kept if len(weak) < len(supports) and kept else None,
         )
+
+
+_HAS_CITATION = re.compile(r"\[\d+\]")
+_END = re.compile(r"([.!?:;]*)(\s*)$")
+
+
+class CitationValidator:
+    """Supported sentences that cite nothing get the number of the passage that supports them
+    best (small models often forget the ``[n]``); uses ``format_action``."""
+
+    name = "citations"
+    action_setting = "format_action"
+
+    def __init__(self, embed=None) -> None:
+        self.embed = embed
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        if not context.n_sources or not context.source_texts:
+            return Verdict(self.name, True, 0.0)
+        threshold = context.settings.groundedness_threshold
+        fixed, added = text, 0
+        for s in score_support(text, context.source_texts, context.question, self.embed):
+            if _HAS_CITATION.search(s.sentence) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
+                continue
+            cited = _END.sub(lambda m: f" [{s.passage}]{m.group(1)}{m.group(2)}", s.sentence, count=1)
+            fixed = fixed.replace(s.sentence, cited, 1)
+            added += 1
+        if not added:
+            return Verdict(self.name, True, 0.0)
+        return Verdict(self.name, False, float(added), f"{added} supported sentence(s) had no citation; added.", fixed=fixed)

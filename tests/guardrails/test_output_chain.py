@@ -1,0 +1,36 @@
+"""The whole output chain with the real models: what a careless draft becomes."""
+
+import pytest
+
+from guardrails.base import CheckContext, run_validators
+from guardrails.output import output_validators
+
+pytestmark = pytest.mark.slow
+
+SOURCE = "## Annual leave\n\nFull-time employees get **28 days of paid annual leave** per calendar year. Part-time staff get a pro-rata share."
+QUESTION = "How many days of annual leave do full-time employees get?"
+
+
+def _run(draft, settings, n_sources=1):
+    ctx = CheckContext(settings=settings, question=QUESTION, source_texts=[SOURCE], n_sources=n_sources)
+    return run_validators(draft, output_validators(settings), ctx)
+
+
+def test_planted_pii_is_removed_and_the_supported_answer_survives(settings):
+    draft = (
+        "Full-time employees get 28 days of paid annual leave [1]. Contact Jane Doe at jane.doe@example.com "
+        "or 212-555-0199, card 4111 1111 1111 1111, SSN 078-05-1120."
+    )
+    result = _run(draft, settings)
+    assert result.stop is None, result.message
+    for value in ("Jane Doe", "jane.doe@example.com", "212-555-0199", "4111 1111 1111 1111", "078-05-1120"):
+        assert value not in result.text
+    assert "28 days" in result.text and "[1]" in result.text
+
+
+def test_uncited_looping_draft_is_cited_deduplicated_and_mention_free(settings):
+    draft = "Full-time employees get 28 days of paid annual leave.\n\nFull-time employees get 28 days of paid annual leave. [4] <!channel>"
+    result = _run(draft, settings)
+    assert result.stop is None
+    assert result.text.count("28 days") == 1
+    assert "[1]" in result.text and "[4]" not in result.text and "<!channel>" not in result.text
