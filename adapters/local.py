@@ -24,6 +24,7 @@ from adapters.model_store import resolve_model_dir
 from adapters.prompt import build_messages, fit_passages
 from adapters.registry import AdapterInfo, AdapterRegistry
 from bot.settings import Settings
+from bot.model_loading import MODEL_LOAD_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,9 @@ class TransformersGenerator:
         with self._load_lock:
             if self._loaded is None:
                 started = time.perf_counter()
-                model_dir = resolve_model_dir(self.settings.generator_model, self.settings.model_cache_dir)
-                self._loaded = _LoadedModel(model_dir, pick_device(self.settings.device))
+                with MODEL_LOAD_LOCK:
+                    model_dir = resolve_model_dir(self.settings.generator_model, self.settings.model_cache_dir)
+                    self._loaded = _LoadedModel(model_dir, pick_device(self.settings.device))
                 log.info("generator %s loaded on %s in %.1fs", self._loaded.name, self._loaded.device, time.perf_counter() - started)
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._work, name="ragbot-generator", daemon=True)

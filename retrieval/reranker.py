@@ -15,6 +15,7 @@ from pathlib import Path
 from retrieval.chunking import embedding_text
 from retrieval.errors import StoreUnavailable
 from retrieval.types import Chunk, Hit
+from bot.model_loading import MODEL_LOAD_LOCK
 
 RERANK_WEIGHT = 0.85  # share of the final order decided by the cross-encoder
 MAX_LENGTH = 128
@@ -35,8 +36,9 @@ class CrossEncoderReranker:
         path = Path(model_path)
         if not (path / "config.json").is_file():
             raise StoreUnavailable(f"no cross-encoder in {path} (train one with `ragbot train-reranker`)")
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(path)).to(device).eval()
+        with MODEL_LOAD_LOCK:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(path)).to(device).eval()
         self.device = device
         self.weight = weight
         self._torch = torch
