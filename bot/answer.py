@@ -44,6 +44,7 @@ class Answer(BaseModel):
     escalation_reason: str | None = None
     request_id: str = ""
     question: str = ""  # the question as the input checks left it (PII redacted): safe to store and show
+    draft: str | None = None  # the checked draft answer, also when it was withheld (for escalation reviewers)
 
     def public_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``ragbot ask --json``."""

@@ -105,4 +105,5 @@ def _answer(turn: Turn) -> Answer:
         escalation_reason=turn.escalation_reason,
         request_id=turn.request.request_id,
         question=turn.query,
+        draft=turn.draft,
     )

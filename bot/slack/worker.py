@@ -150,8 +150,9 @@ class QuestionWorker:
         if escalate:
             escalation = Escalation(
                 request_id=answer.request_id, reason=answer.escalation_reason or "the pipeline asked for a human", channel_id=job.channel_id,
-                thread_ts=job.thread_ts, asker_id=job.user_id, question=question, draft=answer.text if answer.outcome is Outcome.ANSWERED else "",
-                draft_sent=not held, confidence=answer.confidence, sources=sources, escalation_channel=settings.escalation_channel,
+                thread_ts=job.thread_ts, asker_id=job.user_id, question=question,
+                draft=answer.text if answer.outcome is Outcome.ANSWERED else (answer.draft or ""),
+                draft_sent=answer.outcome is Outcome.ANSWERED and not held, confidence=answer.confidence, sources=sources, escalation_channel=settings.escalation_channel,
             )
         self.state.questions.record(record, replies, escalation)
 

@@ -65,4 +65,5 @@ class OutputGuardStage:
             if verdict.validator == "groundedness" and verdict.score is not None:
                 turn.confidence = min(turn.confidence, verdict.score)
         turn.text = result.text
+        turn.draft = result.text  # the checked draft: what escalation reviewers see if it is withheld
         _apply(turn, result)
