@@ -233,16 +233,43 @@ class KnowledgeBaseVersion:
         return f"lance:{min(manifests, default='none')}:{len(manifests)}:{changed}"
 
 
+class InFlight:
+    """Single flight: when the same key is asked while its first asker is still answering, the
+    others wait for that draft instead of generating it again (a burst of one question costs
+    one generation). A leader that ends without a draft (fallback, error) just wakes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+
+    def claim(self, key: str) -> threading.Event | None:
+        """None: the caller leads (and must :meth:`release`); else the leader's event to wait on."""
+        with self._lock:
+            event = self._events.get(key)
+            if event is None:
+                self._events[key] = threading.Event()
+            return event
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+
 class CacheLookupStage:
-    """After the input checks: on a hit, restore the draft and resume at the output checks."""
+    """After the input checks: on a hit, restore the draft and resume at the output checks.
+
+    Also a pipeline observer: when a question ends, whatever way, its single-flight claim is released."""
 
     name = "cache"
     resume_at = "output_guard"
 
-    def __init__(self, cache: AnswerCache, kb_version: Callable[[], str | None], metrics: Any = None) -> None:
+    def __init__(self, cache: AnswerCache, kb_version: Callable[[], str | None], metrics: Any = None, inflight: InFlight | None = None) -> None:
         self.cache = cache
         self.kb_version = kb_version
         self.metrics = metrics
+        self.inflight = inflight or InFlight()
 
     def run(self, turn: Turn) -> None:
         settings = turn.settings
@@ -258,14 +285,27 @@ class CacheLookupStage:
             return
         key = cache_key(turn.query, settings, version)
         cached = self.cache.get(key)
+        leader = None
+        if cached is None:
+            leader = self.inflight.claim(key)
+            if leader is not None:  # the same question is being answered right now: wait for its draft
+                started = time.perf_counter()
+                leader.wait(settings.generation_timeout_s + settings.store_timeout_s)
+                turn.note(waited_ms=round((time.perf_counter() - started) * 1000, 1))
+                cached = self.cache.get(key)
         if self.metrics is not None:
             self.metrics.observe_cache(cached is not None)
         if cached is None:
-            turn.note(decision="miss", key=key, kb_version=version)
+            turn.note(decision="miss", key=key, kb_version=version, leader=leader is None)
             return
         cached.restore(turn)
         turn.resume_at = self.resume_at
         turn.note(decision="hit", key=key, kb_version=version, model=cached.model)
+
+    def on_answer(self, answer: Any, turn: Turn, total_ms: float) -> None:
+        lookup = next((t for t in turn.trace if t.stage == self.name), None)
+        if lookup is not None and lookup.details.get("leader"):
+            self.inflight.release(lookup.details["key"])
 
 
 class CacheStoreStage:
@@ -273,8 +313,9 @@ class CacheStoreStage:
 
     name = "cache_store"
 
-    def __init__(self, cache: AnswerCache) -> None:
+    def __init__(self, cache: AnswerCache, inflight: InFlight | None = None) -> None:
         self.cache = cache
+        self.inflight = inflight
 
     def run(self, turn: Turn) -> None:
         lookup = next((t for t in turn.trace if t.stage == CacheLookupStage.name), None)
@@ -284,14 +325,6 @@ class CacheStoreStage:
         generate = next((t for t in turn.trace if t.stage == "generate"), None)
         model = generate.details.get("model") if generate is not None else None
         self.cache.put(lookup.details["key"], CachedDraft.from_turn(turn, model), lookup.details["kb_version"], turn.settings.cache_ttl_s)
+        if self.inflight is not None and lookup.details.get("leader"):
+            self.inflight.release(lookup.details["key"])  # waiters need not wait for our output checks
         turn.note(decision="stored")
-
-
-def cache_stages(settings: Settings, retriever: Any, metrics: Any = None) -> tuple[CacheLookupStage, CacheStoreStage] | None:
-    """The two cache stages for the factory, or None (with a warning) when the database is unusable."""
-    try:
-        cache = AnswerCache.from_settings(settings)
-    except Exception as error:  # noqa: BLE001 - no cache is better than no bot
-        log.warning("answer cache disabled: %s: %s", type(error).__name__, error)
-        return None
-    return CacheLookupStage(cache, KnowledgeBaseVersion(retriever), metrics), CacheStoreStage(cache)

@@ -73,7 +73,8 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
         lookup = CacheLookupStage(parts.cache, KnowledgeBaseVersion(raw_retriever), metrics)
         guard_at = _index(pipeline, "output_guard")
         lookup.resume_at = "output_guard" if guard_at is not None else END
-        pipeline.stages.insert(guard_at if guard_at is not None else len(pipeline.stages), CacheStoreStage(parts.cache))
+        pipeline.stages.insert(guard_at if guard_at is not None else len(pipeline.stages), CacheStoreStage(parts.cache, lookup.inflight))
+        pipeline.observers.append(lookup)  # releases single-flight claims however a question ends
         input_at = _index(pipeline, "input_guard")
         pipeline.stages.insert(input_at + 1 if input_at is not None else 0, lookup)
 

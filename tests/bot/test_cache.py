@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -58,18 +61,22 @@ class PhoneCheck:
         return Verdict(self.name, False, message="phone number", fixed=text.replace("555-0100", "<PHONE>"))
 
 
+def _rig(settings, gen):
+    store, check, metrics = Store(), PhoneCheck(), BotMetrics(process_metrics=False)
+    now = [1000.0]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cache = AnswerCache(settings.effective_database_url, clock=lambda: now[0])
+    lookup = CacheLookupStage(cache, KnowledgeBaseVersion(store, ttl_s=0), metrics)
+    stages = [
+        InputGuardStage([]), lookup, RetrieveStage(store),
+        RelevanceGateStage(Cos()), GenerateStage(gen), CacheStoreStage(cache, lookup.inflight), OutputGuardStage([check]),
+    ]
+    return Pipeline(stages, settings, observers=[lookup]), store, gen, check, metrics, now, cache
+
+
 @pytest.fixture
 def rig(make_settings):
-    settings = make_settings(min_relevance=0.5, cache_ttl_s=60)
-    store, gen, check, metrics = Store(), Gen(), PhoneCheck(), BotMetrics(process_metrics=False)
-    now = [1000.0]
-    settings.data_dir.mkdir(parents=True)
-    cache = AnswerCache(settings.effective_database_url, clock=lambda: now[0])
-    stages = [
-        InputGuardStage([]), CacheLookupStage(cache, KnowledgeBaseVersion(store, ttl_s=0), metrics), RetrieveStage(store),
-        RelevanceGateStage(Cos()), GenerateStage(gen), CacheStoreStage(cache), OutputGuardStage([check]),
-    ]
-    return Pipeline(stages, settings), store, gen, check, metrics, now, cache
+    return _rig(make_settings(min_relevance=0.5, cache_ttl_s=60), Gen())
 
 
 def _cache_decision(answer):
@@ -153,3 +160,28 @@ def test_lancedb_version_changes_on_every_write(tmp_path):
     first = version()
     store.upsert([chunk], np.ones((1, 4), dtype=np.float32))  # re-ingest of the same document
     assert first not in ("empty", None) and version() != first
+
+
+class SlowGen(Gen):
+    def generate(self, question, passages, *, history=None):
+        time.sleep(0.4)
+        return super().generate(question, passages, history=history)
+
+
+def test_a_burst_of_one_question_generates_once(make_settings):
+    pipeline, _, gen, check, _, _, _ = _rig(make_settings(min_relevance=0.5, cache_ttl_s=60), SlowGen())
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda n: pipeline.run("How long is a VPN profile valid?"), range(4)))
+    assert gen.calls == 1 and check.calls == 4
+    assert sorted(_cache_decision(a) for a in answers) == ["hit", "hit", "hit", "miss"]
+    assert all(a.text == answers[0].text for a in answers)
+
+
+def test_waiters_answer_for_themselves_when_the_first_asker_gets_no_draft(make_settings):
+    pipeline, _, gen, _, _, _, cache = _rig(make_settings(min_relevance=0.5, cache_ttl_s=60), SlowGen())
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:  # the gate refuses both (fallbacks are not cached): the second waits, then runs
+        answers = list(pool.map(lambda n: pipeline.run("q", overrides={"min_relevance": 0.95}), range(2)))
+    assert time.monotonic() - started < 10  # woken by the first one's end, not by the 60 s timeout
+    assert all(a.outcome is Outcome.FALLBACK for a in answers) and len(cache) == 0
+    assert pipeline.run("How long is a VPN profile valid?").outcome is Outcome.ANSWERED  # nothing left claimed
