@@ -131,6 +131,7 @@ def run_variant(name: str, args, work: Path, cache_ttl_s: int) -> dict:
             raise RuntimeError(f"event {i}: HTTP {response.status}")
         acks.append(response.seconds)
 
+    before = _scrape(server.url)  # the metrics are process-wide: report this variant's increase
     try:
         with MemoryPeak() as memory:
             started = time.perf_counter()
@@ -138,8 +139,10 @@ def run_variant(name: str, args, work: Path, cache_ttl_s: int) -> dict:
                 list(pool.map(one, range(args.events)))
             drained = bot.drain(timeout=args.timeout)
             total = time.perf_counter() - started
-        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
-            metrics_text = response.read().decode()
+        after = _scrape(server.url)
+        outcomes: dict[str, int] = {}
+        for record in bot.state.questions.list():
+            outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
     finally:
         server.stop()
         runtime.shutdown()
@@ -152,20 +155,28 @@ def run_variant(name: str, args, work: Path, cache_ttl_s: int) -> dict:
         if call.args.get("channel") != "CESC":
             per_thread[call.args.get("thread_ts")] = per_thread.get(call.args.get("thread_ts"), 0) + 1
     e2e = [api.first_reply[ts] - sent[ts] for ts in sent if ts in api.first_reply]
-    hits = _metric(metrics_text, 'ragbot_cache_requests_total{result="hit"}')
+    delta = lambda name: after.get(name, 0.0) - before.get(name, 0.0)  # noqa: E731
+    hits = delta('ragbot_cache_requests_total{result="hit"}')
+    generations = delta('ragbot_stage_duration_seconds_count{stage="generate"}')
     return {
         "name": name, "drained": drained, "total_s": total, "warm_s": warm_s, "acks": acks, "e2e": e2e,
         "exactly_one": sum(1 for ts in sent if per_thread.get(ts) == 1), "events": len(sent),
         "memory": (memory.peak_self, memory.peak_children, memory.peak_total), "cache_hits": hits,
-        "loads": bot.serving_parts.readiness.snapshot()["loaded"],
+        "loads": bot.serving_parts.readiness.snapshot()["loaded"], "generations": generations, "outcomes": outcomes,
+        "busy": delta("ragbot_rejected_busy_total"),
     }
 
 
-def _metric(text: str, name: str) -> float:
+def _scrape(url: str) -> dict[str, float]:
+    """GET /metrics: sample line (name with labels) -> value."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = {}
     for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return 0.0
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
 
 
 def row(result: dict) -> str:
@@ -175,7 +186,7 @@ def row(result: dict) -> str:
     return (
         f"| {result['name']} | {result['events']} | {result['events'] / result['total_s']:.2f} | "
         f"{statistics.median(acks):.0f} / {pct(acks, 95):.0f} / {max(acks):.0f} | "
-        f"{statistics.median(e2e):.1f} / {pct(e2e, 95):.1f} | {int(result['cache_hits'])} | "
+        f"{statistics.median(e2e):.1f} / {pct(e2e, 95):.1f} | {int(result['generations'])} | {int(result['cache_hits'])} | "
         f"{mib[0]:.0f} + {mib[1]:.0f} = {mib[2]:.0f} | {result['exactly_one']}/{result['events']} |"
     )
 
@@ -185,7 +196,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=48)
     parser.add_argument("--concurrency", type=int, default=16, help="client connections sending at once")
     parser.add_argument("--workers", type=int, default=2, help="max_concurrency (questions answered at once)")
-    parser.add_argument("--timeout", type=float, default=480, help="seconds the queue may take to drain, per variant")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds the queue may take to drain, per variant")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/ragbot-load"), help="store + converted model (kept between runs)")
     parser.add_argument("--distinct", action="store_true", help="make every question text unique (no cache hits)")
     parser.add_argument("--only", choices=["cache", "no-cache"], default=None)
@@ -199,12 +210,13 @@ def main() -> None:
     cpu = psutil.cpu_count()
     print(f"{args.events} signed app_mention events, {args.concurrency} at once, questions cycling over {len(QUESTIONS)} "
           f"sample questions, max_concurrency {args.workers}, {cpu} CPUs, load average before: {psutil.getloadavg()[0]:.1f}\n")
-    print("| variant | events | questions/s | ack p50 / p95 / max ms | end-to-end p50 / p95 s | cache hits | peak RSS MiB (bot + generator = total) | exactly one reply |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | events | questions/s | ack p50 / p95 / max ms | end-to-end p50 / p95 s | generations | cache hits | peak RSS MiB (bot + generator = total) | exactly one reply |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for result in results:
         print(row(result))
     for result in results:
-        print(f"\n{result['name']}: warm-up {result['warm_s']:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in result['loads'].items())})")
+        print(f"\n{result['name']}: warm-up {result['warm_s']:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in result['loads'].items())}); "
+              f"outcomes {result['outcomes']}; busy replies {int(result['busy'])}; drained: {result['drained']}; total {result['total_s']:.0f} s")
     failed = [r["name"] for r in results if not r["drained"] or r["exactly_one"] != r["events"] or max(r["acks"]) >= ACK_LIMIT_S]
     if failed:
         sys.exit(f"FAILED ({', '.join(failed)}): an ack took 3 s or more, the queue did not drain, or a question did not get exactly one reply")

@@ -57,8 +57,12 @@ class ServingRuntime:
             self._warm_thread = threading.Thread(target=self.warm_up, name="ragbot-warm-up", daemon=True)
             self._warm_thread.start()
         if metrics_server and self.settings.metrics_port:
-            self.server = ObservabilityServer(self.parts.readiness, self.parts.metrics, self.settings.metrics_host, self.settings.metrics_port).start()
-            log.info("metrics, health and readiness on http://%s:%s/", self.settings.metrics_host, self.server.port)
+            host, port = self.settings.metrics_host, self.settings.metrics_port
+            try:
+                self.server = ObservabilityServer(self.parts.readiness, self.parts.metrics, host, port).start()
+                log.info("metrics, health and readiness on http://%s:%s/", host, self.server.port)
+            except OSError as error:  # the bot still answers; only the scrape endpoint is missing
+                log.error("cannot serve /metrics on %s:%s (%s); set metrics_port (0 turns it off)", host, port, error)
         return self
 
     def warm_up(self) -> bool:

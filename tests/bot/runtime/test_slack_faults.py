@@ -241,3 +241,19 @@ def test_http_server_serves_metrics_health_and_readiness(rig):
     assert status == 200 and 'ragbot_questions_total{outcome="answered"} 1.0' in text
     assert "ragbot_end_to_end_seconds_count 1.0" in text and "ragbot_escalations_open 0.0" in text
     assert 'ragbot_stage_duration_seconds_count{stage="generate"} 1.0' in text
+
+
+def test_socket_mode_metrics_server_on_a_busy_port_is_not_fatal(rig):
+    import socket
+
+    start, _ = rig
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        h = start(metrics_port=taken.getsockname()[1])
+        runtime = ServingRuntime(h.bot, h.parts, h.settings).start(metrics_server=True, warm=False, json_log=False)
+    assert runtime.server is None  # logged; the bot keeps answering
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20) and len(h.replies(event["ts"])) == 1
+    off = start(metrics_port=0)
+    assert ServingRuntime(off.bot, off.parts, off.settings).start(metrics_server=True, warm=False, json_log=False).server is None
