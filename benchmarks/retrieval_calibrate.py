@@ -29,6 +29,7 @@ from retrieval.evaluation import auroc, ood_questions, squad_questions  # noqa: 
 from retrieval.relevance import CALIBRATION_FILE, Calibration, features  # noqa: E402
 
 FEATURES = {"hybrid": ["cosine", "coverage"], "rerank": ["cosine", "coverage", "rerank"]}
+CANDIDATES = ["cosine", "coverage", "specific", "weighted", "cosine_gap"]
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iterations: int = 50) -> tuple[float, np.ndarray]:
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--features", type=Path, default=Path("/tmp/ragbot-gate-features.jsonl"), help="feature cache")
     parser.add_argument("--reuse", action="store_true", help="refit from the feature cache without searching again")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--use", nargs="+", default=None, help=f"features to fit (default: the model's); from {CANDIDATES} and rerank")
     parser.add_argument("--write", action="store_true", help=f"store the fitted weights in {CALIBRATION_FILE.name}")
     args = parser.parse_args()
     if not args.squad.is_file() or not args.ood.is_file():
@@ -118,7 +120,7 @@ def main() -> None:
         rows = [json.loads(line) for line in args.features.read_text().splitlines()]
     else:
         rows = collect(args.squad, args.ood, args.ood_every, args.features)
-    report = evaluate(rows, FEATURES[model], args.threshold)
+    report = evaluate(rows, args.use or FEATURES[model], args.threshold)
     print(json.dumps({"model": model, "questions": len(rows), **report}, indent=1))
     if args.write:
         data = json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.is_file() else {"models": {}}

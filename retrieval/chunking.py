@@ -92,6 +92,7 @@ class Chunker:
                         parent_text=parent.text,
                         section=section,
                         content_hash=doc_hash,
+                        updated=document.updated.isoformat() if document.updated else "",
                     )
                 )
         return chunks

@@ -43,13 +43,38 @@ def _stem(word: str) -> str:
     return word
 
 
+def _hit_words(hit: Hit) -> set[str]:
+    return content_words(f"{hit.chunk.title} {hit.chunk.parent_text or hit.chunk.text}")
+
+
 def coverage(query: str, hit: Hit) -> float:
     """Share of the question's content words that occur in the hit's title and text."""
     words = content_words(query)
     if not words:
         return 0.0
-    found = content_words(f"{hit.chunk.title} {hit.chunk.parent_text or hit.chunk.text}")
-    return len(words & found) / len(words)
+    return len(words & _hit_words(hit)) / len(words)
+
+
+def specific_words(query: str) -> set[str]:
+    """Names and numbers: capitalized words after the first, and digits (the words a KB must contain)."""
+    tokens = re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", query)
+    picked = {t for i, t in enumerate(tokens) if (i > 0 and t[0].isupper()) or t[0].isdigit()}
+    return {_stem(w) for w in _WORD.findall(" ".join(picked).lower()) if w not in STOPWORDS}
+
+
+def specific_coverage(query: str, hit: Hit) -> float:
+    """Coverage of names and numbers; plain coverage when the question has none."""
+    words = specific_words(query)
+    if not words:
+        return coverage(query, hit)
+    return len(words & _hit_words(hit)) / len(words)
+
+
+def weighted_coverage(query: str, hit: Hit) -> float:
+    """Coverage weighted by word length: a cheap stand-in for IDF (long words are rarer)."""
+    words = content_words(query)
+    total = sum(len(w) for w in words)
+    return sum(len(w) for w in words & _hit_words(hit)) / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -79,9 +104,13 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, Calibration]:
 def features(query: str, hits: list[Hit], top_n: int = 3) -> dict[str, float]:
     """Absolute signals of the best hits (max over the first ``top_n``, so order does not matter much)."""
     head = hits[:top_n]
+    cosines = sorted((h.cosine for h in hits[:10] if h.cosine is not None), reverse=True)
     result = {
         "cosine": max((h.cosine for h in head if h.cosine is not None), default=0.0),
         "coverage": max((coverage(query, h) for h in head), default=0.0),
+        "specific": max((specific_coverage(query, h) for h in head), default=0.0),
+        "weighted": max((weighted_coverage(query, h) for h in head), default=0.0),
+        "cosine_gap": cosines[0] - float(sum(cosines[1:]) / len(cosines[1:])) if len(cosines) > 1 else 0.0,
     }
     reranks = [h.rerank for h in head if h.rerank is not None]
     if reranks:

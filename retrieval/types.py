@@ -31,6 +31,7 @@ class Chunk:
     parent_text: str
     section: str = ""
     content_hash: str = ""
+    updated: str = ""  # the document's last-modified time, ISO 8601 (empty when unknown)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from retrieval.hashing import content_hash
 from retrieval.store.base import TITLE_BOOST, UpsertReport, relative_score_fusion
 from retrieval.types import Chunk, Hit
 
-_TEXT_FIELDS = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash"]
+_TEXT_FIELDS = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash", "updated"]
 _DELETE_BATCH = 400
 
 
@@ -100,7 +100,8 @@ class LanceStore:
             return UpsertReport()
         table = self._open(create_dim=int(vectors.shape[1]))
         self.delete_documents({c.doc_id for c in chunks})
-        rows = [{**{name: getattr(c, name) or "" for name in _TEXT_FIELDS}, "vector": v} for c, v in zip(chunks, vectors.astype(np.float32))]
+        columns = [name for name in _TEXT_FIELDS if name in table.schema.names]  # stores made before a field was added
+        rows = [{**{name: getattr(c, name) or "" for name in columns}, "vector": v} for c, v in zip(chunks, vectors.astype(np.float32))]
         table.add(rows)
         return UpsertReport(written=len(rows))
 
@@ -161,5 +162,5 @@ class LanceStore:
     def _hit(row: dict, *, cosine: float | None = None, bm25: float | None = None, vector: np.ndarray | None = None) -> Hit:
         if cosine is None and vector is not None:
             cosine = float(np.dot(np.asarray(row["vector"], dtype=np.float32), vector))
-        chunk = Chunk(**{name: row[name] for name in _TEXT_FIELDS})
+        chunk = Chunk(**{name: row.get(name) or "" for name in _TEXT_FIELDS})
         return Hit(chunk=chunk, score=0.0, cosine=cosine, bm25=bm25)

@@ -21,7 +21,7 @@ from retrieval.hashing import stable_uuid
 from retrieval.store.base import TITLE_BOOST, UpsertReport
 from retrieval.types import Chunk, Hit
 
-TEXT_PROPERTIES = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash"]
+TEXT_PROPERTIES = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash", "updated"]
 SEARCHABLE = {"title", "text"}
 QUERY_PROPERTIES = [f"title^{TITLE_BOOST:g}", "text"]
 BATCH_SIZE = 200

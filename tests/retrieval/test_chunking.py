@@ -35,3 +35,4 @@ def test_children_fit_the_token_budget_and_point_to_their_parent(embedder) -> No
     assert short and short[0].section == "VPN > Short"
     assert embedding_text(short[0]).startswith("VPN — VPN > Short\n")
     assert len({c.content_hash for c in chunks}) == 1
+    assert all(c.updated == "" for c in chunks)  # this document has no modification time

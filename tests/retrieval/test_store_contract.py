@@ -68,6 +68,8 @@ def test_hybrid_search_finds_the_right_page_with_absolute_signals(backend_settin
     hits = retriever.search("How many days of annual leave do I get?", k=5, alpha=0.5)
     assert hits[0].chunk.title == "Annual leave"
     assert "27 days" in hits[0].chunk.parent_text
+    assert hits[0].chunk.location.endswith("leave.md") and hits[0].chunk.updated.startswith("20")
+    assert hits[0].chunk.section.startswith("Annual leave")
     assert all(h.cosine is not None and -1.0 <= h.cosine <= 1.0 for h in hits)
     assert hits[0].bm25 is not None and hits[0].bm25 > 0
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
