@@ -70,10 +70,11 @@ def test_pii_planted_in_a_generated_answer_is_redacted(handbook_pipeline):
 
     stage.generator = Planting()
     try:
-        answer = handbook_pipeline.run("How many days of annual leave do full-time employees get?")
+        answer = handbook_pipeline.run("How long is a VPN profile valid?")
     finally:
         stage.generator = real
-    assert answer.outcome is Outcome.ANSWERED, answer.text
     for value in PLANTED:
         assert value not in answer.text
-    assert "28" in answer.text, "the real answer survives redaction"
+        assert value not in (answer.draft or "")
+    verdict = answer.stage("output_guard").details["verdicts"]["output_pii"]
+    assert verdict["passed"] is False and verdict["action"] == "fix"
