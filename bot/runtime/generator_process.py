@@ -6,7 +6,9 @@ Here the real generator runs in a spawned child; the parent keeps every request 
 until the answer comes back. When the child dies, the parent starts a new one and sends
 the unanswered requests again (generation has no side effects, so a retry is safe), up to
 ``max_attempts`` per request; after that the asker gets a polite :class:`GeneratorError`.
-A child that stops answering past the request's deadline is killed and replaced the same way.
+A child that stays silent for a whole request deadline is killed and replaced the same way
+(one that is merely slow, still answering other requests, is left alone: the late request
+alone fails).
 
 Requests are sent as soon as they arrive, so the child's own batching still sees them
 together.
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 GeneratorFactory = Callable[[Settings], Generator]
 _GRACE_S = 15.0  # on top of generation_timeout_s, before the parent decides the child is hung
+LOAD_LIMIT_S = 900.0  # longest a new child may take to load its model
+READY = 0  # request id of the child's "model loaded" message
 
 
 def default_factory(settings: Settings) -> Generator:
@@ -42,19 +46,30 @@ def default_factory(settings: Settings) -> Generator:
 
 # --- the child ---------------------------------------------------------------------------
 def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, workers: int) -> None:
-    """Serve requests over ``conn`` until the parent closes it; each request on its own thread."""
-    generator = factory(settings)
+    """Load the model, say so (``READY``), then serve requests over ``conn`` until the parent
+    closes it, each on its own thread. A model that fails to load turns every request into an
+    error reply instead of a crash loop."""
     send_lock = threading.Lock()
 
     def reply(message: tuple) -> None:
         with send_lock:
             conn.send(message)
 
+    load_error: str | None = None
+    try:
+        generator = factory(settings)
+        load = getattr(generator, "warm_up", None) or getattr(generator, "load", None)
+        if callable(load):
+            load()
+    except Exception as error:  # noqa: BLE001
+        load_error = f"the generator could not load: {type(error).__name__}: {error}"
+    reply((READY, "ready", load_error))
+
     def work(request_id: int, kind: str, payload: dict) -> None:
         try:
+            if load_error is not None:
+                raise GeneratorError(load_error)
             if kind == "warm":
-                load = getattr(generator, "warm_up", None) or getattr(generator, "load", None)
-                load() if callable(load) else generator.generate("ping", [Passage(1, "warm-up", "ping")])
                 reply((request_id, "ok", None))
                 return
             extra = {"settings": payload["settings"]} if payload.get("settings") is not None else {}
@@ -88,6 +103,7 @@ class _Pending:
     future: Future = field(default_factory=Future)
     attempts: int = 0
     incarnation: int = -1
+    sent_at: float = 0.0
 
 
 class ProcessGenerator:
@@ -113,12 +129,14 @@ class ProcessGenerator:
         self._ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
         self._lock = threading.RLock()
         self._send_lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(READY + 1)
         self._pending: dict[int, _Pending] = {}
         self._process: Any = None
         self._conn: Any = None
         self._incarnation = 0
         self._closed = False
+        self._last_heard = self._started_at = time.monotonic()  # last reply from (or start of) the current child
+        self._ready_at: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
     @property
@@ -133,6 +151,8 @@ class ProcessGenerator:
         process.start()
         child_conn.close()
         self._incarnation += 1
+        self._started_at = self._last_heard = time.monotonic()
+        self._ready_at = None  # set when the child reports its model loaded
         self._process, self._conn = process, parent_conn
         threading.Thread(target=self._receive, args=(parent_conn, process, self._incarnation), name="ragbot-gen-recv", daemon=True).start()
         log.info("generator child %s started (incarnation %s)", process.pid, self._incarnation)
@@ -152,6 +172,10 @@ class ProcessGenerator:
             self._closed = True
             process, conn = self._process, self._conn
             self._process = None
+            waiting, self._pending = list(self._pending.values()), {}
+        for pending in waiting:  # nobody waits for a child that is going away
+            if not pending.future.done():
+                pending.future.set_exception(GeneratorError("the generator is shutting down"))
         if process is None:
             return
         try:
@@ -180,28 +204,44 @@ class ProcessGenerator:
         return self._call("generate", payload, timeout=cfg.generation_timeout_s + self.hang_grace_s)
 
     def _call(self, kind: str, payload: dict, timeout: float) -> Any:
+        """Send and wait. The clock starts when the request reached a child with its model loaded
+        (a restart's model load does not count against the request, up to ``LOAD_LIMIT_S``)."""
         pending = _Pending(next(self._ids), kind, payload)
         with self._lock:
             self._pending[pending.request_id] = pending
             self._send(pending)
-        try:
-            return pending.future.result(timeout=timeout)
-        except FutureTimeout:
+        while True:
+            try:
+                return pending.future.result(timeout=0.25)
+            except FutureTimeout:
+                pass
+            now = time.monotonic()
             with self._lock:
+                if pending.incarnation != self._incarnation:
+                    continue  # being resent to a new child
+                loading = self._ready_at is None
+                if loading and now - self._started_at < LOAD_LIMIT_S:
+                    continue
+                if not loading and now - max(pending.sent_at, self._ready_at or 0.0) < timeout:
+                    continue
                 self._pending.pop(pending.request_id, None)
-                hung = self._incarnation == pending.incarnation
+                # hung = silent for a whole timeout; a child that answered others lately is only busy
+                hung = loading or now - self._last_heard >= timeout
+            if pending.future.done():
+                return pending.future.result()
             if hung:  # the child ignored its own deadline: replace it, the others are resent
                 log.error("generator child did not answer within %.0fs; restarting it", timeout)
                 self.kill_child()
             if self.metrics is not None:
                 self.metrics.external_errors.labels("generator", "timeout").inc()
-            raise GeneratorError(f"the generator did not answer within {timeout:.0f}s") from None
+            raise GeneratorError(f"the generator did not answer within {timeout:.0f}s")
 
     def _send(self, pending: _Pending) -> None:
         """Send (or resend) under ``self._lock``; a dead pipe is handled by the receiver's restart."""
         self._ensure_child()
         pending.attempts += 1
         pending.incarnation = self._incarnation
+        pending.sent_at = time.monotonic()
         try:
             with self._send_lock:
                 self._conn.send((pending.request_id, pending.kind, pending.payload))
@@ -215,6 +255,13 @@ class ProcessGenerator:
             except (EOFError, OSError, ValueError):
                 break
             with self._lock:
+                self._last_heard = time.monotonic()
+                if request_id == READY:
+                    if incarnation == self._incarnation:
+                        self._ready_at = self._last_heard
+                    if value:
+                        log.error("generator child %s: %s", process.pid, value)
+                    continue
                 pending = self._pending.pop(request_id, None)
             if pending is None or pending.future.done():
                 continue

@@ -30,6 +30,8 @@ class ScriptedGenerator:
             os._exit(9)
         if question == "hang":
             time.sleep(120)
+        if question == "slow":
+            time.sleep(4)
         time.sleep(0.3)
         return Generation(text=f"answer to {question} from {os.getpid()}", model="scripted")
 
@@ -72,9 +74,37 @@ def test_a_question_that_always_crashes_fails_politely_and_the_next_one_works(ge
 
 
 def test_a_hung_child_is_replaced_after_the_deadline(generator):
+    generator.warm_up()  # the deadline runs from a loaded child: its start-up does not count
     started = time.monotonic()
     with pytest.raises(GeneratorError, match="did not answer"):
         generator.generate("hang", PASSAGES)
     assert time.monotonic() - started < 5
     assert wait_until(lambda: generator.restarts == 1, 5)
     assert generator.generate("after", PASSAGES).text.startswith("answer to after")
+
+
+def test_a_slow_request_fails_alone_while_the_child_keeps_answering_others(generator):
+    generator.warm_up()
+    pid = generator.pid
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(generator.generate, "slow", PASSAGES)
+        others = [generator.generate(f"q{n}", PASSAGES) for n in range(8)]  # ~0.3 s each, during the slow one
+        with pytest.raises(GeneratorError, match="did not answer"):
+            slow.result()
+    assert len(others) == 8 and generator.restarts == 0 and generator.pid == pid
+
+
+def test_a_model_that_cannot_load_fails_each_request_without_a_crash_loop(make_settings, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
+    gen = ProcessGenerator(make_settings(generation_timeout_s=1), broken, hang_grace_s=1.0)
+    try:
+        for _ in range(2):
+            with pytest.raises(GeneratorError, match="could not load: OSError: no weights"):
+                gen.generate("q", PASSAGES)
+        assert gen.restarts == 0
+    finally:
+        gen.close()
+
+
+def broken(settings):
+    raise OSError("no weights")
