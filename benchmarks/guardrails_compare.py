@@ -7,7 +7,8 @@
    cross-validated figures recorded at training time are printed beside them.
 2. Indirect injection: every dev injection planted as an extra sentence in a random SQuAD
    paragraph (TPR), and all 294 clean paragraphs (FPR, per paragraph).
-3. PII (pii-synth-dev.json): Presidio's predefined recognizers (only the offline fixes:
+3. Groundedness: gold vs wrong answers for SQuAD questions, scored against the gold paragraph.
+4. PII (pii-synth-dev.json): Presidio's predefined recognizers (only the offline fixes:
    packaged spaCy model, no suffix-list download) against ragbot's engine, scored the same way.
 """
 
@@ -87,6 +88,43 @@ def indirect(data: Path, seed: int = 0) -> dict:
     }
 
 
+def groundedness(data: Path, n: int = 150, seed: int = 0) -> dict:
+    """Answers built as "The answer to '<question>' is <answer>." with the gold answer
+    (supported) or the answer to a question about another article (unsupported), scored
+    against the gold paragraph; the question's own words do not count as support."""
+    from guardrails.grounding import score_support
+
+    settings = load_settings()
+    squad = json.loads((data / "squad2-kb-dev.json").read_text())
+    items = [
+        (article["title"], qa["question"], qa["answers"][0]["text"], para["context"])
+        for article in squad["data"] for para in article["paragraphs"] for qa in para["qas"]
+        if not qa.get("is_impossible") and qa["answers"]
+    ]
+    rng = random.Random(seed)
+    sample = rng.sample(items, n)
+    good, bad, times = [], [], []
+    for title, question, answer, context in sample:
+        other = rng.choice([i for i in items if i[0] != title])[2]
+        for truth, target in ((answer, good), (other, bad)):
+            started = time.perf_counter()
+            supports = score_support(f"The answer to '{question}' is {truth}.", [context], question)
+            times.append((time.perf_counter() - started) * 1000)
+            target.append(min(s.support for s in supports) if supports else 1.0)
+    good_a, bad_a = np.array(good), np.array(bad)
+    auroc = float(((good_a[:, None] > bad_a[None, :]).mean() + 0.5 * (good_a[:, None] == bad_a[None, :]).mean()))
+    t = settings.groundedness_threshold
+    return {
+        "pairs": n,
+        "auroc": round(auroc, 4),
+        "supported_passing": round(float((good_a >= t).mean()), 4),
+        "unsupported_failing": round(float((bad_a < t).mean()), 4),
+        "threshold": t,
+        "p50_ms": round(float(np.percentile(times, 50)), 2),
+        "p95_ms": round(float(np.percentile(times, 95)), 2),
+    }
+
+
 class _DefaultPresidio:
     """Presidio's predefined recognizers with only the offline fixes (the baseline)."""
 
@@ -129,7 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "injections-dev.jsonl").is_file():
         sys.exit(f"skipped: {args.data} has no injections-dev.jsonl")
-    report = {"injection": injection(args.data), "indirect_injection": indirect(args.data)}
+    report = {"injection": injection(args.data), "indirect_injection": indirect(args.data), "groundedness": groundedness(args.data)}
     if not args.skip_pii:
         report["pii"] = pii(args.data)
     print(json.dumps(report, indent=2))

@@ -1,6 +1,6 @@
 """Per-check latency of every guardrail on realistic inputs (questions, passages, answers).
 
-    .venv/bin/python benchmarks/guardrails_latency.py [--n 200] [--data ../shared/data]
+    .venv/bin/python benchmarks/guardrails_latency.py [--n 200] [--threads 1] [--data ../shared/data]
 
 Questions are SQuAD questions and deepset prompts from injections-dev.jsonl; passages and
 answers come from squad2-kb-dev.json (the answer is the paragraph sentence holding the gold
@@ -53,7 +53,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (the default build uses one per core)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     if not (args.data / "injections-dev.jsonl").is_file():
         sys.exit(f"skipped: {args.data} has no injections-dev.jsonl / squad2-kb-dev.json")
     settings = load_settings(data_dir=Path("/tmp/ragbot-bench"))

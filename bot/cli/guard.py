@@ -54,6 +54,10 @@ def eval_guardrails(
 
     if injections is None and pii is None:
         fail("give --injections FILE.jsonl and/or --pii FILE.json")
+    import torch
+
+    # one sentence at a time: a second intra-op thread only adds waiting (badly so on a busy CPU)
+    torch.set_num_threads(1)
     report: dict = {}
     extra: dict = {}
     try:

@@ -160,8 +160,8 @@ _PARTICLE = r"(?:de|do|da|dos|das|del|des|di|della|la|le|el|du|of|the)"
 
 
 # What follows a street on an envelope: unit, town, region, country and postcode, each on its
-# own line or after a comma, each starting with a capital or a digit.
-_ADDRESS_TAIL = r"(?:[ \t]*(?:,|\n[\s>?*|-]*)[ \t]*(?:[A-ZÀ-ÖØ-ÞΑ-Ω0-9](?:[^\n,;:!?.]|\.(?!\s)){0,40})){0,5}"
+# own line or after a comma, each starting with a capital or a digit (but not a phone number).
+_ADDRESS_TAIL = r"(?:[ \t]*(?:,|\n[\s>?*|-]*)[ \t]*(?!\+|\(?\d[\d() .-]{6,}\d)(?:[A-ZÀ-ÖØ-ÞΑ-Ω0-9](?:[^\n,;:!?.]|\.(?!\s)){0,40})){0,5}"
 
 
 class AddressRecognizer(PatternRecognizer):
