@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -83,15 +84,16 @@ def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, worker
         except Exception as error:  # noqa: BLE001 - reported to the caller, the child lives on
             reply((request_id, "generator_error", f"generation failed: {type(error).__name__}: {error}"))
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragbot-gen-child") as pool:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            if message is None:
-                break
-            pool.submit(work, *message)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragbot-gen-child")
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            break
+        if message is None:
+            break
+        pool.submit(work, *message)
+    os._exit(0)  # the parent is gone or closing: nobody will read what is still being generated
 
 
 # --- the parent --------------------------------------------------------------------------
