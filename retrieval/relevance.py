@@ -128,5 +128,6 @@ class CalibratedRelevance:
         if not hits:
             return 0.0
         feats = features(query, hits)
-        model = self.calibration["rerank" if "rerank" in feats else "hybrid"]
+        model = self.calibration.get("rerank") if "rerank" in feats else None
+        model = model or self.calibration.get("hybrid") or _FALLBACK["hybrid"]
         return model.apply(feats)

@@ -10,10 +10,13 @@ from retrieval.types import Hit
 
 
 class HybridRetriever:
-    """``search`` returns hits best first, each with cosine, BM25 and (with a reranker) rerank filled."""
+    """``search`` returns hits best first, each with cosine and BM25 filled; with a reranker the
+    first ``rerank_depth`` hits also carry ``rerank`` and are re-ordered by it."""
 
-    def __init__(self, store: ChunkStore, embedder: Callable[[], Embedder], reranker: Callable[[], object] | None = None) -> None:
+    def __init__(self, store: ChunkStore, embedder: Callable[[], Embedder], reranker: Callable[[], object] | None = None,
+                 rerank_depth: int = 20) -> None:
         self.store = store
+        self.rerank_depth = rerank_depth
         self._embedder = embedder
         self._reranker = reranker
 
@@ -29,5 +32,6 @@ class HybridRetriever:
             vector = self.embed_query(query)
         hits = self.store.hybrid_search(query, vector, k=k, alpha=alpha)
         if self._reranker is not None and hits:
-            hits = self._reranker().rerank(query, hits)
+            head, tail = hits[: self.rerank_depth], hits[self.rerank_depth :]
+            hits = self._reranker().rerank(query, head) + tail  # only the head is worth CPU time
         return hits

@@ -21,7 +21,7 @@ def eval_retrieval(
     ood: Path | None = typer.Option(None, "--ood", help="JSON lines with a 'question' field the knowledge base cannot answer."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     articles: str | None = typer.Option(None, help="Ask only questions of articles k/n (index %% n == k), e.g. those a reranker was not trained on."),
-    ood_limit: int | None = typer.Option(None, min=1, help="Use only the first N out-of-KB questions (quick runs)."),
+    ood_limit: int | None = typer.Option(None, min=1, help="Use only N out-of-KB questions, spread evenly over the file (quick runs)."),
 ) -> None:
     """Build an isolated knowledge base from SQuAD paragraphs and measure retrieval and the gate."""
     from retrieval.evaluation import RetrievalEvaluation, ood_questions, squad_questions
@@ -34,7 +34,9 @@ def eval_retrieval(
             fail(f"no such file: {path}")
     try:
         questions = questions_for_articles(squad, article_selector(articles, True)) if articles else squad_questions(squad)
-        negatives = ood_questions(ood)[:ood_limit] if ood else None
+        negatives = ood_questions(ood) if ood else None
+        if negatives and ood_limit and ood_limit < len(negatives):
+            negatives = negatives[:: len(negatives) // ood_limit][:ood_limit]  # evenly spread over the file's topics
         if not questions:
             fail(f"{squad} has no answerable questions")
         with tempfile.TemporaryDirectory(prefix="ragbot-eval-") as scratch:
