@@ -13,7 +13,7 @@ from pathlib import Path
 
 from retrieval.chunking import Chunker, document_hash, embedding_text
 from retrieval.embedder import Embedder
-from retrieval.loaders import check_paths, discover, load_file
+from retrieval.loaders import check_paths, discover, load_file, unsupported_in
 from retrieval.errors import CorruptFile, UnsupportedFile
 from retrieval.store.base import ChunkStore
 from retrieval.types import Chunk, Document
@@ -31,6 +31,7 @@ class IngestReport:
     removed: int = 0
     chunks: int = 0
     failures: dict[str, str] = field(default_factory=dict)  # file name -> reason
+    ignored: int = 0  # files in the folders whose type no loader reads
     seconds: float = 0.0
 
     @property
@@ -41,6 +42,7 @@ class IngestReport:
         return (
             f"{self.files} files, {self.documents} documents: {self.added} added, {self.updated} updated, "
             f"{self.skipped} unchanged, {self.removed} removed; {self.chunks} chunks written; {len(self.failures)} failed"
+            + (f"; {self.ignored} files of unsupported types ignored" if self.ignored else "")
         )
 
 
@@ -67,7 +69,7 @@ class Ingestor:
         started = time.perf_counter()
         roots = check_paths(paths)
         files = list(discover(roots))
-        report = IngestReport(files=len(files))
+        report = IngestReport(files=len(files), ignored=len(list(unsupported_in(roots))))
         stored = self.store.document_hashes()
         seen: set[str] = set()
         failed_files: set[str] = set()
@@ -107,8 +109,10 @@ class Ingestor:
                 and _under(source_file(location, doc_id), roots)
                 and source_file(location, doc_id) not in failed_files
             ]
-            report.removed = self.store.delete_documents(gone) and len(gone)
-            changed |= bool(gone)
+            if gone:
+                self.store.delete_documents(gone)
+                report.removed = len(gone)
+                changed = True
         if changed:
             self.store.finish_ingest()
         report.seconds = time.perf_counter() - started

@@ -196,6 +196,16 @@ def discover(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
                 yield file, root
 
 
+def unsupported_in(paths: list[Path]) -> Iterator[Path]:
+    """Visible files under folders in ``paths`` that no loader reads (reported, not loaded)."""
+    for root in paths:
+        if root.is_dir():
+            for file in root.rglob("*"):
+                relative = file.relative_to(root)
+                if file.is_file() and not any(p.startswith(".") for p in relative.parts) and file.suffix.lower() not in LOADERS:
+                    yield file
+
+
 def load_paths(paths: list[Path]) -> Iterator[LoadedFile]:
     for file, root in discover(paths):
         try:

@@ -30,8 +30,10 @@ def test_unsupported_file_is_one_line_error(runner, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ingest_reports_counts_and_failures(runner, corpus: Path) -> None:
     (corpus / "broken.pdf").write_bytes(b"not a pdf")
+    (corpus / "slides.pptx").write_bytes(b"PK")
     result = runner.invoke(app, ["ingest", str(corpus)])
     assert result.exit_code == 0, result.output
     assert "3 added" in result.output and "1 failed" in result.output and "broken.pdf" in result.output
+    assert "1 files of unsupported types ignored" in result.output
     again = runner.invoke(app, ["ingest", str(corpus)])
     assert "3 unchanged" in again.output and "0 chunks written" in again.output
