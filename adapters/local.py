@@ -48,6 +48,8 @@ class _Request:
     max_new_tokens: int
     temperature: float
     deadline: float
+    batch_size: int = 1
+    batch_wait_s: float = 0.0
     future: Future = field(default_factory=Future)
 
     @property
@@ -185,7 +187,8 @@ class TransformersGenerator:
             raise GeneratorError(f"max_context_tokens {cfg.max_context_tokens} leaves no room for passages after max_new_tokens {cfg.max_new_tokens}")
         kept = fit_passages(question, passages, budget, loaded.count_tokens, history)
         ids = loaded.prompt_ids(build_messages(question, kept, history))
-        request = _Request(ids, adapter, cfg.max_new_tokens, cfg.temperature, time.monotonic() + cfg.generation_timeout_s)
+        request = _Request(ids, adapter, cfg.max_new_tokens, cfg.temperature, time.monotonic() + cfg.generation_timeout_s,
+                           cfg.generation_batch_size, cfg.generation_batch_wait_ms / 1000)
         self._queue.put(request)
         try:
             text, completion_tokens = request.future.result(timeout=cfg.generation_timeout_s + 30)
@@ -205,15 +208,17 @@ class TransformersGenerator:
         while True:
             if not pending:
                 pending.append(self._queue.get())
-            wait_until = time.monotonic() + self.settings.generation_batch_wait_ms / 1000
-            while len(pending) < self.settings.generation_batch_size * 4:
+            # The first waiting request's settings decide (they may carry runtime overrides).
+            size, wait = pending[0].batch_size, pending[0].batch_wait_s
+            wait_until = time.monotonic() + wait
+            while len(pending) < size * 4:
                 timeout = wait_until - time.monotonic()
                 try:
                     pending.append(self._queue.get(timeout=max(timeout, 0)) if timeout > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
             key = pending[0].key
-            batch = [r for r in pending if r.key == key][: self.settings.generation_batch_size]
+            batch = [r for r in pending if r.key == key][:size]
             pending = [r for r in pending if r not in batch]
             try:
                 self._run_batch(batch)

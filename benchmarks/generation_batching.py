@@ -83,7 +83,6 @@ def main() -> None:
     print(f"model loaded and warmed up in {time.perf_counter() - started:.1f} s")
     sequential = run(generator, items, settings.with_overrides({"generation_batch_size": 1}), concurrent=False)
     batched_settings = settings.with_overrides({"generation_batch_size": args.batch_size, "generation_batch_wait_ms": 50})
-    generator.settings = batched_settings  # the worker reads batch size from the generator's settings
     batched = run(generator, items, batched_settings, concurrent=True)
     print(f"batch sizes decoded: {generator.batches_run[1 + len(items):]}")
     for name, row in (("sequential", sequential), (f"concurrent, batch {args.batch_size}", batched)):
