@@ -153,7 +153,9 @@ _STREET_WORDS = (
     r"terrace|parkway|pkwy|highway|hwy|circle|cir|trail|crescent|close|grove|gardens|park|row|hill|streets|"
     r"route|plaza|alley|walk|view|ridge|mews|wharf|quay)"
 )
-_STREET_SUFFIXES = r"(?:stra(?:ss|ß)e|str\.|gasse|weg|katu|tie|kuja|gade|stræde|vej|veien|vegen|gate|v[äa]gen|gatan|laan|plein|allee|platz|ring|straat|utca|útja|tér|u\.|ulica|cesta|sokak|caddesi)"
+# street-type endings glued to the name ("Mellemvej", "Koskikatu") and street-type words that
+# stand alone ("Trenerys gate 232"); plain English endings such as -ring are not evidence
+_STREET_SUFFIXES = r"(?:[^\W\d_]*(?:stra(?:ss|ß)e|gasse|weg|katu|tie|kuja|gade|stræde|vej|veien|vegen|v[äa]gen|gatan|laan|plein|allee|platz|straat)|\b(?:gate|ring|str\.|utca|útja|tér|u\.|ulica|cesta|sokak|caddesi))"
 _STREET_PREFIXES = r"(?:rua|rue|via|viale|vicolo|avenida|avda\.|av\.|calle|c/|carrer|piazza|praça|strada|ulica|ul\.|boulevard|chemin|quai|allée|travessa|largo|plac|quadra|the corner of)"
 _NAME_WORD = r"[^\W\d_][\w'’.-]*"
 _PARTICLE = r"(?:de|do|da|dos|das|del|des|di|della|la|le|el|du|of|the)"
@@ -161,7 +163,7 @@ _PARTICLE = r"(?:de|do|da|dos|das|del|des|di|della|la|le|el|du|of|the)"
 
 # What follows a street on an envelope: unit, town, region, country and postcode, each on its
 # own line or after a comma, each starting with a capital or a digit (but not a phone number).
-_ADDRESS_TAIL = r"(?:[ \t]*(?:,|\n[\s>?*|-]*)[ \t]*(?!\+|\(?\d[\d() .-]{6,}\d)(?:[A-ZÀ-ÖØ-ÞΑ-Ω0-9](?:[^\n,;:!?.]|\.(?!\s)){0,40})){0,5}"
+_ADDRESS_TAIL = r"(?:[ \t]*(?:,|\n[\s>?*|-]*)[ \t]*(?!\+|\(?\d[\d() .-]{6,}\d)[A-ZÀ-ÖØ-ÞΑ-Ω0-9][^\s,;:!?]*(?:[ \t]+[^\s,;:!?]+){0,3}){0,5}"
 
 
 class AddressRecognizer(PatternRecognizer):
@@ -172,10 +174,10 @@ class AddressRecognizer(PatternRecognizer):
     def __init__(self) -> None:
         patterns = [
             Pattern("number + street + type", rf"\b(?:\d{{1,6}}\s+){{1,2}}(?:{_NAME_WORD}\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?{_ADDRESS_TAIL}", 0.9),
-            Pattern("street with suffix + number", rf"\b(?:\d{{1,6}}\s+){{0,2}}(?:{_NAME_WORD}\s+){{0,2}}(?i:[^\W\d_]*{_STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("street with suffix + number", rf"\b(?:\d{{1,6}}\s+){{0,2}}(?:{_NAME_WORD}\s+){{0,2}}(?i:{_STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b\.?{_ADDRESS_TAIL}", 0.9),
             Pattern("prefix street + number", rf"(?:\b(?:\d{{1,6}}\s+){{1,2}})?\b(?i:{_STREET_PREFIXES})(?![^\W\d_])\s*(?:(?:{_PARTICLE}\s+)*[A-ZÀ-ÖØ-ÞΑ-Ω][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}})?\d{{1,5}}\b\.?{_ADDRESS_TAIL}", 0.9),
             Pattern("unit", rf"(?i:\b(?:apt\.?|apartment|suite|unit|flat)\s*#?\s*\d{{1,5}}[a-z]?\b){_ADDRESS_TAIL}", 0.8),
-            Pattern("military or po box", rf"(?i:\b(?:psc|unit|po box|p\.o\. box|postbox|box)\s+\d{{1,5}}(?:,?\s+box\s+\d{{1,5}})?(?:\s+[adf]po\s+a[aep]\s+\d{{5}})?){_ADDRESS_TAIL}", 0.8),
+            Pattern("military or po box", rf"(?i:\b(?:psc|unit|po box|p\.o\. box|postbox|box)\s+\d{{1,5}}(?:,?\s+box\s+\d{{1,5}})?(?:\s+[adf]po\s+a[aep]\s+\d{{5}})?){_ADDRESS_TAIL}", 0.9),
             Pattern("number + words + number", rf"\b(?:\d{{2,6}}\s+){{1,2}}[A-ZÀ-ÖØ-ÞΑ-Ω][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}}\d{{1,4}}\b\.?{_ADDRESS_TAIL}", 0.55),
         ]
         super().__init__(

@@ -37,6 +37,9 @@ def test_plain_handbook_sentences_are_left_alone(pii_engine):
         "You get 25 days of annual leave per year [1].",
         "Connect to the VPN before opening the intranet; the password policy is in [2].",
         "Laptops are replaced every 3 years.",
+        "During 2023, Windows 11 laptops were rolled out. Taxes are due in Spring 2024.",
+        "Replace it via the portal within 30 days. The tool is called Okta Verify.",
+        "I am looking for the VPN guide. This is urgent.",
     ]:
         assert redact(text) == text
 
@@ -86,3 +89,10 @@ def test_answer_pii_refrain_action(settings, pii_engine):
     ctx = CheckContext(settings=settings.with_overrides({"output_pii_action": "refrain"}))
     result = run_validators("Her SSN is 460-89-9847.", [AnswerPiiValidator()], ctx)
     assert result.stop == "refrain"
+
+
+def test_addresses_and_names_in_context(pii_engine):
+    text = "Name:    Iva D. Grusová\nAddress: 2456 Rue de Virton 38\n Suite 510\n Ettelgem\n Belgium"
+    redacted = redact(text)
+    for value in ("Iva D. Grusová", "Rue de Virton 38", "Suite 510", "Ettelgem"):
+        assert value not in redacted, redacted
