@@ -108,7 +108,7 @@ def run_variant(name: str, args, work: Path, cache_ttl_s: int) -> dict:
     settings = load_settings(
         data_dir=work, database_url=f"sqlite:///{db}", slack_api_url=api.url, escalation_channel="CESC",
         max_concurrency=args.workers, queue_size=max(args.events, 1), cache_ttl_s=cache_ttl_s, outbox_retry_interval_s=3600,
-        device="cpu",
+        device="cpu", generation_timeout_s=args.generation_timeout,
     )
     bot = make_bot(settings, bot_token="xoxb-load", signing_secret=SECRET)
     bot.start_background()
@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="max_concurrency (questions answered at once)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds the queue may take to drain, per variant")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/ragbot-load"), help="store + converted model (kept between runs)")
+    parser.add_argument("--generation-timeout", type=float, default=60, help="generation_timeout_s (raise it on a contended machine)")
     parser.add_argument("--distinct", action="store_true", help="make every question text unique (no cache hits)")
     parser.add_argument("--only", choices=["cache", "no-cache"], default=None)
     args = parser.parse_args()
@@ -209,7 +210,8 @@ def main() -> None:
     results = [run_variant(name, args, args.work_dir, ttl) for name, ttl in variants if args.only in (None, name)]
     cpu = psutil.cpu_count()
     print(f"{args.events} signed app_mention events, {args.concurrency} at once, questions cycling over {len(QUESTIONS)} "
-          f"sample questions, max_concurrency {args.workers}, {cpu} CPUs, load average before: {psutil.getloadavg()[0]:.1f}\n")
+          f"sample questions, max_concurrency {args.workers}, generation_timeout_s {args.generation_timeout:g}, {cpu} CPUs, "
+          f"load average at the end: {psutil.getloadavg()[0]:.1f}\n")
     print("| variant | events | questions/s | ack p50 / p95 / max ms | end-to-end p50 / p95 s | generations | cache hits | peak RSS MiB (bot + generator = total) | exactly one reply |")
     print("|---|---|---|---|---|---|---|---|---|")
     for result in results:
