@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Generation, GeneratorError, Passage
-from adapters.model_store import resolve_model_dir
+from adapters.model_store import model_hash, resolve_model_dir
 from adapters.prompt import build_messages, fit_passages
 from adapters.registry import AdapterInfo, AdapterRegistry
 from bot.settings import Settings
@@ -99,6 +99,12 @@ class _LoadedModel:
     def _attach(self, adapter: AdapterInfo) -> None:
         from peft import PeftModel
 
+        expected = adapter.metadata.get("base_model_sha256")
+        if expected and expected != model_hash(self.model_dir):
+            raise GeneratorError(
+                f"adapter {adapter.name!r} was trained on another base model ({adapter.metadata.get('base_model', '?')}); "
+                f"pick another adapter or set adapter=none"
+            )
         try:
             if self._peft is None:
                 self._peft = PeftModel.from_pretrained(self.model, adapter.path, adapter_name=adapter.name)

@@ -109,6 +109,11 @@ def test_adapters_switch_per_request_without_a_restart(local_generator, smol_dir
     assert again.adapter is None and again.text == plain.text
     with pytest.raises(GeneratorError, match="unknown adapter"):
         local_generator.generate("q?", NORMANDY, settings=local_generator.settings.with_overrides({"adapter": "nope"}))
+    foreign = registry.adapters_dir / "foreign"
+    lora.save_pretrained(foreign)
+    (foreign / METADATA_FILE).write_text(json.dumps({"base_model": "other-model", "base_model_sha256": "0" * 64}))
+    with pytest.raises(GeneratorError, match="trained on another base model"):
+        local_generator.generate("q?", NORMANDY, settings=local_generator.settings.with_overrides({"adapter": "foreign"}))
 
 
 def test_packaged_gguf_is_found_without_importing_the_package():
