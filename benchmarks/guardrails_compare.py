@@ -167,6 +167,9 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "injections-dev.jsonl").is_file():
         sys.exit(f"skipped: {args.data} has no injections-dev.jsonl")
+    import torch
+
+    torch.set_num_threads(1)  # one sentence at a time (see the latency section in docs/benchmarks.md)
     report = {"injection": injection(args.data), "indirect_injection": indirect(args.data), "groundedness": groundedness(args.data)}
     if not args.skip_pii:
         report["pii"] = pii(args.data)
