@@ -77,6 +77,8 @@ def test_ordinary_handbook_prose_is_not_flagged(settings):
         "Print the expense form, sign it and reply to the finance email within two days.",
         "The assistant manager approves leave. Answer the survey by Friday.",
         "If you forget your password, ask the help desk to reset it. Never share it with anyone.",
+        "Follow the instructions in the self-service portal. The Slack bot posts reminders every Monday.",
+        "From now on, all laptops ship with FileVault enabled. You must use the AI tools approved by security.",
     ]
     for text in prose:
         verdict = PassageInjectionValidator().validate(text, CheckContext(settings=settings))
