@@ -90,7 +90,7 @@ class PiiEngine:
         kept = [
             Finding(r.entity_type, r.start, r.end, float(r.score))
             for r in results
-            if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE)
+            if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE) and not _bare_title(r.entity_type, text[r.start:r.end])
         ]
         return _resolve_overlaps(kept)
 
@@ -109,6 +109,14 @@ class PiiEngine:
         operators = {f.entity_type: OperatorConfig("replace", {"new_value": placeholder(f.entity_type)}) for f in findings}
         results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
         return self.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators).text
+
+
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau"})
+
+
+def _bare_title(entity_type: str, value: str) -> bool:
+    """spaCy tags a lone "Dr" or "Mrs." as a person: a title alone names nobody."""
+    return entity_type == "PERSON" and (value.strip(" .").lower() in _TITLES or len(value.strip()) < 2)
 
 
 def _merge_same_type(findings: list[Finding]) -> list[Finding]:
