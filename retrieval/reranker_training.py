@@ -28,7 +28,8 @@ class TrainingConfig:
     epochs: int = 1
     negatives: int = 5
     groups_per_step: int = 4
-    learning_rate: float = 4e-5
+    learning_rate: float = 1e-4
+    head_lr_factor: float = 20.0
     warmup_share: float = 0.1
     seed: int = 13
     alpha: float = 0.5
@@ -129,7 +130,12 @@ def train_cross_encoder(groups: list[Group], base_model: Path, out_dir: Path, co
     model.train()
     steps_per_epoch = max(1, len(groups) // config.groups_per_step)
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.01)
+    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("classifier")]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("classifier")]
+    optimizer = torch.optim.AdamW(  # the new head starts from random weights: it needs a larger step than the body
+        [{"params": body, "lr": config.learning_rate}, {"params": head, "lr": config.learning_rate * config.head_lr_factor}],
+        weight_decay=0.01,
+    )
     schedule = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_share), total_steps)
     bce = torch.nn.BCEWithLogitsLoss()
     started, step, last_loss = time.perf_counter(), 0, 0.0
