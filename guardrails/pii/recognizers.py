@@ -206,6 +206,13 @@ class NameContextRecognizer(PatternRecognizer):
             ),
             # "First M. Last": a capitalized word, a middle initial with its dot, a capitalized word
             Pattern("name with initial", rf"\b{_CAP}\s+[A-Z]\.\s+{_CAP}\b", 0.7),
+            # a signature or envelope: a line that is only a name, with digits or an e-mail
+            # address (phone, street, mailbox) within the next four lines
+            Pattern(
+                "signature name",
+                rf"(?<=^[ \t>?*|-]*){_CAP}(?:[ \t]+[A-Z]\.?)?(?:[ \t]+{_CAP}){{1,2}}(?=[ \t]*\n(?:[^\n]*\n){{0,3}}[^\n]*(?:\d{{3}}|@))",
+                0.65,
+            ),
             Pattern("introduced name", rf"(?<=\b(?:[Ii] am|[Ii]'m|[Tt]his is)\s){_CAP}(?:\s+{_CAP}){{0,2}}", 0.6),
         ]
         super().__init__(

@@ -96,3 +96,8 @@ def test_addresses_and_names_in_context(pii_engine):
     redacted = redact(text)
     for value in ("Iva D. Grusová", "Rue de Virton 38", "Suite 510", "Ettelgem"):
         assert value not in redacted, redacted
+
+
+def test_signature_line_name_is_redacted(pii_engine):
+    redacted = redact("Thanks!\n\nMaureen Thibault\nPhone: 212-555-0199")
+    assert "Maureen Thibault" not in redacted and "212-555-0199" not in redacted
