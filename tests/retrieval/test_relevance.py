@@ -50,3 +50,20 @@ def test_shipped_calibration_is_sane() -> None:
     models = load_calibration(CALIBRATION_FILE)
     assert "hybrid" in models
     assert models["hybrid"].weights["cosine"] > 0 and models["hybrid"].weights["coverage"] > 0
+
+
+@pytest.mark.slow
+def test_calibrated_gate_passes_kb_questions_and_stops_off_topic_ones(make_settings, corpus: Path) -> None:
+    from retrieval.factory import build_ingestor, build_relevance_scorer, build_retriever
+
+    settings = make_settings()
+    build_ingestor(settings).ingest([corpus])
+    retriever, scorer = build_retriever(settings), build_relevance_scorer(settings)
+
+    def relevance(question: str) -> float:
+        return scorer.relevance(question, retriever.search(question, k=settings.candidates, alpha=settings.alpha))
+
+    for question in ("How many days of paid annual leave do employees get?", "What should I do when the WireGuard tunnel drops?"):
+        assert relevance(question) >= settings.min_relevance, question
+    for question in ("Who won the 1998 football world cup?", "What is the boiling point of mercury?"):
+        assert relevance(question) < settings.min_relevance, question
