@@ -62,9 +62,14 @@ def _questions(question: str, questions_file: Path | None) -> list[str]:
     return [question]
 
 
+def terminal_text(text: str) -> str:
+    """The reply is Slack mrkdwn (``&``, ``<``, ``>`` escaped); a terminal shows the plain characters."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def render(answer: Answer, *, show_trace: bool = False) -> None:
     style = _OUTCOME_STYLE[answer.outcome]
-    console.print(escape(answer.text), highlight=False)
+    console.print(escape(terminal_text(answer.text)), highlight=False)
     console.print(
         f"[{style}]{answer.outcome.value}[/] · confidence {answer.confidence:.2f}"
         + (f" · escalate: {escape(answer.escalation_reason or '')}" if answer.escalate else ""),

@@ -1,0 +1,64 @@
+"""`ragbot ask`: one-line errors for every bad start, and the documented JSON shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli.ask import terminal_text
+from tests.conftest import HANDBOOK
+
+
+def _ragbot(*args: str, env_extra: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGBOT_")}
+    env.update({"RAGBOT_DATA_DIR": str(tmp_path / "data"), **env_extra})
+    code = "from bot.cli.main import run; run()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert lines and lines[0].startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+
+
+def test_asking_before_anything_is_ingested(tmp_path):
+    _one_line_error(_ragbot("ask", "How long is a VPN profile valid?", env_extra={}, tmp_path=tmp_path), "ragbot ingest")
+
+
+def test_a_bad_setting_names_itself(tmp_path):
+    _one_line_error(_ragbot("ask", "hello", env_extra={"RAGBOT_ALPHA": "1.5"}, tmp_path=tmp_path), "alpha")
+
+
+def test_no_question(tmp_path):
+    _one_line_error(_ragbot("ask", env_extra={}, tmp_path=tmp_path), "no question")
+
+
+def test_unreadable_questions_file(tmp_path):
+    _one_line_error(_ragbot("ask", "--file", str(tmp_path / "missing.txt"), env_extra={}, tmp_path=tmp_path), "missing.txt")
+
+
+def test_terminal_text_undoes_slack_escaping():
+    assert terminal_text("R&amp;D &lt;b&gt; [1]") == "R&D <b> [1]"
+
+
+@pytest.mark.slow
+def test_json_answer_has_the_documented_keys(tmp_path):
+    ingest = _ragbot("ingest", str(HANDBOOK), env_extra={}, tmp_path=tmp_path)
+    assert ingest.returncode == 0, ingest.stderr
+    # an off-topic question: the gate answers it without loading the generator
+    result = _ragbot("ask", "--json", "What is the capital of Australia?", env_extra={}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"text", "outcome", "confidence", "sources", "trace"} <= set(answer)
+    assert answer["outcome"] == "fallback"
+    assert [t["stage"] for t in answer["trace"]][:3] == ["input_guard", "retrieve", "relevance_gate"]
+    assert all("duration_ms" in t for t in answer["trace"])
