@@ -36,6 +36,7 @@ class TrainingConfig:
     depth: int = 30
     include_unanswerable: bool = True
     trainable_layers: int = 3  # top encoder layers fine-tuned; the rest stay frozen (halves CPU time)
+    device: str = "auto"  # "auto": CUDA when available, else CPU
     holdout: str | None = None  # "k/n": leave out articles whose index % n == k (for honest evaluation)
     max_questions: int | None = None
 
@@ -127,6 +128,8 @@ def train_cross_encoder(groups: list[Group], base_model: Path, out_dir: Path, co
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     model = AutoModelForSequenceClassification.from_pretrained(str(base_model), num_labels=1)
     freeze_lower_layers(model, config.trainable_layers)
+    device = "cuda" if config.device in {"auto", "cuda"} and torch.cuda.is_available() else "cpu"
+    model.to(device)
     model.train()
     steps_per_epoch = max(1, len(groups) // config.groups_per_step)
     total_steps = steps_per_epoch * config.epochs
@@ -152,10 +155,10 @@ def train_cross_encoder(groups: list[Group], base_model: Path, out_dir: Path, co
                     queries.append(group.question)
                     passages.append(passage)
                     labels.append(1.0 if j == 0 else 0.0)
-            encoded = tokenizer(queries, passages, truncation="only_second", max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+            encoded = tokenizer(queries, passages, truncation="only_second", max_length=MAX_LENGTH, padding=True, return_tensors="pt").to(device)
             logits = model(**encoded).logits.reshape(len(batch), width)
-            listwise = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
-            pointwise = bce(logits.reshape(-1), torch.tensor(labels))
+            listwise = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long, device=device))
+            pointwise = bce(logits.reshape(-1), torch.tensor(labels, device=device))
             loss = listwise + pointwise
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -168,9 +171,10 @@ def train_cross_encoder(groups: list[Group], base_model: Path, out_dir: Path, co
                 progress("training", step, total_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
+    model.to("cpu")
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    stats = {"groups": len(groups), "steps": step, "loss": round(last_loss, 4), "seconds": round(time.perf_counter() - started, 1),
+    stats = {"groups": len(groups), "steps": step, "device": device, "loss": round(last_loss, 4), "seconds": round(time.perf_counter() - started, 1),
              "config": asdict(config), "base_model": str(base_model)}
     (out_dir / "ragbot_training.json").write_text(json.dumps(stats, indent=2))
     return stats

@@ -32,7 +32,7 @@ def train_reranker(
     if not squad.is_file():
         fail(f"no such file: {squad}")
     target = out or settings.model_cache_dir / "reranker"
-    config = TrainingConfig(epochs=epochs, negatives=negatives, holdout=holdout, max_questions=max_questions, seed=seed, trainable_layers=trainable_layers,
+    config = TrainingConfig(epochs=epochs, negatives=negatives, holdout=holdout, max_questions=max_questions, seed=seed, trainable_layers=trainable_layers, device=settings.device,
                             alpha=settings.alpha, depth=max(settings.candidates, 10))
     try:
         article_selector(holdout, keep_selected=False)
