@@ -90,7 +90,7 @@ class PiiEngine:
         with self._lock:
             results = self.analyzer.analyze(text=text, language="en", entities=wanted)
         kept = [
-            Finding(r.entity_type, r.start, r.end, float(r.score))
+            Finding(r.entity_type, r.start, _first_line_end(text, r), float(r.score))
             for r in results
             if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE) and not _bare_title(r.entity_type, text[r.start:r.end])
             and (r.entity_type != "PERSON" or person_span_ok(text[r.start:r.end]))
@@ -116,6 +116,14 @@ class PiiEngine:
         operators = {f.entity_type: OperatorConfig("replace", {"new_value": placeholder(f.entity_type)}) for f in findings}
         results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
         return self.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators).text
+
+
+def _first_line_end(text: str, result) -> int:
+    """spaCy runs a name into the next line ("Fredrik L Sommerseth\nAddress"): a name is one line."""
+    if result.entity_type != "PERSON":
+        return result.end
+    newline = text.find("\n", result.start, result.end)
+    return result.end if newline <= result.start else newline
 
 
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau"})

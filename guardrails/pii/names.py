@@ -182,7 +182,9 @@ def person_span_ok(value: str) -> bool:
     words = _WORD.findall(value)
     if not words or any(ch.isdigit() for ch in value) or words[-1].lower().rstrip(".") in _NOT_NAME_TAIL:
         return False
-    return _ends_like_a_name(words[-1])
+    if len(words) > 1 and any(_is_initial(w) for w in words[1:-1]):
+        return True  # "Daniela C Capon": a middle initial makes a name whatever its last word
+    return _ends_like_a_name(words[-1]) or any(_common_first(w) for w in words[:-1])
 
 
 @lru_cache(maxsize=1)
@@ -198,6 +200,11 @@ def is_work_term(value: str) -> bool:
     return bool(words) and all(w.lower() in work_terms() for w in words)
 
 
+def _common_first(word: str) -> bool:
+    entry = name_table("first").get(word)
+    return bool(entry) and not entry[1] and entry[0] <= LONE_FIRST_RANK
+
+
 def _ends_like_a_name(word: str) -> bool:
     """"Okta Verify", "Guilty Pleasures": a name does not end in an English word that is no
     known surname or given name ("Zoe Young" does: Young is a surname)."""
@@ -208,15 +215,18 @@ def _ends_like_a_name(word: str) -> bool:
 def repeated_mentions(text: str, persons: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
     """Once "Magnus Poulsen" is a name, a lone "Magnus" or "Poulsen" elsewhere in the text is too."""
     parts: dict[str, float] = {}
+    full_names = []
     for start, end, score in persons:
         words = [w for w in _WORD.findall(text[start:end]) if _is_cap(w) and len(w) >= 3 and w.lower() not in _PARTICLES]
         if len(words) >= 2:
+            full_names.append((start, end))
             for w in words:
                 parts[w] = max(parts.get(w, 0.0), score)
     if not parts:
         return []
     extra = []
     for m in _WORD.finditer(text):
-        if m.group() in parts and not any(s <= m.start() < e for s, e, _ in persons):
-            extra.append((m.start(), m.end(), parts[m.group()]))
+        if m.group() in parts and not any(s <= m.start() < e for s, e in full_names):
+            # above spaCy's 0.85: it takes a lone "Magnus" at the start of a sentence for a place
+            extra.append((m.start(), m.end(), max(parts[m.group()], 0.86)))
     return extra

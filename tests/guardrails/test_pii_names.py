@@ -72,3 +72,14 @@ def test_organisation_and_street_words_end_no_name():
     assert not person_span_ok("Davis Orchestra")
     assert not person_span_ok("Joaquin Suarez 2906")
     assert person_span_ok("Ann Lee")
+
+
+def test_a_name_with_a_middle_initial_may_end_in_an_english_word():
+    assert person_span_ok("Daniela C Capon")
+    assert not person_span_ok("Okta Verify")
+
+
+def test_a_name_stops_at_the_end_of_its_line(pii_engine):
+    text = "Name:    Fredrik L Sommerseth\nAddress:     83393 Pärna 33"
+    persons = [text[f.start:f.end] for f in pii_engine.analyze(text) if f.entity_type == "PERSON"]
+    assert persons == ["Fredrik L Sommerseth"]
