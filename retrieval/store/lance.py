@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,11 @@ _DELETE_BATCH = 400
 def table_name(tenant: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_]", "_", tenant)
     return f"chunks_{safe}" if safe == tenant else f"chunks_{safe}_{content_hash(tenant)[:8]}"
+
+
+# A running bot must see what `ragbot ingest` (another process) wrote without a restart;
+# checking the table's manifest at most this often keeps that cheap on the query path.
+READ_CONSISTENCY = timedelta(seconds=2)
 
 
 def _quote(value: str) -> str:
@@ -47,7 +53,7 @@ class LanceStore:
 
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._db = lancedb.connect(str(self.directory))
+                self._db = lancedb.connect(str(self.directory), read_consistency_interval=READ_CONSISTENCY)
             except OSError as error:
                 raise StoreUnavailable(f"cannot open the LanceDB store at {self.directory}: {error.strerror or error}") from None
         return self._db
