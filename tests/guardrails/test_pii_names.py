@@ -27,6 +27,7 @@ WORK_QUESTIONS = [
     "Grace period for expense reports after the offsite?",
     "what is the sick leave policy in personio?",
     "how do i set up wireguard on linux?",
+    "Is Linux supported, and which UDP port does the tunnel use?",
 ]
 
 
