@@ -2,8 +2,8 @@
 
 What is cached is the generator's *draft* with the passages and sources it was given, so a
 hit still runs the output guard (PII, format, groundedness) under the settings of the
-moment. The key is a SHA-256 of the normalized, redacted question (``turn.query``, as the
-input checks left it), the knowledge-base version and every setting that can change the
+moment. The key is a SHA-256 of the normalized question as searched (``turn.query``, as the
+input checks left it: high-risk PII removed; only the hash is stored), the knowledge-base version and every setting that can change the
 draft. Re-ingesting bumps the knowledge-base version and changing such a setting (globally
 or per channel) changes the key, so stale entries are simply never read again; they expire
 after ``cache_ttl_s`` and are purged.

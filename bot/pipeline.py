@@ -104,6 +104,6 @@ def _answer(turn: Turn) -> Answer:
         escalate=turn.escalate,
         escalation_reason=turn.escalation_reason,
         request_id=turn.request.request_id,
-        question=turn.query,
+        question=turn.stored_question or turn.query,
         draft=turn.draft,
     )

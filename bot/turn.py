@@ -30,7 +30,8 @@ class Turn:
     question: str
     settings: Settings
     request: RequestContext = field(default_factory=RequestContext)
-    query: str = ""  # normalized question used for search and generation
+    query: str = ""  # normalized question used for search and generation (high-risk PII removed)
+    stored_question: str = ""  # the question as it may be logged or stored (all PII redacted)
     hits: list[Hit] = field(default_factory=list)
     relevance: float | None = None
     passages: list[Passage] = field(default_factory=list)

@@ -20,6 +20,7 @@ class Verdict:
     message: str = ""  # why it failed, in words the asker understands
     fixed: str | None = None  # the repaired text, when the validator can repair it
     action: str = "none"  # the action taken: none, fix, refrain, escalate, block
+    redacted: str | None = None  # the text as it may be logged or stored, when that differs from ``fixed``
 
     def as_trace(self) -> dict[str, Any]:
         return {"passed": self.passed, "score": self.score, "action": self.action, "message": self.message}

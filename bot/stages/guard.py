@@ -37,11 +37,12 @@ class InputGuardStage:
         )
         result = run_validators(turn.question, self.validators, context)
         turn.query = result.text
+        turn.stored_question = next((v.redacted for v in result.verdicts if v.redacted is not None), result.text)
         ran = {v.validator for v in result.verdicts}
         if result.stop and any(v.name == "input_pii" and v.name not in ran for v in self.validators):
             from guardrails.pii.records import question_for_records  # stopped before PII was redacted
 
-            turn.query = question_for_records(turn.question, turn.settings.max_question_chars)
+            turn.query = turn.stored_question = question_for_records(turn.question, turn.settings.max_question_chars)
         _apply(turn, result)
 
 

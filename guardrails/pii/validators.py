@@ -14,19 +14,25 @@ def _summary(findings) -> str:
 
 
 class QuestionPiiValidator:
-    """Personal data in the question is replaced before anything logs, stores or searches it."""
+    """Personal data in the question is redacted before anything logs or stores it (``redacted``).
+
+    The search and the (self-hosted) generator get the question with only high-risk types
+    removed (``fixed``): card numbers and secrets never help an answer, but the place or
+    person a question is about does ("What is the hotel limit in London?")."""
 
     name = "input_pii"
     action_setting = "input_pii_action"
 
     def validate(self, text: str, context: CheckContext) -> Verdict:
-        redacted, findings = get_engine().redact(text)
+        engine = get_engine()
+        findings = engine.analyze(text)
         if not findings:
             return Verdict(self.name, True, 0.0)
         return Verdict(
             self.name, False, max(f.score for f in findings),
             f"Your question contains personal data ({_summary(findings)}); please leave it out.",
-            fixed=redacted,
+            fixed=engine.anonymize(text, [f for f in findings if f.entity_type in HIGH_RISK]),
+            redacted=engine.anonymize(text, findings),
         )
 
 

@@ -175,3 +175,18 @@ def test_thread_history_informs_the_search(make_settings):
     pipeline, retriever, _ = _pipeline(make_settings())
     pipeline.run("and for London?", RequestContext(history=["What is the hotel limit per night?"]))
     assert retriever.queries[-1] == "What is the hotel limit per night?\nand for London?"
+
+
+def test_answer_question_is_the_stored_form_while_search_sees_the_query(make_settings):
+    class Redacting:
+        """Stands in for the PII check: the query keeps the place, the stored form does not."""
+
+        name, action_setting = "input_pii", "input_pii_action"
+
+        def validate(self, text, context):
+            return Verdict(self.name, False, 0.9, "personal data", fixed=text, redacted=text.replace("London", "[LOCATION]"))
+
+    pipeline, retriever, _ = _pipeline(make_settings(), inputs=[Redacting()])
+    answer = pipeline.run("What is the hotel limit in London?")
+    assert retriever.queries[-1] == "What is the hotel limit in London?"
+    assert answer.question == "What is the hotel limit in [LOCATION]?"

@@ -66,6 +66,16 @@ def test_question_pii_is_replaced_before_anything_else_sees_it(settings, pii_eng
     assert result.verdicts[0].action == "fix"
 
 
+def test_question_keeps_what_it_is_about_for_search_but_stores_nothing_personal(settings, pii_engine):
+    question = "What is the hotel limit in London? Mail jane.doe@example.com, card 4111 1111 1111 1111."
+    result = run_validators(question, [QuestionPiiValidator()], CheckContext(settings=settings))
+    verdict = result.verdicts[0]
+    assert "London" in result.text and "jane.doe@example.com" in result.text  # searched and answered with
+    assert "4111 1111 1111 1111" not in result.text  # high-risk: gone even from the search
+    for value in ("London", "jane.doe@example.com", "4111 1111 1111 1111"):
+        assert value not in verdict.redacted  # what logs and the database get
+
+
 def test_question_pii_block_action(settings, pii_engine):
     ctx = CheckContext(settings=settings.with_overrides({"input_pii_action": "block"}))
     result = run_validators("Email me at jane.doe@example.com", [QuestionPiiValidator()], ctx)
