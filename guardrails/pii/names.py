@@ -176,11 +176,19 @@ _NOT_NAME_TAIL = frozenset({
 })
 
 
+_CALENDAR_WORDS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april june july "
+    "august september october november december".split()
+)
+
+
 def person_span_ok(value: str) -> bool:
     """A PERSON finding with digits ("Joaquin Suarez 2906", "Mark the SEV1") or an organisation's or place's
     last word ("Davis Orchestra", "Rand Corporation") is something else."""
     words = _WORD.findall(value)
     if not words or any(ch.isdigit() for ch in value) or words[-1].lower().rstrip(".") in _NOT_NAME_TAIL:
+        return False
+    if len(words) == 1 and words[0].lower() in _CALENDAR_WORDS:
         return False
     if len(words) > 1 and any(_is_initial(w) for w in words[1:-1]):
         return True  # "Daniela C Capon": a middle initial makes a name whatever its last word

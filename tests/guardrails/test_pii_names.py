@@ -89,3 +89,7 @@ def test_a_name_stops_at_the_end_of_its_line(pii_engine):
 def test_a_place_named_by_its_verb_is_redacted(pii_engine):
     redacted = redact("Mr. Pálffy is a 19 year old man who grew up in RYSSBY.")
     assert "RYSSBY" not in redacted and "[LOCATION]" in redacted, redacted
+
+
+def test_a_weekday_is_no_person():
+    assert not person_span_ok("Sunday")
