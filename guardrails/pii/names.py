@@ -59,7 +59,7 @@ class NameGazetteerRecognizer(EntityRecognizer):
     def __init__(self) -> None:
         super().__init__(supported_entities=["PERSON"], name="NameGazetteerRecognizer", supported_language="en")
 
-    def load(self) -> None:  # the tables load on first use, not at engine start
+    def load(self) -> None:  # the engine reads the lists once at start (``load_lists``)
         pass
 
     def analyze(self, text: str, entities, nlp_artifacts=None) -> list[RecognizerResult]:
@@ -109,7 +109,6 @@ def _full_name(text, tokens, i, first, last) -> tuple[int, float] | None:
     strong = not entry[1]
     if not strong and _sentence_start(text, tokens[i][1]):
         return None
-    j = i
     # middle initials and particles ("Szabina J Gelencsér", "Willemine ten Pas")
     k = i + 1
     while k < len(tokens) and _adjacent(text, tokens[k - 1], tokens[k]) and (_is_initial(tokens[k][0]) or tokens[k][0] in _PARTICLES):
@@ -128,10 +127,7 @@ def _full_name(text, tokens, i, first, last) -> tuple[int, float] | None:
         k += 1
         if k - i > 4:
             break
-    if end is None:
-        return None
-    j = end
-    return j, 0.7
+    return None if end is None else (end, 0.7)
 
 
 def _sentence_start(text: str, start: int) -> bool:
