@@ -189,13 +189,21 @@ class CitationValidator:
         if not context.n_sources or not context.source_texts:
             return Verdict(self.name, True, 0.0)
         threshold = context.settings.groundedness_threshold
-        fixed, added = text, 0
+        parts, cursor, added = [], 0, 0
         for s in score_support(text, context.source_texts, context.question, self.embed):
-            if _HAS_CITATION.search(s.sentence) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
+            # sentences come in order: find each after the previous one, never inside an earlier
+            # sentence that merely starts the same way (a truncated repeat, say)
+            at = text.find(s.sentence, cursor)
+            if at < 0:
                 continue
-            cited = _END.sub(lambda m: f" [{s.passage}]{m.group(1)}{m.group(2)}", s.sentence, count=1)
-            fixed = fixed.replace(s.sentence, cited, 1)
+            parts.append(text[cursor:at])
+            cursor = at + len(s.sentence)
+            if _HAS_CITATION.search(s.sentence) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
+                parts.append(s.sentence)
+                continue
+            parts.append(_END.sub(lambda m: f" [{s.passage}]{m.group(1)}{m.group(2)}", s.sentence, count=1))
             added += 1
         if not added:
             return Verdict(self.name, True, 0.0)
+        fixed = "".join(parts) + text[cursor:]
         return Verdict(self.name, False, float(added), f"{added} supported sentence(s) had no citation; added.", fixed=fixed)

@@ -80,3 +80,13 @@ def test_missing_citation_is_added_from_the_supporting_passage(settings):
     assert result.text == "Full-time employees get 28 days of annual leave [2]."
     cited = run_validators("Employees get 28 days of annual leave [2].", [CitationValidator(embed=bag_of_words_embed)], ctx)
     assert cited.verdicts[0].passed
+
+
+def test_citation_goes_after_its_own_sentence_not_inside_an_earlier_one(settings):
+    from guardrails.grounding import CitationValidator
+
+    ctx = CheckContext(settings=settings, question=QUESTION, source_texts=[SOURCE], n_sources=1)
+    first = "Full-time employees get 28 days of annual leave per year [1]."
+    repeat = "Full-time employees get 28 days of annual leave"  # a truncated repeat, uncited
+    result = run_validators(f"{first}\n{repeat}", [CitationValidator(embed=bag_of_words_embed)], ctx)
+    assert result.text == f"{first}\n{repeat} [1]"
