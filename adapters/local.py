@@ -96,11 +96,15 @@ class _LoadedModel:
     def _base_or_peft(self):
         return self._peft if self._peft is not None else self.model
 
+    def fits(self, adapter: AdapterInfo) -> bool:
+        """Whether ``adapter`` was trained on this base model (unknown counts as yes)."""
+        expected = adapter.metadata.get("base_model_sha256")
+        return not expected or expected == model_hash(self.model_dir)
+
     def _attach(self, adapter: AdapterInfo) -> None:
         from peft import PeftModel
 
-        expected = adapter.metadata.get("base_model_sha256")
-        if expected and expected != model_hash(self.model_dir):
+        if not self.fits(adapter):
             raise GeneratorError(
                 f"adapter {adapter.name!r} was trained on another base model ({adapter.metadata.get('base_model', '?')}); "
                 f"pick another adapter or set adapter=none"
@@ -188,6 +192,11 @@ class TransformersGenerator:
         cfg = settings or self.settings
         adapter = self.registry.resolve(cfg.adapter)  # validates the name before any work
         loaded = self.load()
+        if adapter is not None and cfg.adapter is None and not self.registry.chosen() and not loaded.fits(adapter):
+            # The shipped default adapter only applies to the model it was trained on; with
+            # another generator_model nobody asked for it, so the base model answers.
+            log.info("built-in adapter %s does not fit %s; using the base model", adapter.name, loaded.name)
+            adapter = None
         budget = cfg.max_context_tokens - cfg.max_new_tokens - _TEMPLATE_OVERHEAD_TOKENS
         if budget < 64:
             raise GeneratorError(f"max_context_tokens {cfg.max_context_tokens} leaves no room for passages after max_new_tokens {cfg.max_new_tokens}")

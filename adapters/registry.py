@@ -101,6 +101,10 @@ class AdapterRegistry:
             return None if value in (None, BASE_MODEL) else str(value)
         return self.default_builtin()
 
+    def chosen(self) -> bool:
+        """Whether someone picked an adapter (``use``/``rollback``), rather than the built-in default."""
+        return "active" in self._state()
+
     def resolve(self, requested: str | None) -> AdapterInfo | None:
         """The adapter to apply for one request: ``requested`` (a setting) or the pointer."""
         name = requested if requested is not None else self.active()

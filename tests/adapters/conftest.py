@@ -23,6 +23,6 @@ def local_generator(session_data_dir):
     from adapters.local import TransformersGenerator
     from adapters.registry import AdapterRegistry
 
-    settings = load_settings(data_dir=session_data_dir, max_new_tokens=24, device="cpu")
+    settings = load_settings(data_dir=session_data_dir, max_new_tokens=24, device="cpu", generation_timeout_s=600)
     generator = TransformersGenerator(settings, AdapterRegistry(settings.adapters_dir, pretrained_dir=session_data_dir / "no-builtin"))
     return generator

@@ -1,6 +1,7 @@
 """The local transformers backend with the real SmolLM2 (converted once per session)."""
 
 import json
+import shutil
 import threading
 
 import pytest
@@ -114,6 +115,16 @@ def test_adapters_switch_per_request_without_a_restart(local_generator, smol_dir
     (foreign / METADATA_FILE).write_text(json.dumps({"base_model": "other-model", "base_model_sha256": "0" * 64}))
     with pytest.raises(GeneratorError, match="trained on another base model"):
         local_generator.generate("q?", NORMANDY, settings=local_generator.settings.with_overrides({"adapter": "foreign"}))
+    # A shipped default that does not fit the configured model is skipped, not an error.
+    (registry.adapters_dir / "active.json").unlink()
+    shipped = registry.pretrained_dir / "shipped"
+    shutil.copytree(foreign, shipped)
+    try:
+        assert registry.active() == "shipped"
+        fallback = local_generator.generate("Where is Normandy?", NORMANDY)
+        assert fallback.adapter is None and fallback.text == plain.text
+    finally:
+        shutil.rmtree(shipped)
 
 
 def test_packaged_gguf_is_found_without_importing_the_package():
