@@ -153,19 +153,3 @@ def test_vector_search_returns_cosine_of_normalized_vectors(backend_settings, co
     expected = float(np.dot(embedder.encode(["espresso\n" + hits[0].chunk.text])[0], vector))
     assert hits[0].cosine == pytest.approx(expected, abs=1e-3)
 
-
-def test_a_running_reader_sees_a_later_ingest(make_settings, corpus: Path) -> None:
-    """`ragbot serve` keeps its store open while `ragbot ingest` writes from another process."""
-    import time
-
-    from retrieval.factory import build_retriever
-
-    settings = make_settings()
-    _ingest(settings, [corpus / "vpn.md"])
-    reader = build_retriever(settings)
-    before = reader.count()
-    _ingest(settings, [corpus / "leave.md"])  # a separate store object, as another process would have
-    deadline = time.monotonic() + 10
-    while reader.count() == before and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert reader.count() > before
