@@ -39,6 +39,7 @@ def test_unknown_adapter_and_empty_rollback_are_one_line_errors(data_dir):
     assert result.exit_code == 2 and "nothing to roll back" in result.output
 
 
+@pytest.mark.slow
 def test_finetune_validate_names_the_bad_line(data_dir, tmp_path, monkeypatch, smol_dir):
     monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
     bad = tmp_path / "bad.jsonl"
