@@ -76,7 +76,11 @@ class Settings(BaseSettings):
     # --- retrieval -------------------------------------------------------------------
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="Hybrid weight: 0 = BM25 only, 1 = vector only.")
     candidates: int = Field(30, ge=1, le=500, description="Hits fetched per search before reranking.")
-    top_k: int = Field(4, ge=1, le=20, description="Passages given to the generator.")
+    top_k: int = Field(
+        1, ge=1, le=20,
+        description="Passages (parent sections) given to the generator. The default 135M model reads one best "
+        "(docs/benchmarks.md: 0.40 vs 0.32 answerable correct at 4); raise it for larger models.",
+    )
     reranker_model: Path | None = Field(None, description="Cross-encoder dir; reranking is off when unset.")
     max_vector_distance: float | None = Field(None, ge=0.0, le=2.0, description="Vector hits farther than this cosine distance are dropped (both stores); unset: no limit.")
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Gate: below this relevance ragbot falls back instead of generating.")
