@@ -189,9 +189,11 @@ class Settings(BaseSettings):
         unknown = sorted(set(overrides) - set(type(self).model_fields))
         if unknown:
             raise SettingsError(f"unknown setting {unknown[0]!r}; see `ragbot config` for the list")
-        merged = self.model_dump()
-        merged.update(overrides)
-        return load_settings(_init=merged, _use_sources=False)
+        merged = {**self.model_dump(), **overrides}
+        try:  # model_validate skips BaseSettings.__init__, so the environment and file are not re-read
+            return Settings.model_validate(merged)
+        except ValidationError as error:
+            raise SettingsError(_describe(error)) from None
 
 
 def _describe(error: ValidationError) -> str:
@@ -204,25 +206,9 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_settings(_init: dict[str, Any] | None = None, _use_sources: bool = True, **values: Any) -> Settings:
+def load_settings(**values: Any) -> Settings:
     """Build settings from file and environment (plus ``values``); raise :class:`SettingsError` on bad input."""
-    init = {**(_init or {}), **values}
     try:
-        if _use_sources:
-            return Settings(**init)
-        return _validated_without_sources(init)
+        return Settings(**values)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
-
-
-class _PlainSettings(Settings):
-    """Settings that read nothing but their arguments (for runtime overrides)."""
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[override]
-        return (init_settings,)
-
-
-def _validated_without_sources(init: dict[str, Any]) -> Settings:
-    plain = _PlainSettings(**init)
-    return Settings.model_construct(**plain.model_dump())
