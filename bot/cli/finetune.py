@@ -29,6 +29,7 @@ def build_data(
     squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 format JSON (one paragraph = one document)."),
     out: Path = typer.Option(..., "--out", help="Folder for train.jsonl, val.jsonl and build.json."),
     max_passages: int = typer.Option(3, min=1, max=10, help="Passages per prompt (gold + distractors)."),
+    min_passages: int = typer.Option(2, min=1, max=10, help="Fewest passages per prompt (match the bot's top_k)."),
     no_gold_share: float = typer.Option(0.25, min=0.0, max=1.0, help="Share of answerable questions also asked without their passage."),
     abstain_share: float = typer.Option(0.45, min=0.0, max=0.95, help="At most this share of examples teach the abstain sentence."),
     validation_share: float = typer.Option(0.1, min=0.0, max=0.5),
@@ -46,10 +47,12 @@ def build_data(
     started = time.perf_counter()
     try:
         paragraphs, questions = load_squad(squad)
+        if min_passages > max_passages:
+            fail(f"--min-passages ({min_passages}) is more than --max-passages ({max_passages})")
         missing = sorted(set(h.replace("_", " ") for h in holdout) - {p.title for p in paragraphs})
         if missing:
             fail(f"--holdout-article {missing[0]!r} is not an article in {squad}")
-        options = BuildOptions(max_passages=max_passages, min_passages=min(2, max_passages), no_gold_share=no_gold_share,
+        options = BuildOptions(max_passages=max_passages, min_passages=min_passages, no_gold_share=no_gold_share,
                                abstain_share=abstain_share, validation_share=validation_share, holdout_articles=tuple(holdout), passage_words=passage_words, seed=seed)
         records = build_examples(paragraphs, questions, options)
         for number, record in enumerate(records, start=1):

@@ -53,6 +53,18 @@ def repair_citations(text: str, n_sources: int) -> tuple[str, int]:
     return repaired.strip(), dropped
 
 
+# Lines a small model copies from its prompt ("Question: ...", "Context:") instead of answering;
+# a leading "Answer:" label is dropped but its text is kept.
+_ECHOED_LINE = re.compile(r"^\s*(?:question|context|earlier in this conversation)\s*:.*$", re.IGNORECASE | re.MULTILINE)
+_ANSWER_LABEL = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE | re.MULTILINE)
+
+
+def drop_prompt_echo(text: str) -> str:
+    """Remove prompt scaffolding the model echoed (question/context lines, an "Answer:" label)."""
+    cleaned = _ANSWER_LABEL.sub("", _ECHOED_LINE.sub("", text))
+    return re.sub(r"\n{3,}", "\n\n", cleaned).strip()
+
+
 _SEGMENT_SPLIT = re.compile(r"((?<=[.!?])[ \t]+|\n+)")
 
 
@@ -87,7 +99,7 @@ def truncate(text: str, limit: int) -> str:
 
 
 class FormatValidator:
-    """Non-empty, no repeated sentences, Slack-safe, within ``max_answer_chars``, citations
+    """Non-empty, no echoed prompt lines, no repeated sentences, Slack-safe, within ``max_answer_chars``, citations
     only to given sources."""
 
     name = "format"
@@ -97,8 +109,13 @@ class FormatValidator:
         if not text or not text.strip():
             return Verdict(self.name, False, 0.0, "The drafted answer was empty.")
         problems = []
-        unique = drop_repeats(text)
-        if unique != text.strip():
+        answer = drop_prompt_echo(text)
+        if answer != text.strip():
+            problems.append("prompt lines echoed")
+        if not answer:
+            return Verdict(self.name, False, 0.0, "The drafted answer only repeated the prompt.")
+        unique = drop_repeats(answer)
+        if unique != answer:
             problems.append("repeated sentences")
         fixed, dropped = repair_citations(unique, context.n_sources)
         if dropped:

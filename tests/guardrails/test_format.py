@@ -55,3 +55,20 @@ def test_repeated_sentences_are_dropped(settings):
     result = _check(draft, settings)
     assert result.text == "Profiles last 90 days [1]. Renew in the portal."
     assert "repeated" in result.verdicts[0].message
+
+
+def test_echoed_prompt_lines_are_dropped_and_the_answer_kept(settings):
+    draft = "Answer: Leave is 28 days a year [1].\nQuestion: How much annual leave do I get?"
+    result = _check(draft, settings)
+    assert result.text == "Leave is 28 days a year [1]."
+    assert "echoed" in result.verdicts[0].message
+
+
+def test_a_draft_that_only_echoes_the_prompt_refrains(settings):
+    result = _check("Question: How much annual leave do I get?\nContext:", settings)
+    assert result.stop == "refrain" and "repeated the prompt" in result.verdicts[0].message
+
+
+def test_the_words_question_and_answer_inside_a_sentence_are_kept(settings):
+    draft = "The answer depends on the question you ask HR [1]."
+    assert _check(draft, settings).text == draft
