@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,19 +10,10 @@ import numpy as np
 from guardrails.base import CheckContext, Verdict
 from guardrails.injection.detector import DEFAULT_PATH, InjectionDetector
 from guardrails.injection.patterns import pattern_hits, pattern_score
+from guardrails.lazy import LoadOnce
 
-_detector: InjectionDetector | None = None
-_lock = threading.Lock()
-
-
-def get_detector() -> InjectionDetector:
-    """The shipped detector, loaded once per process."""
-    global _detector
-    if _detector is None:
-        with _lock:
-            if _detector is None:
-                _detector = InjectionDetector.load(DEFAULT_PATH)
-    return _detector
+# The shipped detector, loaded once per process.
+get_detector: LoadOnce[InjectionDetector] = LoadOnce(lambda: InjectionDetector.load(DEFAULT_PATH))
 
 
 def _embed(texts: list[str]) -> np.ndarray:

@@ -12,6 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from guardrails.lazy import LoadOnce
 from guardrails.pii.names import is_work_term, load_lists, looks_like_person, person_span_ok, repeated_mentions
 from guardrails.pii.recognizers import custom_recognizers
 
@@ -167,18 +168,8 @@ def placeholder(entity_type: str) -> str:
     return f"[{entity_type}]"
 
 
-_engine: PiiEngine | None = None
-_engine_lock = threading.Lock()
-
-
-def get_engine() -> PiiEngine:
-    """The process-wide engine, built on first use (about 4 s on 2 cores)."""
-    global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                _engine = PiiEngine()
-    return _engine
+# The process-wide engine, built on first use (about 4 s on 2 cores).
+get_engine: LoadOnce[PiiEngine] = LoadOnce(PiiEngine)
 
 
 def redact(text: str) -> str:
