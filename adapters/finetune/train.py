@@ -42,6 +42,7 @@ class TrainConfig:
     patience: int = 3
     save_every: int = 25
     max_minutes: float | None = None
+    stop_at_step: int | None = None  # stop (and save) here without changing the learning-rate schedule
     seed: int = 0
     bf16: bool | None = None  # None: bf16 autocast on CUDA, and on CPUs with AMX/AVX512-BF16
     qlora: bool = False
@@ -176,7 +177,10 @@ class Trainer:
         model.train()
         started = time.perf_counter() - state["seconds"]
         stopped = "done"
-        while state["step"] < total_steps:
+        last_step = min(total_steps, cfg.stop_at_step or total_steps)
+        if last_step < total_steps:
+            stopped = f"stopped at step {last_step} as asked (the schedule runs to {total_steps})"
+        while state["step"] < last_step:
             optimizer.zero_grad()
             batch_loss = 0.0
             for _ in range(cfg.grad_accum):
@@ -194,7 +198,7 @@ class Trainer:
             state["train_loss_ema"] = batch_loss if ema is None else 0.9 * ema + 0.1 * batch_loss
             state["seconds"] = time.perf_counter() - started
             metrics = {"loss": batch_loss, "tokens_per_s": state["tokens"] / max(state["seconds"], 1e-9)}
-            if val_items and (state["step"] % cfg.eval_every == 0 or state["step"] == total_steps):
+            if val_items and (state["step"] % cfg.eval_every == 0 or state["step"] in (total_steps, last_step)):
                 value = evaluate()
                 state["eval_losses"].append((state["step"], value))
                 metrics["eval_loss"] = value
@@ -207,7 +211,7 @@ class Trainer:
                 progress(state["step"], total_steps, metrics)
             out_of_time = cfg.max_minutes is not None and state["seconds"] > cfg.max_minutes * 60
             early = val_items and state["bad_evals"] >= cfg.patience
-            if state["step"] % cfg.save_every == 0 or out_of_time or early or state["step"] == total_steps:
+            if state["step"] % cfg.save_every == 0 or out_of_time or early or state["step"] in (total_steps, last_step):
                 self._checkpoint(model, optimizer, scheduler, state, order, best_weights)
             if early:
                 stopped = f"early stopping: eval loss did not improve for {cfg.patience} evaluations"

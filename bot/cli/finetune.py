@@ -105,6 +105,7 @@ def train_cmd(
     patience: int = typer.Option(3, min=1),
     save_every: int = typer.Option(25, min=1),
     max_minutes: float = typer.Option(None, min=0.1, help="Stop (and checkpoint) after this long; rerun to resume."),
+    stop_at_step: int = typer.Option(None, min=1, help="Stop and save at this step; the learning-rate schedule still follows --epochs/--max-steps."),
     max_examples: int = typer.Option(None, min=1, help="Use at most this many training examples."),
     top_layers: int = typer.Option(None, min=1, help="Adapt only the top N transformer layers (cheaper backward pass on CPU)."),
     qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (bitsandbytes; CUDA only)."),
@@ -139,7 +140,7 @@ def train_cmd(
     console.print(f"data: {prepared.summary()}; device {device}", highlight=False, soft_wrap=True)
     config = TrainConfig(rank=rank, alpha=alpha, learning_rate=lr, epochs=epochs, max_steps=max_steps, grad_accum=grad_accum,
                          eval_every=eval_every, eval_examples=eval_examples, patience=patience, save_every=save_every,
-                         max_minutes=max_minutes, seed=seed, qlora=qlora, top_layers=top_layers)
+                         max_minutes=max_minutes, stop_at_step=stop_at_step, seed=seed, qlora=qlora, top_layers=top_layers)
     runs = settings.adapters_dir / ".runs" / name
     trainer = Trainer(model_dir, runs, config, device)
     if not fresh and trainer.latest_checkpoint() is not None:

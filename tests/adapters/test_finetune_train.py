@@ -23,16 +23,17 @@ def examples():
     return out
 
 
-def config(steps):
-    return TrainConfig(rank=4, alpha=8, learning_rate=1e-2, max_steps=steps, grad_accum=2, warmup_steps=1, top_layers=4,
+def config(steps, stop_at=None):
+    return TrainConfig(rank=4, alpha=8, learning_rate=1e-2, max_steps=steps, stop_at_step=stop_at, grad_accum=2, warmup_steps=1, top_layers=4,
                        eval_every=2, eval_examples=4, save_every=2, patience=5, bf16=False, seed=0)
 
 
 def test_tiny_lora_run_lowers_the_loss_resumes_and_saves_a_loadable_adapter(smol_dir, tmp_path, local_generator):
     data = examples()
     runs = tmp_path / "run"
-    first = Trainer(smol_dir, runs, config(2)).train(data, data)
+    first = Trainer(smol_dir, runs, config(4, stop_at=2)).train(data, data)  # same schedule, stopped half way
     assert first.steps == 2 and (runs / "checkpoints" / "step-2" / "trainer.pt").is_file()
+    assert "stopped at step 2" in first.stopped_because
 
     trainer = Trainer(smol_dir, runs, config(4))
     result = trainer.train(data, data)  # resumes at step 2 rather than starting over
