@@ -75,8 +75,10 @@ class AdapterRegistry:
         raise AdapterError(f"unknown adapter {name!r} (known: {known}; '{BASE_MODEL}' = base model)")
 
     def default_builtin(self) -> str | None:
-        """The shipped adapter used when nothing was chosen (the first pretrained one)."""
-        builtin = [a.name for a in self.list() if a.builtin]
+        """The shipped adapter used when nothing was chosen: the first pretrained one whose
+        metadata does not say ``"default": false`` (shipped for opting in, e.g. a stricter one
+        that did not beat the base model overall)."""
+        builtin = [a.name for a in self.list() if a.builtin and a.metadata.get("default", True) is not False]
         return builtin[0] if builtin else None
 
     # --- the active pointer -------------------------------------------------------------

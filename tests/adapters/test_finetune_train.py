@@ -53,3 +53,22 @@ def test_tiny_lora_run_lowers_the_loss_resumes_and_saves_a_loadable_adapter(smol
     override = local_generator.settings.with_overrides({"adapter": "tiny"})
     tuned = local_generator.generate("Where is Normandy?", [Passage(1, "Facts", "Normandy is in France.")], settings=override)
     assert tuned.adapter == "tiny" and tuned.text
+
+
+def test_the_shipped_adapter_fits_the_freshly_converted_model_and_answers(local_generator):
+    """The hash in its metadata must match this machine's conversion, or it would be refused."""
+    from adapters.registry import AdapterRegistry
+
+    shipped = AdapterRegistry(local_generator.registry.adapters_dir).list()
+    assert shipped, "adapters/pretrained is empty"
+    for info in shipped:
+        assert local_generator.fits(info), f"{info.name} was trained on another conversion of the base model"
+    passage = Passage(1, "Leave policy", "Full-time staff get 28 days of annual leave a year, including bank holidays.")
+    override = local_generator.settings.with_overrides({"adapter": shipped[0].name})
+    original = local_generator.registry
+    local_generator.registry = AdapterRegistry(original.adapters_dir)  # with the shipped adapters
+    try:
+        answer = local_generator.generate("How many days of annual leave do I get?", [passage], settings=override)
+    finally:
+        local_generator.registry = original
+    assert answer.adapter == shipped[0].name and "28" in answer.text and "[1]" in answer.text

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,22 @@ def test_builtin_is_the_default_until_something_is_chosen(registry, tmp_path):
     assert registry.active() == "squad-r8"
     registry.use("none")
     assert registry.active() is None and registry.resolve(None) is None
+
+
+def test_a_builtin_marked_opt_in_is_listed_but_not_the_default(registry, tmp_path):
+    make_adapter(tmp_path / "builtin", "strict", default=False)
+    assert [a.name for a in registry.list()] == ["strict"]
+    assert registry.active() is None
+    registry.use("strict")
+    assert registry.resolve(None).name == "strict"
+
+
+def test_the_shipped_adapters_have_metadata_and_fit_the_default_model():
+    shipped = AdapterRegistry(Path("/nonexistent"))
+    for info in shipped.list():
+        assert info.builtin and (info.path / "adapter_model.safetensors").is_file()
+        assert info.metadata["base_model"] == "smollm2-135m-instruct" and info.metadata["base_model_sha256"]
+        assert info.metadata["metrics"]["best_eval_loss"] < info.metadata["metrics"]["initial_eval_loss"]
 
 
 def test_use_and_rollback_walk_the_history(registry, tmp_path):
