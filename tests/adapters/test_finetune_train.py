@@ -62,7 +62,7 @@ def test_the_shipped_adapter_fits_the_freshly_converted_model_and_answers(local_
     shipped = AdapterRegistry(local_generator.registry.adapters_dir).list()
     assert shipped, "adapters/pretrained is empty"
     for info in shipped:
-        assert local_generator.fits(info), f"{info.name} was trained on another conversion of the base model"
+        assert local_generator.load().fits(info), f"{info.name} was trained on another conversion of the base model"
     passage = Passage(1, "Leave policy", "Full-time staff get 28 days of annual leave a year, including bank holidays.")
     override = local_generator.settings.with_overrides({"adapter": shipped[0].name})
     original = local_generator.registry
