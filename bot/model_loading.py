@@ -11,3 +11,16 @@ from __future__ import annotations
 import threading
 
 MODEL_LOAD_LOCK = threading.RLock()
+
+
+def apply_torch_threads(threads: int | None) -> None:
+    """Set torch's CPU thread count for this process (``None`` leaves torch's default).
+
+    On a small machine shared with other jobs, one thread per process avoids the
+    oversubscription that made two-thread embedding many times slower than one."""
+    if threads is None:
+        return
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     # --- generation ------------------------------------------------------------------
     generator_backend: Literal["transformers", "openai"] = "transformers"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int | None = Field(None, ge=1, le=256, description="CPU threads per process for torch (embedding, generation); unset: torch's default. 1 is often fastest on a busy shared box.")
     adapter: str | None = Field(None, description="Name of the LoRA adapter to apply (see `ragbot adapters list`).")
     openai_base_url: str | None = None
     openai_model: str | None = None

@@ -20,7 +20,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def settings_or_fail() -> Settings:
+    """The settings every command runs with (a clear one-line error when one is bad); the
+    process-wide ones (torch threads) take effect here, before any model loads."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as error:
         fail(f"bad setting: {error}")
+    from bot.model_loading import apply_torch_threads
+
+    apply_torch_threads(settings.torch_threads)
+    return settings

@@ -58,6 +58,9 @@ def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, worker
 
     load_error: str | None = None
     try:
+        from bot.model_loading import apply_torch_threads
+
+        apply_torch_threads(settings.torch_threads)
         generator = factory(settings)
         load = getattr(generator, "warm_up", None) or getattr(generator, "load", None)
         if callable(load):
