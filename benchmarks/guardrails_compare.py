@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -114,6 +115,7 @@ def groundedness(data: Path, n: int = 150, seed: int = 0) -> dict:
     good_a, bad_a = np.array(good), np.array(bad)
     auroc = float(((good_a[:, None] > bad_a[None, :]).mean() + 0.5 * (good_a[:, None] == bad_a[None, :]).mean()))
     t = settings.groundedness_threshold
+    polarity = _polarity_flips(squad, sample, rng, t)
     return {
         "pairs": n,
         "auroc": round(auroc, 4),
@@ -122,6 +124,32 @@ def groundedness(data: Path, n: int = 150, seed: int = 0) -> dict:
         "threshold": t,
         "p50_ms": round(float(np.percentile(times, 50)), 2),
         "p95_ms": round(float(np.percentile(times, 95)), 2),
+        **polarity,
+    }
+
+
+def _polarity_flips(squad: dict, sample: list, rng: random.Random, threshold: float, n: int = 100) -> dict:
+    """Contradictions that share their source's words: "... is not <gold answer>." against the gold
+    paragraph, and negative source sentences (8+ words) with their "not"/"never"/"no" taken out;
+    the unchanged negative sentences are the control that must still pass."""
+    from guardrails.grounding import score_support
+    from guardrails.grounding.support import split_sentences
+
+    def lowest(answer: str, passage: str, question: str = "") -> float:
+        supports = score_support(answer, [passage], question)
+        return min(s.support for s in supports) if supports else 1.0
+
+    negated = [lowest(f"The answer to '{q}' is not {answer}.", context, q) for _, q, answer, context in sample]
+    negatives = [(s, p["context"]) for a in squad["data"] for p in a["paragraphs"] for s in split_sentences(p["context"])
+                 if re.search(r"\b(?:not|never|no)\b", s) and len(s.split()) >= 8]
+    picked = rng.sample(negatives, min(n, len(negatives)))
+    affirmed = [lowest(re.sub(r"\bno ", "some ", re.sub(r"\b(?:not|never) ", "", s, count=1), count=1), p) for s, p in picked]
+    verbatim = [lowest(s, p) for s, p in picked]
+    return {
+        "negated_answers_failing": round(float((np.array(negated) < threshold).mean()), 4),
+        "affirmed_copies_failing": round(float((np.array(affirmed) < threshold).mean()), 4),
+        "verbatim_negatives_passing": round(float((np.array(verbatim) >= threshold).mean()), 4),
+        "negative_sentences": len(picked),
     }
 
 

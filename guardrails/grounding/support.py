@@ -4,7 +4,11 @@ Each answer sentence gets ``support = 0.5 * semantic + 0.5 * lexical`` where *se
 best cosine to any passage sentence (rescaled: 0.2 -> 0, 0.7 -> 1) and *lexical* is the share of
 the sentence's *new* content words (those not already in the question: the claim itself) found
 in the passages. A number the passages never mention halves the support: invented figures are
-the commonest unsupported claim. The check fails when any sentence is below the threshold.
+the commonest unsupported claim. A flipped polarity cuts it to 0.4x: a sentence that adds a negation
+("not", "never", "can't") its best-matching passage sentence lacks, or that drops the
+negation of a passage sentence it otherwise copies, says the opposite of its source while
+sharing nearly all its words. The check fails when any sentence is below
+the threshold.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 _CITATION = re.compile(r"\[\d+\]|\[[A-Z][A-Z_]+\]")  # citations and PII placeholders ([EMAIL_ADDRESS])
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|cannot)\b|n['’]t\b", re.IGNORECASE)
 _STOP = frozenset(
     """a an the and or but if then of in on at to for from by with without about as into over under is are was were be been
     being am do does did done have has had having it its this that these those there here which who whom whose what when where
@@ -31,6 +36,12 @@ _STOP = frozenset(
 )
 MIN_CONTENT_WORDS = 2
 MAX_PASSAGE_SENTENCES = 80
+# A contradiction is not half supported: 0.4 takes even a word-for-word copy below the 0.5 default.
+FLIPPED_POLARITY_FACTOR = 0.4
+# Dropping the source's "not" counts only for near copies: long source sentences often carry a
+# negation in a clause the answer does not restate (measured in benchmarks/guardrails_compare.py).
+NEAR_COPY_COSINE = 0.9
+NEAR_COPY_WORDS = 0.8  # Jaccard overlap of content words
 
 
 def _stem(word: str) -> str:
@@ -53,6 +64,26 @@ def content_words(text: str) -> set[str]:
 
 def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
+def _near_copy(sentence: str, source: str, cosine: float) -> bool:
+    """Nearly the same sentence: embeddings almost equal, or (short sentences, whose cosines
+    run lower) the same content words, negations aside."""
+    if cosine >= NEAR_COPY_COSINE:
+        return True
+    mine, theirs = ({w for w in content_words(t) if not negated(w)} for t in (sentence, source))
+    return bool(mine and theirs) and len(mine & theirs) / len(mine | theirs) >= NEAR_COPY_WORDS
+
+
+def _flipped(sentence: str, source: str, cosine: float) -> bool:
+    """The answer adds a negation its closest source sentence lacks, or drops one from a near copy."""
+    if negated(sentence) == negated(source):
+        return False
+    return negated(sentence) or _near_copy(sentence, source, cosine)
 
 
 def _checkable(sentence: str) -> bool:
@@ -121,11 +152,14 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
         cosines = vectors[: len(sentences)] @ vectors[len(sentences):].T
         best = cosines.max(axis=1)
         where = [located[i][0] for i in cosines.argmax(axis=1)]
+        closest = [passage_sentences[i] for i in cosines.argmax(axis=1)]
     else:
         best = np.zeros(len(sentences))
         where = [None] * len(sentences)
+        closest = [""] * len(sentences)
+    polarity_known = not negated(question)  # a negative question makes either polarity a fair answer
     out = []
-    for original, sentence, cosine, passage in zip(raw, sentences, best, where):
+    for original, sentence, cosine, passage, source in zip(raw, sentences, best, where, closest):
         words = content_words(sentence)
         claim = (words - question_words) or words
         lexical = len(claim & source_words) / len(claim)
@@ -134,6 +168,8 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
         numbers = set(_NUMBER.findall(sentence.replace(",", "")))
         if numbers - source_numbers:
             support *= 0.5
+        if polarity_known and source and _flipped(sentence, source, cosine):
+            support *= FLIPPED_POLARITY_FACTOR
         out.append(SentenceSupport(original, round(semantic, 4), round(lexical, 4), round(support, 4), passage))
     return out
 

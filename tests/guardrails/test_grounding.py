@@ -71,6 +71,37 @@ def test_real_embedder_separates_paraphrase_from_fabrication():
     assert paraphrase.support > 0.6 > 0.4 > fabricated.support
 
 
+VPN = "The VPN client is supported on Windows, macOS and Linux. Alcohol cannot be expensed."
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The VPN client is not supported on Windows, macOS or Linux [1].",  # adds a negation
+        "Alcohol can be expensed [1].",  # drops the source's negation from a near copy
+    ],
+)
+def test_an_answer_that_flips_its_sources_polarity_is_not_supported(answer):
+    assert score_support(answer, [VPN], "")[0].support < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answer",
+    ["The VPN client is supported on Windows, macOS and Linux [1].", "Alcohol cannot be expensed [1]."],
+)
+def test_an_answer_with_its_sources_polarity_stays_supported(answer):
+    assert score_support(answer, [VPN], "")[0].support >= 0.5
+
+
+@pytest.mark.slow
+def test_a_negative_question_allows_either_polarity():
+    question = "Which platforms is the VPN client not supported on?"
+    answer = "The VPN client is supported on Windows, macOS and Linux [1]."
+    assert score_support(answer, [VPN], question)[0].support >= 0.5
+
+
 def test_missing_citation_is_added_from_the_supporting_passage(settings):
     from guardrails.grounding import CitationValidator
 
