@@ -111,6 +111,7 @@ def train_cmd(
     qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (bitsandbytes; CUDA only)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore existing checkpoints instead of resuming."),
     use: bool = typer.Option(False, "--use", help="Make the new adapter the active one."),
+    opt_in: bool = typer.Option(False, "--opt-in", help="Mark it opt-in: shipped in adapters/pretrained it is listed but never the default."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train a LoRA adapter (resumable) and register it with its metadata."""
@@ -159,6 +160,8 @@ def train_cmd(
     counts = {"train": len(train), "val": len(prepared.val)}
     meta = metadata(model_dir, file_hash(prepared.files), config, result, counts, device)
     meta["name"] = name
+    if opt_in:
+        meta["default"] = False
     target = trainer.save_adapter(settings.adapters_dir / name, meta)
     console.print(f"{result.stopped_because}: {result.steps} steps, {result.tokens_seen} tokens in {result.seconds / 60:.1f} min "
                   f"({result.tokens_per_s:.0f} tok/s); eval loss {meta['metrics']['initial_eval_loss']} -> {meta['metrics']['best_eval_loss']}; "

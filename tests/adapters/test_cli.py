@@ -51,3 +51,27 @@ def test_finetune_validate_names_the_bad_line(data_dir, tmp_path, monkeypatch, s
 def test_eval_answers_refuses_a_missing_file(data_dir, tmp_path):
     result = runner.invoke(app, ["eval", "answers", "--squad", str(tmp_path / "nope.json")])
     assert result.exit_code == 2 and "is not a file" in result.output
+
+
+@pytest.mark.slow
+def test_finetune_train_stops_where_asked_and_marks_an_opt_in_adapter(data_dir, tmp_path, monkeypatch, smol_dir):
+    from adapters.base import Passage
+    from adapters.prompt import build_messages
+
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    facts = [("Normandy", "France"), ("Rollo", "Denmark"), ("Bayeux", "Normandy"), ("Hastings", "England"), ("Caen", "Calvados")]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for file, rows in (("train.jsonl", facts[:4]), ("val.jsonl", facts[4:])):
+        lines = []
+        for place, answer in rows:
+            messages = build_messages(f"Where is {place}?", [Passage(1, "Facts", f"{place} is in {answer}.")])
+            lines.append(json.dumps({"messages": messages + [{"role": "assistant", "content": f"{answer} [1]."}],
+                                     "meta": {"doc_ids": [place]}}))
+        (folder / file).write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["finetune", "train", "--data", str(folder), "--name", "tiny", "--max-steps", "4", "--stop-at-step", "1",
+                                 "--grad-accum", "1", "--rank", "2", "--alpha", "4", "--top-layers", "2", "--opt-in"])
+    assert result.exit_code == 0, result.output
+    assert "stopped at step 1 as asked (the schedule runs to 4)" in result.output
+    meta = json.loads((data_dir / "adapters" / "tiny" / METADATA_FILE).read_text())
+    assert meta["default"] is False and meta["settings"]["stop_at_step"] == 1
