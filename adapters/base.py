@@ -22,6 +22,9 @@ class Generation:
     adapter: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # mean log-probability of the generated tokens (local backend; None when unknown): how
+    # sure the model was of its own words, a confidence signal for selective answering
+    mean_logprob: float | None = None
 
 
 class GeneratorError(RuntimeError):

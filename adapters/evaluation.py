@@ -62,6 +62,7 @@ class EvalResult:
     doc_id: str = ""
     answers: list[str] = field(default_factory=list)
     decided_by: str = ""  # the stage that stopped the turn, or the reason it escalated
+    mean_logprob: float | None = None  # the generator's confidence in its own words, when it ran
 
 
 def sample_questions(squad: Path, ood: Path | None, limit: int | None, seed: int, articles: list[str] | None = None) -> list[EvalQuestion]:
@@ -98,9 +99,10 @@ def judge(question: EvalQuestion, answer, latency_ms: float) -> EvalResult:
         verdict = "answered"
     valid = None if abstained else citations_valid(answer.text, {s.n for s in answer.sources})
     stopped = next((t.stage for t in answer.trace if t.decision not in ("continue", "answered")), "")
+    generated = next((t.details for t in answer.trace if t.stage == "generate"), {})
     return EvalResult(question.category, question.question, verdict, answer.outcome.value, bool(answer.escalate), answer.text,
                       round(latency_ms, 1), valid, question.doc_id, question.answers,
-                      stopped or (answer.escalation_reason or ""))
+                      stopped or (answer.escalation_reason or ""), generated.get("mean_logprob"))
 
 
 def run(pipeline, questions: list[EvalQuestion], progress: Callable[[int, int], None] | None = None, overrides: dict[str, Any] | None = None) -> list[EvalResult]:

@@ -206,7 +206,7 @@ class TransformersGenerator:
                            cfg.generation_batch_size, cfg.generation_batch_wait_ms / 1000)
         self._queue.put(request)
         try:
-            text, completion_tokens = request.future.result(timeout=cfg.generation_timeout_s + 30)
+            text, completion_tokens, mean_logprob = request.future.result(timeout=cfg.generation_timeout_s + 30)
         except TimeoutError as error:
             raise GeneratorError(f"generation took longer than {cfg.generation_timeout_s:.0f}s") from error
         return Generation(
@@ -215,6 +215,7 @@ class TransformersGenerator:
             adapter=adapter.name if adapter else None,
             prompt_tokens=len(ids),
             completion_tokens=completion_tokens,
+            mean_logprob=mean_logprob,
         )
 
     # --- the batching worker --------------------------------------------------------------
@@ -267,21 +268,29 @@ class TransformersGenerator:
                 max_new_tokens=first.max_new_tokens,
                 pad_token_id=pad,
                 stopping_criteria=StoppingCriteriaList([deadlines]),
+                output_scores=True,
+                return_dict_in_generate=True,
                 **sampling,
             )
+            # log-probability of every chosen token under the (processed) distribution of its step
+            steps = torch.stack(output.scores, dim=1).float().log_softmax(dim=-1)  # [batch, new tokens, vocab]
+            chosen = output.sequences[:, width:width + steps.shape[1]]
+            token_logprobs = steps.gather(-1, chosen.unsqueeze(-1)).squeeze(-1).cpu()
         eos = set(_as_list(loaded.model.generation_config.eos_token_id)) | {loaded.tokenizer.eos_token_id}
         for row, request in enumerate(batch):
             if deadlines.hit[row]:
                 request.future.set_exception(GeneratorError("generation hit its time limit (generation_timeout_s)"))
                 continue
-            new = output[row, width:].tolist()
+            new = output.sequences[row, width:].tolist()
             tokens = []
             for token in new:
                 if token in eos or token == pad:
                     break
                 tokens.append(token)
             text = loaded.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            request.future.set_result((text, len(tokens)))
+            logprobs = token_logprobs[row, : len(tokens)]
+            mean_logprob = round(float(logprobs.mean()), 4) if len(tokens) and torch.isfinite(logprobs).all() else None
+            request.future.set_result((text, len(tokens), mean_logprob))
 
 
 def _as_list(value: Any) -> list[int]:

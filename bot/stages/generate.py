@@ -45,6 +45,12 @@ class GenerateStage:
         turn.draft = generation.text.strip()
         turn.adapter = generation.adapter
         turn.tokens = {"prompt": generation.prompt_tokens, "completion": generation.completion_tokens}
-        turn.note(model=generation.model, adapter=generation.adapter, **{f"tokens_{k}": v for k, v in turn.tokens.items()})
+        turn.note(model=generation.model, adapter=generation.adapter, mean_logprob=getattr(generation, "mean_logprob", None),
+                  **{f"tokens_{k}": v for k, v in turn.tokens.items()})
         if is_abstention(turn.draft):
             turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, "the model found no answer in the passages", escalate=True)
+            return
+        threshold, sureness = turn.settings.min_answer_logprob, getattr(generation, "mean_logprob", None)
+        if threshold is not None and sureness is not None and sureness < threshold:
+            turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, f"the model was unsure of its answer (mean token log-probability "
+                      f"{sureness:.2f} under min_answer_logprob {threshold:.2f})", escalate=True)

@@ -51,6 +51,13 @@ def test_generates_a_short_answer_with_token_counts(local_generator):
     assert "France" in result.text
     assert result.prompt_tokens > 20 and 0 < result.completion_tokens <= 24
     assert result.model == "smollm2-135m-instruct" and result.adapter is None
+    assert result.mean_logprob is not None and -20 < result.mean_logprob <= 0  # greedy tokens of a real model
+
+
+def test_the_model_is_surer_of_an_answer_in_its_passage_than_of_one_that_is_not(local_generator):
+    grounded = local_generator.generate("In what country is Normandy?", NORMANDY)
+    unrelated = local_generator.generate("What was the name of the ship's cat on the first voyage?", NORMANDY)
+    assert grounded.mean_logprob > unrelated.mean_logprob
 
 
 def test_long_passages_are_trimmed_to_the_context_budget(local_generator):

@@ -38,15 +38,15 @@ class TopCosine:
 
 
 class EchoGenerator:
-    def __init__(self, text: str = "Profiles last 90 days [1].", error: Exception | None = None) -> None:
-        self.text, self.error = text, error
+    def __init__(self, text: str = "Profiles last 90 days [1].", error: Exception | None = None, mean_logprob: float | None = None) -> None:
+        self.text, self.error, self.mean_logprob = text, error, mean_logprob
         self.calls: list[list[Passage]] = []
 
     def generate(self, question: str, passages: list[Passage], *, history=None) -> Generation:
         self.calls.append(passages)
         if self.error:
             raise self.error
-        return Generation(text=self.text, model="echo", prompt_tokens=10, completion_tokens=5)
+        return Generation(text=self.text, model="echo", prompt_tokens=10, completion_tokens=5, mean_logprob=self.mean_logprob)
 
 
 class Check:
@@ -109,6 +109,16 @@ def test_model_abstention_becomes_a_fallback(make_settings):
     answer = pipeline.run("Who founded the company?")
     assert answer.outcome is Outcome.FALLBACK
     assert answer.stage("generate").decision == "fallback"
+
+
+@pytest.mark.parametrize("threshold,outcome", [(None, Outcome.ANSWERED), (-1.0, Outcome.ANSWERED), (-0.3, Outcome.FALLBACK)])
+def test_an_unsure_draft_is_withheld_and_escalated_when_asked(make_settings, threshold, outcome):
+    settings = make_settings(min_relevance=0.1, min_answer_logprob=threshold)
+    pipeline, _, _ = _pipeline(settings, generator=EchoGenerator("Profiles last 90 days [1].", mean_logprob=-0.6))
+    answer = pipeline.run("How long do VPN profiles last?")
+    assert answer.outcome is outcome and answer.stage("generate").details["mean_logprob"] == -0.6
+    if outcome is Outcome.FALLBACK:
+        assert answer.escalate and "unsure" in answer.escalation_reason and answer.draft == "Profiles last 90 days [1]."
 
 
 def test_generator_error_is_a_polite_fallback(make_settings):
