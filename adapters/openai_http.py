@@ -44,6 +44,8 @@ class OpenAIGenerator:
         model = adapter or cfg.openai_model or "default"
         messages = build_messages(question, _trim(passages, cfg), history)
         body = {"model": model, "messages": messages, "max_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
+        if cfg.min_answer_logprob is not None:
+            body["logprobs"] = True  # only when used: not every OpenAI-compatible server knows it
         reply = self._post(cfg, "/chat/completions", body)
         try:
             text = reply["choices"][0]["message"]["content"] or ""
@@ -56,6 +58,7 @@ class OpenAIGenerator:
             adapter=adapter,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            mean_logprob=_mean_logprob(reply),
         )
 
     def _post(self, cfg: Settings, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -92,3 +95,12 @@ def _trim(passages: list[Passage], cfg: Settings) -> list[Passage]:
         kept.append(Passage(passage.n, passage.title, text))
         used += len(text) + len(passage.title) + 8
     return kept
+
+
+def _mean_logprob(reply: dict[str, Any]) -> float | None:
+    """Mean of ``choices[0].logprobs.content[*].logprob`` (OpenAI / vLLM format), if the server sent it."""
+    try:
+        values = [float(item["logprob"]) for item in reply["choices"][0]["logprobs"]["content"]]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return round(sum(values) / len(values), 4) if values else None

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     max_new_tokens: int = Field(96, ge=1, le=4096)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
-    min_answer_logprob: float | None = Field(None, ge=-20.0, le=0.0, description="Withhold and escalate a drafted answer whose mean token log-probability is below this (the model unsure of its own words; local backend); unset: off. -0.3 suits the squad-k1-r16 adapter, see docs/benchmarks.md.")
+    min_answer_logprob: float | None = Field(None, ge=-20.0, le=0.0, description="Withhold and escalate a drafted answer whose mean token log-probability is below this (the model unsure of its own words; the local backend, or an OpenAI-compatible server that returns logprobs); unset: off. -0.3 suits the squad-k1-r16 adapter, see docs/benchmarks.md.")
     generation_timeout_s: float = Field(60.0, gt=0, le=600)
     max_context_tokens: int = Field(2048, ge=256, le=131072, description="Prompt budget; passages are trimmed to fit.")
     generation_batch_size: int = Field(4, ge=1, le=256, description="Concurrent requests decoded together by the local backend.")

@@ -33,11 +33,10 @@ class FakeServer:
                     self.end_headers()
                     self.wfile.write(b"model overloaded")
                     return
-                payload = {
-                    "model": body["model"],
-                    "choices": [{"message": {"role": "assistant", "content": outer.reply_text}}],
-                    "usage": {"prompt_tokens": 42, "completion_tokens": 7},
-                }
+                choice = {"message": {"role": "assistant", "content": outer.reply_text}}
+                if body.get("logprobs"):
+                    choice["logprobs"] = {"content": [{"token": "Normandy", "logprob": -0.1}, {"token": " is", "logprob": -0.5}]}
+                payload = {"model": body["model"], "choices": [choice], "usage": {"prompt_tokens": 42, "completion_tokens": 7}}
                 data = json.dumps(payload).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -77,6 +76,14 @@ def test_sends_the_ragbot_prompt_and_reads_the_reply(server, tmp_path):
     assert sent["auth"] == "Bearer sk-test"
     assert "[1] Normans" in sent["body"]["messages"][1]["content"]
     assert sent["body"]["temperature"] == 0.0
+
+
+def test_logprobs_are_asked_for_only_when_min_answer_logprob_uses_them(server, tmp_path):
+    passages = [Passage(1, "Normans", "Normandy is in France.")]
+    plain = OpenAIGenerator(settings_for(tmp_path, server.url)).generate("Where is Normandy?", passages)
+    assert "logprobs" not in server.requests[-1]["body"] and plain.mean_logprob is None
+    scored = OpenAIGenerator(settings_for(tmp_path, server.url, min_answer_logprob=-0.3)).generate("Where is Normandy?", passages)
+    assert server.requests[-1]["body"]["logprobs"] is True and scored.mean_logprob == -0.3
 
 
 def test_an_adapter_is_sent_as_the_model_name(server, tmp_path):
