@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,15 @@ class _LoadedModel:
     def _base_or_peft(self):
         return self._peft if self._peft is not None else self.model
 
+    @cached_property
+    def weights_hash(self) -> str:
+        """The loaded weights' identity, read once (a read-only model dir cannot cache it on disk)."""
+        return model_hash(self.model_dir)
+
     def fits(self, adapter: AdapterInfo) -> bool:
         """Whether ``adapter`` was trained on this base model (unknown counts as yes)."""
         expected = adapter.metadata.get("base_model_sha256")
-        return not expected or expected == model_hash(self.model_dir)
+        return not expected or expected == self.weights_hash
 
     def _attach(self, adapter: AdapterInfo) -> None:
         from peft import PeftModel

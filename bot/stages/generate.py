@@ -45,12 +45,13 @@ class GenerateStage:
         turn.draft = generation.text.strip()
         turn.adapter = generation.adapter
         turn.tokens = {"prompt": generation.prompt_tokens, "completion": generation.completion_tokens}
-        turn.note(model=generation.model, adapter=generation.adapter, mean_logprob=getattr(generation, "mean_logprob", None),
+        sureness = generation.mean_logprob
+        turn.note(model=generation.model, adapter=generation.adapter, mean_logprob=sureness,
                   **{f"tokens_{k}": v for k, v in turn.tokens.items()})
         if is_abstention(turn.draft):
             turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, "the model found no answer in the passages", escalate=True)
             return
-        threshold, sureness = turn.settings.min_answer_logprob, getattr(generation, "mean_logprob", None)
+        threshold = turn.settings.min_answer_logprob
         if threshold is not None and sureness is not None and sureness < threshold:
             turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, f"the model was unsure of its answer (mean token log-probability "
                       f"{sureness:.2f} under min_answer_logprob {threshold:.2f})", escalate=True)

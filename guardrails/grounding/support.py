@@ -151,8 +151,9 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
         vectors = embed(sentences + passage_sentences)
         cosines = vectors[: len(sentences)] @ vectors[len(sentences):].T
         best = cosines.max(axis=1)
-        where = [located[i][0] for i in cosines.argmax(axis=1)]
-        closest = [passage_sentences[i] for i in cosines.argmax(axis=1)]
+        nearest = cosines.argmax(axis=1)
+        where = [located[i][0] for i in nearest]
+        closest = [passage_sentences[i] for i in nearest]
     else:
         best = np.zeros(len(sentences))
         where = [None] * len(sentences)
