@@ -114,12 +114,17 @@ class RetrievalEvaluation:
     fixed sample of ``latency_sample`` questions searched one at a time.
     """
 
-    def __init__(self, retriever, scorer, depth: int, alpha: float, latency_sample: int = 200) -> None:
+    def __init__(self, retriever, scorer, depth: int, alpha: float, latency_sample: int = 200,
+                 likelihood_depth: int = 0, likelihood_weight: float = 0.7) -> None:
         self.retriever = retriever
         self.scorer = scorer
         self.depth = depth
         self.alpha = alpha
         self.latency_sample = latency_sample
+        self.likelihood = {"likelihood_depth": likelihood_depth, "likelihood_weight": likelihood_weight}
+
+    def _search(self, question: str, vector=None):
+        return self.retriever.search(question, k=self.depth, alpha=self.alpha, vector=vector, **self.likelihood)
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         return self.retriever._embedder().encode(texts)
@@ -151,18 +156,18 @@ class RetrievalEvaluation:
         vectors = self._vectors(texts)
         rankings, kb_relevance = [], []
         for n, (item, vector) in enumerate(zip(questions, vectors), start=1):
-            hits = self.retriever.search(item.question, k=self.depth, alpha=self.alpha, vector=vector)
+            hits = self._search(item.question, vector)
             rankings.append(ranked_documents(hits))
             kb_relevance.append(self.scorer.relevance(item.question, hits))
             if progress and n % 100 == 0:
                 progress(n, total)
         report: dict = {**rank_metrics(rankings, [q.gold for q in questions])}
-        report["latency_ms"] = self._timed(texts, lambda text: self.retriever.search(text, k=self.depth, alpha=self.alpha))
+        report["latency_ms"] = self._timed(texts, self._search)
         report["baselines"] = {kind: self.baseline(questions, vectors, kind) for kind in ("bm25", "vector")}
         if ood is not None:
             ood_relevance = []
             for n, (question, vector) in enumerate(zip(ood, self._vectors(ood)), start=1):
-                hits = self.retriever.search(question, k=self.depth, alpha=self.alpha, vector=vector)
+                hits = self._search(question, vector)
                 ood_relevance.append(self.scorer.relevance(question, hits))
                 if progress and n % 100 == 0:
                     progress(len(questions) + n, total)

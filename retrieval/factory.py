@@ -34,7 +34,17 @@ def build_retriever(settings: Settings) -> HybridRetriever:
         from retrieval.reranker import get_reranker
 
         reranker = partial(get_reranker, settings.reranker_model)
-    return HybridRetriever(build_store(settings), partial(get_embedder, settings.embedding_model), reranker)
+    return HybridRetriever(build_store(settings), partial(get_embedder, settings.embedding_model), reranker,
+                           likelihood=partial(_likelihood_reranker, settings))
+
+
+def _likelihood_reranker(settings: Settings):
+    """The query-likelihood scorer on the generator's base model (loaded only when a search asks for it)."""
+    from adapters.local import pick_device
+    from adapters.model_store import resolve_model_dir
+    from retrieval.likelihood import get_likelihood_reranker
+
+    return get_likelihood_reranker(resolve_model_dir(settings.generator_model, settings.model_cache_dir), pick_device(settings.device))
 
 
 def build_relevance_scorer(settings: Settings) -> CalibratedRelevance:

@@ -43,3 +43,4 @@ class Hit:
     cosine: float | None = None  # cosine similarity of query and chunk embeddings
     bm25: float | None = None  # raw BM25 score, when the keyword side matched
     rerank: float | None = None  # cross-encoder score in [0, 1], when a reranker ran
+    likelihood: float | None = None  # mean log-probability of the question given the parent, when that reranker ran

