@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from bot.pipeline import Pipeline
 from bot.settings import Settings
-from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
+from bot.stages import GenerateStage, InputGuardStage, LikelihoodRerankStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
 
 
 def build_pipeline(settings: Settings, *, serving: bool = False) -> Pipeline:
@@ -17,11 +19,12 @@ def build_pipeline(settings: Settings, *, serving: bool = False) -> Pipeline:
     from guardrails.input import input_validators
     from bot.stages.passage_guard import build_passage_guard
     from guardrails.output import output_validators
-    from retrieval.factory import build_relevance_scorer, build_retriever
+    from retrieval.factory import build_relevance_scorer, build_retriever, likelihood_reranker
 
     stages = [
         InputGuardStage(input_validators(settings)),
         RetrieveStage(build_retriever(settings)),
+        LikelihoodRerankStage(partial(likelihood_reranker, settings)),
         RelevanceGateStage(build_relevance_scorer(settings)),
         build_passage_guard(settings),
         GenerateStage(build_generator(settings)),

@@ -115,16 +115,17 @@ class RetrievalEvaluation:
     """
 
     def __init__(self, retriever, scorer, depth: int, alpha: float, latency_sample: int = 200,
-                 likelihood_depth: int = 0, likelihood_weight: float = 0.7) -> None:
+                 rerank: Callable[[str, list[Hit]], list[Hit]] | None = None) -> None:
         self.retriever = retriever
         self.scorer = scorer
         self.depth = depth
         self.alpha = alpha
         self.latency_sample = latency_sample
-        self.likelihood = {"likelihood_depth": likelihood_depth, "likelihood_weight": likelihood_weight}
+        self.rerank = rerank  # applied after the search, as the pipeline's rerank stage does
 
-    def _search(self, question: str, vector=None):
-        return self.retriever.search(question, k=self.depth, alpha=self.alpha, vector=vector, **self.likelihood)
+    def _search(self, question: str, vector=None) -> list[Hit]:
+        hits = self.retriever.search(question, k=self.depth, alpha=self.alpha, vector=vector)
+        return self.rerank(question, hits) if self.rerank is not None and hits else hits
 
     def _vectors(self, texts: list[str]) -> np.ndarray:
         return self.retriever._embedder().encode(texts)

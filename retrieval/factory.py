@@ -34,12 +34,11 @@ def build_retriever(settings: Settings) -> HybridRetriever:
         from retrieval.reranker import get_reranker
 
         reranker = partial(get_reranker, settings.reranker_model)
-    return HybridRetriever(build_store(settings), partial(get_embedder, settings.embedding_model), reranker,
-                           likelihood=partial(_likelihood_reranker, settings))
+    return HybridRetriever(build_store(settings), partial(get_embedder, settings.embedding_model), reranker)
 
 
-def _likelihood_reranker(settings: Settings):
-    """The query-likelihood scorer on the generator's base model (loaded only when a search asks for it)."""
+def likelihood_reranker(settings: Settings):
+    """The query-likelihood scorer on the generator's base model (loads it on the first call)."""
     from adapters.local import pick_device
     from adapters.model_store import resolve_model_dir
     from retrieval.likelihood import get_likelihood_reranker

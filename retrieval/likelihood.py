@@ -6,9 +6,9 @@ this: score each of the top documents by the mean log-probability of the questio
 after a prompt that shows the passage (UPR, Sachan et al. 2022). The first ``depth``
 distinct parents are scored once each, in one batch; their hits are re-ordered by
 ``fused score + weight * (likelihood - best likelihood)``. The cost is one forward pass over
-``depth`` passages per question (about 0.5 s per passage for the 135M default on a 2-core
-CPU, milliseconds on a GPU), so it is off unless ``likelihood_rerank_depth`` is set; depth and
-weight are per call, so an admin can change them from Slack without a restart.
+``depth`` passages per question (about 1 s for three with the 135M default on a 2-core CPU,
+milliseconds on a GPU), so it is off unless ``likelihood_rerank_depth`` is set. The
+pipeline runs it as its own stage (bot/stages/rerank.py).
 """
 
 from __future__ import annotations

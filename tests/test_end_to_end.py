@@ -43,7 +43,7 @@ def test_answers_with_a_citation_to_the_right_page(handbook_pipeline):
     by_number = {s.n: s for s in answer.sources}
     assert cited <= set(by_number), "every citation points at a given source"
     assert any(by_number[n].location.endswith("leave.md") for n in cited)
-    assert [t.stage for t in answer.trace][:3] == ["input_guard", "retrieve", "relevance_gate"]
+    assert [t.stage for t in answer.trace][:4] == ["input_guard", "retrieve", "rerank", "relevance_gate"]
 
 
 def test_off_topic_question_falls_back_without_generating(handbook_pipeline):

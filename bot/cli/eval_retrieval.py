@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -27,7 +28,7 @@ def eval_retrieval(
     """Build an isolated knowledge base from SQuAD paragraphs and measure retrieval and the gate."""
     from adapters.model_store import resolve_model_dir
     from retrieval.evaluation import RetrievalEvaluation, ood_questions, squad_questions
-    from retrieval.factory import build_ingestor, build_relevance_scorer, build_retriever
+    from retrieval.factory import build_ingestor, build_relevance_scorer, build_retriever, likelihood_reranker
     from retrieval.reranker_training import article_selector, questions_for_articles
 
     settings = settings_or_fail()
@@ -55,8 +56,12 @@ def eval_retrieval(
                 if store_note:
                     store_note.stop()
             retriever = build_retriever(kb)
+            rerank = None
+            if kb.likelihood_rerank_depth:
+                scorer = likelihood_reranker(kb)
+                rerank = partial(scorer.rerank, depth=kb.likelihood_rerank_depth, weight=kb.likelihood_rerank_weight)
             evaluation = RetrievalEvaluation(retriever, build_relevance_scorer(kb), depth=max(kb.candidates, 50), alpha=kb.alpha,
-                                             likelihood_depth=kb.likelihood_rerank_depth, likelihood_weight=kb.likelihood_rerank_weight)
+                                             rerank=rerank)
 
             def show(done: int, total: int) -> None:
                 if not as_json:

@@ -11,7 +11,7 @@ from retrieval.types import Hit
 
 
 class Retriever(Protocol):
-    def search(self, query: str, *, k: int, alpha: float, likelihood_depth: int = 0, likelihood_weight: float = 0.7) -> list[Hit]: ...
+    def search(self, query: str, *, k: int, alpha: float) -> list[Hit]: ...
 
 
 def search_text(turn: Turn) -> str:
@@ -28,9 +28,7 @@ class RetrieveStage:
 
     def run(self, turn: Turn) -> None:
         settings = turn.settings
-        turn.hits = self.retriever.search(search_text(turn), k=settings.candidates, alpha=settings.alpha,
-                                          likelihood_depth=settings.likelihood_rerank_depth,
-                                          likelihood_weight=settings.likelihood_rerank_weight)
+        turn.hits = self.retriever.search(search_text(turn), k=settings.candidates, alpha=settings.alpha)
         turn.passages, turn.sources = select_passages(turn.hits, settings.top_k, settings.parent_max_chars)
         top = turn.hits[0] if turn.hits else None
         turn.note(
@@ -39,7 +37,6 @@ class RetrieveStage:
             top_cosine=top.cosine if top else None,
             top_bm25=top.bm25 if top else None,
             top_rerank=top.rerank if top else None,
-            top_likelihood=top.likelihood if top else None,
         )
 
 

@@ -26,7 +26,7 @@ class Store:
     def kb_version(self) -> str:
         return self.version
 
-    def search(self, query, *, k, alpha, **_):
+    def search(self, query, *, k, alpha):
         self.searches += 1
         chunk = Chunk("c1", "d1", "VPN", "vpn.md", "t", "p1", "VPN profiles last 90 days. Call 555-0100.")
         return [Hit(chunk=chunk, score=1.0, cosine=0.8)]

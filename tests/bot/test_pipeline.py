@@ -89,20 +89,6 @@ def test_answer_has_sources_and_a_trace_of_every_stage(make_settings):
     assert answer.stage("generate").details["tokens_prompt"] == 10
 
 
-def test_likelihood_reranking_settings_reach_the_retriever_per_question(make_settings):
-    class Recording(ListRetriever):
-        def search(self, query, *, k, alpha, **options):
-            self.options = options
-            return super().search(query, k=k, alpha=alpha)
-
-    retriever = Recording([_hit(1, 0.9)])
-    pipeline = Pipeline([RetrieveStage(retriever), RelevanceGateStage(TopCosine()), GenerateStage(EchoGenerator())], make_settings())
-    pipeline.run("How long is a VPN profile valid?", overrides={"likelihood_rerank_depth": 4, "likelihood_rerank_weight": 0.25})
-    assert retriever.options == {"likelihood_depth": 4, "likelihood_weight": 0.25}
-    pipeline.run("How long is a VPN profile valid?")
-    assert retriever.options["likelihood_depth"] == 0
-
-
 def test_gate_falls_back_without_calling_the_generator(make_settings):
     pipeline, _, generator = _pipeline(make_settings(min_relevance=0.95))
     answer = pipeline.run("What is the capital of Australia?")

@@ -50,45 +50,15 @@ def test_rerank_moves_the_answering_parent_first_and_leaves_the_rest(reranker) -
     assert [h.chunk.chunk_id for h in unchanged] == ["canal-0", "canal-1", "bees-0", "tea-0"]
 
 
-def test_retriever_loads_no_language_model_unless_asked(make_settings, tmp_path: Path) -> None:
-    from retrieval.retriever import HybridRetriever
-
-    class Store:
-        def hybrid_search(self, query, vector, *, k, alpha):
-            return [_hit("bees", *BEES, score=1.0)]
-
-    def no_model():
-        raise AssertionError("the likelihood model must not load at depth 0")
-
-    retriever = HybridRetriever(Store(), embedder=lambda: None, likelihood=no_model)
-    assert [h.chunk.parent_id for h in retriever.search("q", k=5, alpha=0.5, vector=[0.0], likelihood_depth=0)] == ["bees"]
-
-
 @pytest.mark.slow
-def test_settings_switch_it_on_through_the_factory(make_settings, corpus: Path, smol_dir: Path) -> None:
-    from retrieval.factory import build_ingestor, build_retriever
+def test_the_factory_loads_the_generators_base_model(make_settings, corpus: Path, smol_dir: Path) -> None:
+    from retrieval.factory import build_ingestor, build_retriever, likelihood_reranker
 
     settings = make_settings(generator_model=smol_dir, likelihood_rerank_depth=2)
     build_ingestor(settings).ingest([corpus])
-    hits = build_retriever(settings).search("How many days of annual leave do employees get?", k=5, alpha=0.5,
-                                            likelihood_depth=settings.likelihood_rerank_depth,
-                                            likelihood_weight=settings.likelihood_rerank_weight)
-    scored = {h.chunk.parent_id for h in hits if h.likelihood is not None}
-    assert len(scored) == 2 and hits[0].likelihood is not None
-    assert "Annual leave" in hits[0].chunk.title
+    question = "How many days of annual leave do employees get?"
+    hits = build_retriever(settings).search(question, k=5, alpha=0.5)
+    hits = likelihood_reranker(settings).rerank(question, hits, depth=2, weight=settings.likelihood_rerank_weight)
+    assert len({h.chunk.parent_id for h in hits if h.likelihood is not None}) == 2
+    assert hits[0].likelihood is not None and "Annual leave" in hits[0].chunk.title
 
-
-def test_a_failing_likelihood_model_keeps_the_hybrid_order(caplog) -> None:
-    from retrieval.retriever import HybridRetriever
-
-    class Store:
-        def hybrid_search(self, query, vector, *, k, alpha):
-            return [_hit("canal", *CANALS, score=1.0), _hit("bees", *BEES, score=0.5)]
-
-    def broken():
-        raise OSError("model directory unreadable")
-
-    retriever = HybridRetriever(Store(), embedder=lambda: None, likelihood=broken)
-    hits = retriever.search("q", k=5, alpha=0.5, vector=[0.0], likelihood_depth=3)
-    assert [h.chunk.parent_id for h in hits] == ["canal", "bees"]
-    assert "likelihood reranking failed" in caplog.text

@@ -60,5 +60,5 @@ def test_json_answer_has_the_documented_keys(tmp_path):
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"text", "outcome", "confidence", "sources", "trace"} <= set(answer)
     assert answer["outcome"] == "fallback"
-    assert [t["stage"] for t in answer["trace"]][:3] == ["input_guard", "retrieve", "relevance_gate"]
+    assert [t["stage"] for t in answer["trace"]][:4] == ["input_guard", "retrieve", "rerank", "relevance_gate"]
     assert all("duration_ms" in t for t in answer["trace"])

@@ -61,7 +61,7 @@ class SlowStore:
     def __init__(self, fail: bool = False) -> None:
         self.fail, self.searches = fail, 0
 
-    def search(self, query, *, k, alpha, **_):
+    def search(self, query, *, k, alpha):
         self.searches += 1
         if self.fail:
             raise ConnectionError("no store")

@@ -26,7 +26,7 @@ def _redact_emails(text: str) -> str:
 
 
 class Hits:
-    def search(self, query, *, k, alpha, **_):
+    def search(self, query, *, k, alpha):
         chunk = Chunk("c1", "d1", "VPN", "vpn.md", "text", "p1", "VPN profiles last 90 days.")
         return [Hit(chunk=chunk, score=1.0, cosine=0.8, bm25=4.2)]
 
@@ -96,7 +96,7 @@ def test_question_is_withheld_without_a_redactor_and_failures_are_logged_by_kind
         logger = QuestionLogger(IdHasher(b"salt"), redactor=None)
 
         class Broken:
-            def search(self, query, *, k, alpha, **_):
+            def search(self, query, *, k, alpha):
                 raise ConnectionError(f"store down while searching {query}")
 
         stages = [InputGuardStage([]), RetrieveStage(Broken()), RelevanceGateStage(Cosine()), GenerateStage(Gen()), OutputGuardStage([])]

@@ -21,7 +21,7 @@ class FlakyStore:
     def __init__(self, failures: int = 0, error: Exception | None = None, hang: float = 0.0) -> None:
         self.failures, self.error, self.hang, self.calls = failures, error, hang, 0
 
-    def search(self, query, *, k, alpha, **_):
+    def search(self, query, *, k, alpha):
         self.calls += 1
         if self.hang:
             time.sleep(self.hang)

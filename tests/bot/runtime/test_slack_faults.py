@@ -52,7 +52,7 @@ class DownStore:
     def __init__(self) -> None:
         self.calls = 0
 
-    def search(self, query, *, k, alpha, **_):
+    def search(self, query, *, k, alpha):
         self.calls += 1
         raise ConnectionError("connection refused")
 

@@ -26,7 +26,7 @@ class Store:
     def kb_version(self):
         return "v1"
 
-    def search(self, query, *, k, alpha, **_):
+    def search(self, query, *, k, alpha):
         self.calls += 1
         return [Hit(chunk=Chunk("c", "d", "VPN", "vpn.md", "t", "p", "VPN profiles last 90 days."), score=1.0, cosine=0.9)]
 

@@ -223,7 +223,7 @@ KNOWLEDGE = {
 class KeywordRetriever:
     """Hits for the first keyword in the query; the cosine is fixed per topic."""
 
-    def search(self, query: str, *, k: int, alpha: float, **_) -> list[Hit]:
+    def search(self, query: str, *, k: int, alpha: float) -> list[Hit]:
         for word, (title, location, cosine, _) in KNOWLEDGE.items():
             if word in query.lower():
                 chunk = Chunk(chunk_id=word, doc_id=word, title=title, location=location, text=title, parent_id=word, parent_text=f"{title} text")
