@@ -3,6 +3,8 @@
 A stage of its own, not part of the search: the store's deadline and retries cover the
 store only, the model's time shows in the trace under its own name, and a failure here
 costs the re-ordering, never the answer (the hybrid order stands and the error is noted).
+The stage never stops a turn, so its decision stays ``continue``; what it did is in
+``details["rerank"]``.
 Depth and weight are read per question, so an admin can switch it on for one channel.
 """
 
@@ -33,15 +35,15 @@ class LikelihoodRerankStage:
         settings = turn.settings
         depth = settings.likelihood_rerank_depth
         if depth == 0 or not turn.hits:
-            turn.note("off" if depth == 0 else "no hits")
+            turn.note(rerank="off" if depth == 0 else "no hits")
             return
         before = turn.hits[0].chunk.parent_id
         try:
             turn.hits = self._reranker().rerank(turn.query, turn.hits, depth, settings.likelihood_rerank_weight)
         except Exception as error:  # noqa: BLE001 - an optional re-ordering must not cost the user the answer
             log.exception("likelihood reranking failed (request %s); keeping the hybrid order", turn.request.request_id)
-            turn.note("failed", error=f"{type(error).__name__}: {error}"[:300])
+            turn.note(rerank="failed", error=f"{type(error).__name__}: {error}"[:300])
             return
         turn.passages, turn.sources = select_passages(turn.hits, settings.top_k, settings.parent_max_chars)
         top = turn.hits[0]
-        turn.note("reordered" if top.chunk.parent_id != before else "kept", depth=depth, top_likelihood=top.likelihood)
+        turn.note(rerank="reordered" if top.chunk.parent_id != before else "kept", depth=depth, top_likelihood=top.likelihood)

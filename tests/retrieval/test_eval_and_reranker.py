@@ -46,6 +46,33 @@ def test_eval_retrieval_json_has_exactly_the_issue_keys(runner, tmp_path: Path) 
     assert not (tmp_path / "data").exists()  # the evaluation knowledge base is isolated
 
 
+@pytest.mark.slow
+def test_eval_retrieval_with_likelihood_reranking(runner, monkeypatch, smol_dir: Path) -> None:
+    from retrieval.likelihood import QueryLikelihoodReranker
+
+    depths = []
+    original = QueryLikelihoodReranker.rerank
+
+    def spy(self, query, hits, depth, weight):
+        depths.append(depth)
+        return original(self, query, hits, depth, weight)
+
+    monkeypatch.setattr(QueryLikelihoodReranker, "rerank", spy)
+    monkeypatch.setenv("RAGBOT_LIKELIHOOD_RERANK_DEPTH", "2")
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    result = runner.invoke(app, ["eval", "retrieval", "--squad", str(MINI)])
+    assert result.exit_code == 0, result.output
+    assert "reranking: likelihood" in result.output
+    assert depths and set(depths) == {2}  # every search of the ranking and latency passes went through it
+
+
+def test_eval_retrieval_with_likelihood_reranking_and_a_bad_model_is_one_line(runner, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RAGBOT_LIKELIHOOD_RERANK_DEPTH", "2")
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(tmp_path))
+    result = runner.invoke(app, ["eval", "retrieval", "--squad", str(MINI), "--json"])
+    assert result.exit_code == 2 and "config.json" in result.output and "Traceback" not in result.output
+
+
 def test_eval_retrieval_bad_file_is_one_line(runner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

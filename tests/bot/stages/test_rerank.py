@@ -44,7 +44,7 @@ def test_off_by_default_and_the_model_is_never_loaded(make_settings):
     pipeline = Pipeline([InputGuardStage([]), RetrieveStage(Retriever()), LikelihoodRerankStage(no_model)], make_settings())
     answer = pipeline.run("How do bees talk?")
     assert answer.sources[0].doc_id == "canals"
-    assert answer.trace[-1].stage == "rerank" and answer.trace[-1].decision == "off"
+    assert answer.trace[-1].stage == "rerank" and answer.trace[-1].details["rerank"] == "off"
 
 
 def test_settings_per_question_reorder_hits_and_renumber_passages(make_settings):
@@ -52,7 +52,7 @@ def test_settings_per_question_reorder_hits_and_renumber_passages(make_settings)
     answer = _run(make_settings, reranker, likelihood_rerank_depth=4, likelihood_rerank_weight=0.25)
     assert reranker.calls == [("How do bees talk?", 4, 0.25)]
     assert [s.doc_id for s in answer.sources] == ["bees"] and answer.sources[0].n == 1
-    assert answer.trace[-1].decision == "reordered" and answer.trace[-1].details["top_likelihood"] == -1.0
+    assert answer.trace[-1].details["rerank"] == "reordered" and answer.trace[-1].details["top_likelihood"] == -1.0
 
 
 def test_a_failing_model_keeps_the_hybrid_order_and_says_so(make_settings, caplog):
@@ -62,5 +62,5 @@ def test_a_failing_model_keeps_the_hybrid_order_and_says_so(make_settings, caplo
 
     answer = _run(make_settings, Broken(), likelihood_rerank_depth=3)
     assert answer.outcome is Outcome.ANSWERED and answer.sources[0].doc_id == "canals"
-    assert answer.trace[-1].decision == "failed" and "unreadable" in answer.trace[-1].details["error"]
+    assert answer.trace[-1].details["rerank"] == "failed" and "unreadable" in answer.trace[-1].details["error"]
     assert "likelihood reranking failed" in caplog.text
