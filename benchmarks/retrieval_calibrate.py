@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.settings import load_settings  # noqa: E402
 from retrieval.evaluation import auroc, ood_questions, squad_questions  # noqa: E402
-from retrieval.relevance import CALIBRATION_FILE, Calibration, features  # noqa: E402
+from retrieval.relevance import CALIBRATION_FILE, Calibration, candidate_features  # noqa: E402
 
 FEATURES = {"hybrid": ["cosine", "coverage"], "rerank": ["cosine", "coverage", "rerank"]}
 CANDIDATES = ["cosine", "coverage", "specific", "weighted", "cosine_gap"]
@@ -68,7 +68,7 @@ def collect(squad: Path, ood: Path, ood_every: int, out: Path) -> list[dict]:
         vectors = retriever._embedder().encode([q for q, _, _ in everything])
         for n, ((question, label, fold), vector) in enumerate(zip(everything, vectors), start=1):
             hits = retriever.search(question, k=max(kb.candidates, 50), alpha=kb.alpha, vector=vector)
-            rows.append({"label": label, "fold": fold, **features(question, hits)})
+            rows.append({"label": label, "fold": fold, **candidate_features(question, hits)})
             if n % 200 == 0:
                 print(f"{n}/{len(kb_questions) + len(out_questions)} ({time.time() - started:.0f} s)", flush=True)
     out.write_text("\n".join(json.dumps(r) for r in rows))

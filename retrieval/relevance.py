@@ -102,20 +102,28 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, Calibration]:
 
 
 def features(query: str, hits: list[Hit], top_n: int = 3) -> dict[str, float]:
-    """Absolute signals of the best hits (max over the first ``top_n``, so order does not matter much)."""
+    """The gate's absolute signals of the best hits (max over the first ``top_n``, so order does not matter much)."""
     head = hits[:top_n]
-    cosines = sorted((h.cosine for h in hits[:10] if h.cosine is not None), reverse=True)
     result = {
         "cosine": max((h.cosine for h in head if h.cosine is not None), default=0.0),
         "coverage": max((coverage(query, h) for h in head), default=0.0),
-        "specific": max((specific_coverage(query, h) for h in head), default=0.0),
-        "weighted": max((weighted_coverage(query, h) for h in head), default=0.0),
-        "cosine_gap": cosines[0] - float(sum(cosines[1:]) / len(cosines[1:])) if len(cosines) > 1 else 0.0,
     }
     reranks = [h.rerank for h in head if h.rerank is not None]
     if reranks:
         result["rerank"] = max(reranks)
     return result
+
+
+def candidate_features(query: str, hits: list[Hit], top_n: int = 3) -> dict[str, float]:
+    """``features`` plus the ones tried for the gate and not kept (benchmarks/retrieval_calibrate.py compares them)."""
+    head = hits[:top_n]
+    cosines = sorted((h.cosine for h in hits[:10] if h.cosine is not None), reverse=True)
+    return {
+        **features(query, hits, top_n),
+        "specific": max((specific_coverage(query, h) for h in head), default=0.0),
+        "weighted": max((weighted_coverage(query, h) for h in head), default=0.0),
+        "cosine_gap": cosines[0] - float(sum(cosines[1:]) / len(cosines[1:])) if len(cosines) > 1 else 0.0,
+    }
 
 
 class CalibratedRelevance:

@@ -67,3 +67,13 @@ def test_calibrated_gate_passes_kb_questions_and_stops_off_topic_ones(make_setti
         assert relevance(question) >= settings.min_relevance, question
     for question in ("Who won the 1998 football world cup?", "What is the boiling point of mercury?"):
         assert relevance(question) < settings.min_relevance, question
+
+
+def test_the_gate_computes_only_what_it_uses_and_the_calibration_script_gets_the_rest() -> None:
+    from retrieval.relevance import candidate_features
+
+    hits = [_hit("Leave: 27 days of annual leave", 0.7), _hit("VPN tokens", 0.3)]
+    assert set(features("How many days of annual leave?", hits)) == {"cosine", "coverage"}
+    every = candidate_features("How many days of annual leave?", hits)
+    assert set(every) == {"cosine", "coverage", "specific", "weighted", "cosine_gap"}
+    assert every["cosine_gap"] == pytest.approx(0.4)
