@@ -7,7 +7,7 @@ after a prompt that shows the passage (UPR, Sachan et al. 2022). The first ``dep
 distinct parents are scored once each, in one batch; their hits are re-ordered by
 ``fused score + weight * (likelihood - best likelihood)``. The cost is one forward pass over
 ``depth`` passages per question (about 1 s for three with the 135M default on a 2-core CPU,
-milliseconds on a GPU), so it is off unless ``likelihood_rerank_depth`` is set. The
+far less on a GPU), so it is off unless ``likelihood_rerank_depth`` is set. The
 pipeline runs it as its own stage (bot/stages/rerank.py).
 """
 
