@@ -42,6 +42,19 @@ def pick_device(setting: str) -> str:
     return setting
 
 
+def load_causal_lm(model_dir: Path, device: str):
+    """Tokenizer and a causal LM ready for inference on ``device`` (bf16 on CUDA, fp32 on CPU).
+    Callers hold MODEL_LOAD_LOCK (see bot/model_loading.py)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+    model.eval()
+    return tokenizer, model
+
+
 @dataclass
 class _Request:
     prompt_ids: list[int]
@@ -62,18 +75,12 @@ class _LoadedModel:
     """The base model and tokenizer, plus LoRA adapters attached by name on first use."""
 
     def __init__(self, model_dir: Path, device: str) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.model_dir = model_dir
         self.device = device
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer, self.model = load_causal_lm(model_dir, device)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
-        self.model.eval()
         self.name = model_dir.name
         self._adapters: set[str] = set()
         self._peft = None

@@ -30,12 +30,11 @@ def likelihood_prompt(title: str, passage: str) -> str:
 class QueryLikelihoodReranker:
     def __init__(self, model_dir: Path, device: str = "cpu") -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from adapters.local import load_causal_lm
 
         with MODEL_LOAD_LOCK:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-            dtype = torch.bfloat16 if device == "cuda" else torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(device).eval()
+            self.tokenizer, self.model = load_causal_lm(model_dir, device)
         self.device = device
         self._torch = torch
         self._lock = threading.Lock()
