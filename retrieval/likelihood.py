@@ -87,6 +87,12 @@ class QueryLikelihoodReranker:
         return scored + rest
 
 
-@lru_cache(maxsize=2)
 def get_likelihood_reranker(model_dir: Path, device: str) -> QueryLikelihoodReranker:
+    """The process-wide scorer for ``model_dir``: two first questions arriving together load it once."""
+    with MODEL_LOAD_LOCK:
+        return _cached_likelihood_reranker(model_dir, device)
+
+
+@lru_cache(maxsize=2)
+def _cached_likelihood_reranker(model_dir: Path, device: str) -> QueryLikelihoodReranker:
     return QueryLikelihoodReranker(model_dir, device)

@@ -62,6 +62,12 @@ class CrossEncoderReranker:
         return sorted(hits, key=lambda h: -(self.weight * (h.rerank or 0.0) + (1 - self.weight) * h.score))
 
 
-@lru_cache(maxsize=2)
 def get_reranker(model_path: Path) -> CrossEncoderReranker:
+    """The process-wide cross-encoder for ``model_path``: two first questions arriving together load it once."""
+    with MODEL_LOAD_LOCK:
+        return _cached_reranker(model_path)
+
+
+@lru_cache(maxsize=2)
+def _cached_reranker(model_path: Path) -> CrossEncoderReranker:
     return CrossEncoderReranker(model_path)

@@ -1,4 +1,4 @@
-"""Query-likelihood reranking with the real SmolLM2 base model."""
+"""Query-likelihood reranking with the real SmolLM2 base model; the reranker singletons load once."""
 
 from __future__ import annotations
 
@@ -62,3 +62,33 @@ def test_the_factory_loads_the_generators_base_model(make_settings, corpus: Path
     assert len({h.chunk.parent_id for h in hits if h.likelihood is not None}) == 2
     assert hits[0].likelihood is not None and "Annual leave" in hits[0].chunk.title
 
+
+
+@pytest.mark.parametrize("module_name, getter, cached, cls", [
+    ("retrieval.likelihood", "get_likelihood_reranker", "_cached_likelihood_reranker", "QueryLikelihoodReranker"),
+    ("retrieval.reranker", "get_reranker", "_cached_reranker", "CrossEncoderReranker"),
+])
+def test_two_first_questions_at_once_load_the_model_once(monkeypatch, tmp_path: Path, module_name, getter, cached, cls) -> None:
+    import importlib
+    import threading
+    import time
+
+    module = importlib.import_module(module_name)
+    built = []
+
+    class SlowModel:
+        def __init__(self, *args) -> None:
+            time.sleep(0.2)  # a model load: long enough for the other thread to arrive
+            built.append(args)
+
+    monkeypatch.setattr(module, cls, SlowModel)
+    getattr(module, cached).cache_clear()
+    args = (tmp_path, "cpu") if getter == "get_likelihood_reranker" else (tmp_path,)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(getattr(module, getter)(*args))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    getattr(module, cached).cache_clear()
+    assert len(built) == 1 and len({id(r) for r in results}) == 1
