@@ -1,14 +1,10 @@
 """Collect top-10 doc candidates (hybrid) for dev questions + OOD, save signals."""
 # Experiment script behind a "tried, not kept" figure in docs/benchmarks.md (issue 4, session 4).
-# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; scratch goes to $SCRATCH (default /tmp/ragbot-exp).
+# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; scratch goes to $SCRATCH (_paths.py).
 import json, sys, pickle
 from pathlib import Path
 import os
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-SCRATCH = os.environ.get("SCRATCH", "/tmp/ragbot-exp")
-os.makedirs(SCRATCH, exist_ok=True)
-sys.path.insert(0, ROOT)
+from _paths import DATA, SCRATCH  # also puts the repository on sys.path
 from bot.settings import Settings
 from retrieval.evaluation import squad_questions, ood_questions, ranked_documents
 from retrieval.factory import build_ingestor, build_retriever, build_relevance_scorer

@@ -1,14 +1,10 @@
 """Experiment: fine-tune MiniLM bi-encoder on odd articles (holdout 0/2), MNRL with hard negatives."""
 # Experiment script behind a "tried, not kept" figure in docs/benchmarks.md (issue 4, session 4).
-# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; scratch goes to $SCRATCH (default /tmp/ragbot-exp).
+# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; the output folder is the first argument.
 import sys, time, tempfile, random, json
 from pathlib import Path
 import os
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-SCRATCH = os.environ.get("SCRATCH", "/tmp/ragbot-exp")
-os.makedirs(SCRATCH, exist_ok=True)
-sys.path.insert(0, ROOT)
+from _paths import DATA  # also puts the repository on sys.path
 from bot.settings import Settings
 from retrieval.embedder import packaged_minilm_path
 from retrieval.factory import build_ingestor, build_retriever, chunker_for

@@ -2,9 +2,7 @@
 # Experiment script behind a "tried, not kept" figure in docs/benchmarks.md (issue 4, session 4).
 # Run from the repository root after collect_candidates.py; scratch in $SCRATCH (default /tmp/ragbot-exp).
 import pickle, numpy as np, sys, math, re, os
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRATCH = os.environ.get("SCRATCH", "/tmp/ragbot-exp")
-sys.path.insert(0, ROOT)
+from _paths import SCRATCH  # also puts the repository on sys.path
 from retrieval.evaluation import auroc
 from sklearn.linear_model import LogisticRegression
 d = pickle.load(open(os.path.join(SCRATCH, "cands.pkl"), "rb"))

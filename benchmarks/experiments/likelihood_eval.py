@@ -1,13 +1,9 @@
 """R@1 on even-article KB questions: hybrid vs hybrid+QL(base) vs hybrid+QL(adapter), top-3, weight sweep."""
 # Experiment script behind a "tried, not kept" figure in docs/benchmarks.md (issue 4, session 4).
-# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; scratch goes to $SCRATCH (default /tmp/ragbot-exp).
+# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; scratch goes to $SCRATCH (_paths.py).
 import sys, json, pickle, random, threading, time
 import os
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-SCRATCH = os.environ.get("SCRATCH", "/tmp/ragbot-exp")
-os.makedirs(SCRATCH, exist_ok=True)
-sys.path.insert(0, ROOT)
+from _paths import DATA, SCRATCH  # also puts the repository on sys.path
 import numpy as np, torch
 torch.set_num_threads(2)
 from bot.settings import Settings

@@ -1,14 +1,10 @@
 """Experiment: LoRA-tune SmolLM2 for query likelihood (contrastive over sibling paragraphs + MLE) on odd articles."""
 # Experiment script behind a "tried, not kept" figure in docs/benchmarks.md (issue 4, session 4).
-# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; scratch goes to $SCRATCH (default /tmp/ragbot-exp).
+# Kept as run, lightly parameterized: run from the repository root with .venv/bin/python; the output folder is the first argument.
 import sys, json, random, time
 from pathlib import Path
 import os
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-SCRATCH = os.environ.get("SCRATCH", "/tmp/ragbot-exp")
-os.makedirs(SCRATCH, exist_ok=True)
-sys.path.insert(0, ROOT)
+from _paths import DATA  # also puts the repository on sys.path
 import torch
 from bot.settings import Settings
 from adapters.model_store import resolve_model_dir
