@@ -51,6 +51,15 @@ class Finding:
     score: float
 
 
+class SkippedLanguageFilter(logging.Filter):
+    """Drops Presidio's warning for each predefined recognizer of another language it skips
+    (some twenty lines on every start, printed before the first answer of ``ragbot ask``): ragbot
+    asks for English only, so skipping them is the intended outcome, not a problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "language is not supported by registry" not in record.getMessage()
+
+
 class PiiEngine:
     """Presidio analyzer + anonymizer; ``analyze`` and ``redact`` are safe to call from many threads."""
 
@@ -60,7 +69,10 @@ class PiiEngine:
 
         # Presidio logs each finding's context words (the raw personal data) at DEBUG level:
         # never let a DEBUG log level elsewhere in ragbot write them out.
-        logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
+        presidio_log = logging.getLogger("presidio-analyzer")
+        presidio_log.setLevel(logging.WARNING)
+        if not any(isinstance(f, SkippedLanguageFilter) for f in presidio_log.filters):
+            presidio_log.addFilter(SkippedLanguageFilter())
         config = {
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],

@@ -111,3 +111,16 @@ def test_addresses_and_names_in_context(pii_engine):
 def test_signature_line_name_is_redacted(pii_engine):
     redacted = redact("Thanks!\n\nMaureen Thibault\nPhone: 212-555-0199")
     assert "Maureen Thibault" not in redacted and "212-555-0199" not in redacted
+
+
+def test_start_up_prints_no_warning_for_each_other_language_recognizer(caplog):
+    import logging
+
+    from guardrails.pii.engine import PiiEngine
+
+    caplog.set_level(logging.WARNING)
+    engine = PiiEngine()  # a fresh one: the session's engine was built before caplog listened
+    assert not [r for r in caplog.records if "not supported by registry" in r.getMessage()]
+    other = logging.LogRecord("presidio-analyzer", logging.WARNING, __file__, 1, "entity %s failed", ("X",), None)
+    assert logging.getLogger("presidio-analyzer").filter(other)  # every other warning still shows
+    assert engine.redact("mail jane.doe@example.com")[1]
