@@ -63,7 +63,6 @@ def test_the_factory_loads_the_generators_base_model(make_settings, corpus: Path
     assert hits[0].likelihood is not None and "Annual leave" in hits[0].chunk.title
 
 
-
 @pytest.mark.parametrize("module_name, getter, cached, cls", [
     ("retrieval.likelihood", "get_likelihood_reranker", "_cached_likelihood_reranker", "QueryLikelihoodReranker"),
     ("retrieval.reranker", "get_reranker", "_cached_reranker", "CrossEncoderReranker"),
