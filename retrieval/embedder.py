@@ -9,12 +9,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from bot.model_loading import MODEL_LOAD_LOCK
+from bot.model_loading import shared_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -59,12 +58,7 @@ class Embedder:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
 
+@shared_model(maxsize=4)
 def get_embedder(model_path: Path | None = None) -> Embedder:
     """The process-wide embedder for ``model_path`` (default: packaged MiniLM)."""
-    with MODEL_LOAD_LOCK:  # two threads asking at once must not load it twice, or concurrently
-        return _cached_embedder(model_path)
-
-
-@lru_cache(maxsize=4)
-def _cached_embedder(model_path: Path | None) -> Embedder:
     return Embedder(model_path)

@@ -14,10 +14,9 @@ pipeline runs it as its own stage (bot/stages/rerank.py).
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from pathlib import Path
 
-from bot.model_loading import MODEL_LOAD_LOCK
+from bot.model_loading import MODEL_LOAD_LOCK, shared_model
 from retrieval.types import Hit
 
 MAX_PASSAGE_TOKENS = 300  # longer parents are cut: the start of a section carries its topic
@@ -87,12 +86,7 @@ class QueryLikelihoodReranker:
         return scored + rest
 
 
+@shared_model(maxsize=2)
 def get_likelihood_reranker(model_dir: Path, device: str) -> QueryLikelihoodReranker:
-    """The process-wide scorer for ``model_dir``: two first questions arriving together load it once."""
-    with MODEL_LOAD_LOCK:
-        return _cached_likelihood_reranker(model_dir, device)
-
-
-@lru_cache(maxsize=2)
-def _cached_likelihood_reranker(model_dir: Path, device: str) -> QueryLikelihoodReranker:
+    """The process-wide scorer for ``model_dir``."""
     return QueryLikelihoodReranker(model_dir, device)

@@ -9,13 +9,12 @@ a blend of that probability and the fused hybrid score.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from retrieval.chunking import embedding_text
 from retrieval.errors import StoreUnavailable
 from retrieval.types import Chunk, Hit
-from bot.model_loading import MODEL_LOAD_LOCK
+from bot.model_loading import MODEL_LOAD_LOCK, shared_model
 
 RERANK_WEIGHT = 0.85  # share of the final order decided by the cross-encoder
 MAX_LENGTH = 128
@@ -62,12 +61,7 @@ class CrossEncoderReranker:
         return sorted(hits, key=lambda h: -(self.weight * (h.rerank or 0.0) + (1 - self.weight) * h.score))
 
 
+@shared_model(maxsize=2)
 def get_reranker(model_path: Path) -> CrossEncoderReranker:
-    """The process-wide cross-encoder for ``model_path``: two first questions arriving together load it once."""
-    with MODEL_LOAD_LOCK:
-        return _cached_reranker(model_path)
-
-
-@lru_cache(maxsize=2)
-def _cached_reranker(model_path: Path) -> CrossEncoderReranker:
+    """The process-wide cross-encoder for ``model_path``."""
     return CrossEncoderReranker(model_path)

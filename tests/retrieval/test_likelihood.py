@@ -63,16 +63,18 @@ def test_the_factory_loads_the_generators_base_model(make_settings, corpus: Path
     assert hits[0].likelihood is not None and "Annual leave" in hits[0].chunk.title
 
 
-@pytest.mark.parametrize("module_name, getter, cached, cls", [
-    ("retrieval.likelihood", "get_likelihood_reranker", "_cached_likelihood_reranker", "QueryLikelihoodReranker"),
-    ("retrieval.reranker", "get_reranker", "_cached_reranker", "CrossEncoderReranker"),
+@pytest.mark.parametrize("module_name, getter, cls, args", [
+    ("retrieval.likelihood", "get_likelihood_reranker", "QueryLikelihoodReranker", ("model", "cpu")),
+    ("retrieval.reranker", "get_reranker", "CrossEncoderReranker", ("model",)),
+    ("retrieval.embedder", "get_embedder", "Embedder", ()),
 ])
-def test_two_first_questions_at_once_load_the_model_once(monkeypatch, tmp_path: Path, module_name, getter, cached, cls) -> None:
+def test_two_first_questions_at_once_load_the_model_once(monkeypatch, module_name, getter, cls, args) -> None:
     import importlib
     import threading
     import time
 
     module = importlib.import_module(module_name)
+    get = getattr(module, getter)
     built = []
 
     class SlowModel:
@@ -81,13 +83,14 @@ def test_two_first_questions_at_once_load_the_model_once(monkeypatch, tmp_path: 
             built.append(args)
 
     monkeypatch.setattr(module, cls, SlowModel)
-    getattr(module, cached).cache_clear()
-    args = (tmp_path, "cpu") if getter == "get_likelihood_reranker" else (tmp_path,)
+    get.cache_clear()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(getattr(module, getter)(*args))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(get(*args))) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    getattr(module, cached).cache_clear()
+    if not args:  # the default argument and the same value passed explicitly are one instance
+        results.append(get(None))
+    get.cache_clear()
     assert len(built) == 1 and len({id(r) for r in results}) == 1
