@@ -1,8 +1,9 @@
 """Incremental ingest: load, hash, skip unchanged, chunk and embed changed, replace, prune.
 
 A document's content hash is stored on each of its chunks; an unchanged document costs a
-file read and a hash, never an embedding, which is what makes re-ingest cheap. A corrupt
-file is reported by name and skipped, and its already stored documents are kept.
+file read and a hash, never an embedding, which is what makes re-ingest cheap. A corrupt,
+empty or unreadable file (or folder) is reported by name and skipped, and its already stored
+documents are kept, --prune included.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from retrieval.chunking import Chunker, document_hash, embedding_text
 from retrieval.embedder import Embedder
-from retrieval.loaders import check_paths, discover, load_file, unsupported_in
+from retrieval.loaders import check_paths, discover, load_file
 from retrieval.errors import CorruptFile, UnsupportedFile
 from retrieval.store.base import ChunkStore
 from retrieval.types import Chunk, Document
@@ -30,7 +31,7 @@ class IngestReport:
     skipped: int = 0
     removed: int = 0
     chunks: int = 0
-    failures: dict[str, str] = field(default_factory=dict)  # file name -> reason
+    failures: dict[str, str] = field(default_factory=dict)  # file (path under its folder) -> reason
     ignored: int = 0  # files in the folders whose type no loader reads
     seconds: float = 0.0
 
@@ -57,6 +58,16 @@ def _under(file: str, roots: list[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
+def _shown(file: Path, root: Path) -> str:
+    """How a file is named in the report: its path under the folder given to ingest."""
+    if file == root:
+        return file.name
+    try:
+        return str(file.relative_to(root))
+    except ValueError:
+        return str(file)
+
+
 class Ingestor:
     def __init__(self, store: ChunkStore, embedder: Callable[[], Embedder], chunker: Callable[[], Chunker]) -> None:
         self.store = store
@@ -68,46 +79,43 @@ class Ingestor:
 
         started = time.perf_counter()
         roots = check_paths(paths)
-        files = list(discover(roots))
-        report = IngestReport(files=len(files), ignored=len(list(unsupported_in(roots))))
+        found = discover(roots)
+        report = IngestReport(files=len(found.files), ignored=len(found.ignored))
+        kept = list(found.problems)  # unreadable folders and broken links: what is stored from them stays
+        for path, reason in found.problems.items():
+            root = next((r for r in roots if _under(str(path), [r])), path)
+            report.failures[_shown(path, root)] = reason
         stored = self.store.document_hashes()
-        seen: set[str] = set()
-        failed_files: set[str] = set()
-        pending: list[tuple[Document, bool]] = []
+        stored_sources = {source_file(location, doc_id) for doc_id, (_, location) in stored.items()}
+        origin: dict[str, Path] = {}  # doc id -> the file it came from in this run
+        pending: list[tuple[Document, bool, str]] = []
         pending_chunks = 0
         changed = False
 
-        for done, (file, _root) in enumerate(files, start=1):
-            try:
-                documents = load_file(file)
-            except (CorruptFile, UnsupportedFile) as error:
-                report.failures[file.name] = str(error).removeprefix(f"{file.name}: ")
-                failed_files.add(str(file))
-                documents = []
+        for done, (file, root) in enumerate(found.files, start=1):
+            documents, problem = self._load(file, stored, stored_sources, origin)
+            if problem:
+                report.failures[_shown(file, root)] = problem
+                kept.append(file)
             for document in documents:
-                if document.doc_id in seen:
-                    continue
-                seen.add(document.doc_id)
                 previous = stored.get(document.doc_id)
                 if previous is not None and previous[0] == document_hash(document):
                     report.skipped += 1
                     continue
-                pending.append((document, previous is not None))
+                pending.append((document, previous is not None, _shown(file, root)))
                 pending_chunks += max(1, len(document.text) // 600)
                 if pending_chunks >= _BATCH_CHUNKS:
                     changed |= self._write(pending, report)
                     pending, pending_chunks = [], 0
             if progress:
-                progress(done, len(files), file.name)
+                progress(done, len(found.files), file.name)
         changed |= self._write(pending, report)
 
         if prune:
             gone = [
                 doc_id
                 for doc_id, (_, location) in stored.items()
-                if doc_id not in seen
-                and _under(source_file(location, doc_id), roots)
-                and source_file(location, doc_id) not in failed_files
+                if doc_id not in origin and _under(source_file(location, doc_id), roots) and not _under(source_file(location, doc_id), kept)
             ]
             if gone:
                 self.store.delete_documents(gone)
@@ -118,22 +126,55 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _write(self, pending: list[tuple[Document, bool]], report: IngestReport) -> bool:
+    @staticmethod
+    def _load(file: Path, stored: dict[str, tuple[str, str]], stored_sources: set[str], origin: dict[str, Path]) -> tuple[list[Document], str | None]:
+        """``file``'s documents that can go in, and why the rest cannot (None when all can).
+
+        A file that yields no text fails as a whole and its stored copy stays: an emptied or
+        unreadable file is more often a mistake than a deletion (delete it and --prune for that).
+        A document id another file already supplies is refused, not overwritten (two SQuAD
+        files with an article of the same title).
+        """
+        try:
+            documents = [d for d in load_file(file) if d.text.strip()]
+        except (CorruptFile, UnsupportedFile) as error:
+            return [], str(error).removeprefix(f"{file.name}: ")
+        if not documents:
+            return [], "no text to index" + ("; the stored copy is kept" if str(file) in stored_sources else "")
+        accepted, clashes = [], []
+        for document in documents:
+            other = origin.get(document.doc_id)
+            if other is None and document.doc_id in stored:
+                earlier = Path(source_file(stored[document.doc_id][1], document.doc_id))
+                other = earlier if earlier != file and earlier.exists() else None
+            if other is not None and other != file:
+                clashes.append((document.doc_id, other))
+                continue
+            origin[document.doc_id] = file
+            accepted.append(document)
+        if not clashes:
+            return accepted, None
+        doc_id, other = clashes[0]
+        more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
+        return accepted, f"document id {doc_id!r}{more} already comes from {other}; skipped (rename the article or the file)"
+
+    def _write(self, pending: list[tuple[Document, bool, str]], report: IngestReport) -> bool:
         if not pending:
             return False
         chunker = self._chunker()
         chunks: list[Chunk] = []
-        for document, _ in pending:
+        for document, _, _ in pending:
             chunks.extend(chunker.chunk(document))
         vectors = self._embedder().encode([embedding_text(c) for c in chunks])
         result = self.store.upsert(chunks, vectors)
         failed_docs = {f.split("::", 1)[0] for f in result.failed}
-        for document, existed in pending:
+        for document, existed, shown in pending:
             if document.doc_id in failed_docs:
-                report.failures[Path(source_file(document.location, document.doc_id)).name] = "the store rejected some chunks"
+                report.failures[shown] = "the store rejected some chunks"
             elif existed:
                 report.updated += 1
             else:
                 report.added += 1
         report.chunks += result.written
         return True
+

@@ -2,14 +2,18 @@
 
 Every loader returns whole documents with metadata (title, location, section path lives in
 the chunks, updated time). A file that cannot be parsed raises :class:`CorruptFile`; a type
-no loader knows raises :class:`UnsupportedFile`. Folders are walked; hidden entries skipped.
+no loader knows raises :class:`UnsupportedFile`. Folders are walked (hidden entries skipped); a
+folder that cannot be listed or a broken link is a reported problem, never silently nothing.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import logging
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,22 +31,17 @@ SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUF
 _ATX_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
-@dataclass
-class LoadedFile:
-    """What one file produced: documents, or the reason it was skipped."""
-
-    path: Path
-    root: Path
-    documents: list[Document] = field(default_factory=list)
-    error: str | None = None
-
-
 def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
 
 
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # what Windows tools write as "Unicode"
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise CorruptFile(f"{path.name}: not valid UTF-16 ({error.reason} at byte {error.start})") from None
     if b"\x00" in raw[:4096]:
         raise CorruptFile(f"{path.name}: binary content in a text file")
     try:
@@ -111,6 +110,10 @@ def load_pdf(path: Path) -> list[Document]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs recoverable damage ("EOF marker not found") without the file's name; what
+    # counts is the outcome, which the ingest report gives by name.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+
     try:
         reader = PdfReader(str(path))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
@@ -135,15 +138,21 @@ def load_squad(path: Path) -> list[Document]:
         raise UnsupportedFile(f"{path.name}: JSON files are read only in SQuAD 2.0 format (a top-level 'data' list)")
     updated = _mtime(path)
     documents = []
-    for article in data["data"]:
-        title = str(article.get("title", "")).replace("_", " ")
-        for index, paragraph in enumerate(article.get("paragraphs", [])):
-            context = paragraph.get("context", "")
+    for a_index, article in enumerate(data["data"]):
+        paragraphs = article.get("paragraphs", []) if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise CorruptFile(f"{path.name}: article {a_index} is not a SQuAD article (an object with a 'paragraphs' list)")
+        raw_title = str(article.get("title", ""))
+        for index, paragraph in enumerate(paragraphs):
+            context = paragraph.get("context", "") if isinstance(paragraph, dict) else None
+            if not isinstance(context, str):
+                raise CorruptFile(f"{path.name}: article {raw_title or a_index!r}, paragraph {index}: 'context' is not text")
             if not context.strip():
                 continue
-            doc_id = f"{article.get('title', '')}#{index}"
+            doc_id = f"{raw_title}#{index}"
             documents.append(
-                Document(doc_id=doc_id, title=title, text=context, location=f"{path}#{doc_id}", updated=updated, metadata={"format": "squad"})
+                Document(doc_id=doc_id, title=raw_title.replace("_", " "), text=context, location=f"{path}#{doc_id}", updated=updated,
+                         metadata={"format": "squad"})
             )
     return documents
 
@@ -167,6 +176,8 @@ def load_file(path: Path) -> list[Document]:
         raise
     except OSError as error:
         raise CorruptFile(f"{path.name}: cannot read ({error.strerror or error})") from None
+    except Exception as error:  # noqa: BLE001 - a parser's surprise on one file must not stop the others
+        raise CorruptFile(f"{path.name}: unreadable ({type(error).__name__}: {str(error)[:200]})") from None
 
 
 def check_paths(paths: list[Path]) -> list[Path]:
@@ -182,33 +193,39 @@ def check_paths(paths: list[Path]) -> list[Path]:
     return resolved
 
 
-def discover(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
-    """(file, root) pairs for supported files under ``paths``; hidden files and folders skipped."""
+@dataclass
+class Discovery:
+    """What a walk over the paths to ingest found."""
+
+    files: list[tuple[Path, Path]] = field(default_factory=list)  # (file, the root it was found under)
+    ignored: list[Path] = field(default_factory=list)  # visible files no loader reads
+    problems: dict[Path, str] = field(default_factory=dict)  # unreadable folders, broken links -> reason
+
+
+def discover(paths: list[Path]) -> Discovery:
+    """Supported files under ``paths``, hidden files and folders skipped. A folder that cannot be
+    listed is a problem, not an empty folder: ingest reports it and --prune leaves its documents."""
+    found = Discovery()
     for root in paths:
         if root.is_file():
-            yield root, root
+            found.files.append((root, root))
             continue
-        for file in sorted(root.rglob("*")):
-            relative = file.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts) or not file.is_file():
-                continue
-            if file.suffix.lower() in LOADERS:
-                yield file, root
 
+        def unreadable(error: OSError) -> None:
+            found.problems[Path(error.filename or root)] = f"cannot read folder ({error.strerror or error})"
 
-def unsupported_in(paths: list[Path]) -> Iterator[Path]:
-    """Visible files under folders in ``paths`` that no loader reads (reported, not loaded)."""
-    for root in paths:
-        if root.is_dir():
-            for file in root.rglob("*"):
-                relative = file.relative_to(root)
-                if file.is_file() and not any(p.startswith(".") for p in relative.parts) and file.suffix.lower() not in LOADERS:
-                    yield file
-
-
-def load_paths(paths: list[Path]) -> Iterator[LoadedFile]:
-    for file, root in discover(paths):
-        try:
-            yield LoadedFile(file, root, load_file(file))
-        except (CorruptFile, UnsupportedFile) as error:
-            yield LoadedFile(file, root, error=str(error))
+        for folder, dirs, names in os.walk(root, onerror=unreadable):  # symlinked folders are not followed
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                file = Path(folder) / name
+                if name.startswith("."):
+                    continue
+                if not file.exists():
+                    found.problems[file] = "broken link"
+                elif not file.is_file():
+                    continue  # sockets, pipes
+                elif file.suffix.lower() in LOADERS:
+                    found.files.append((file, root))
+                else:
+                    found.ignored.append(file)
+    return found

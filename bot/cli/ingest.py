@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.cli.common import console, fail, settings_or_fail
 from bot.cli.main import app
 from retrieval.errors import RetrievalError
+from retrieval.loaders import SUPPORTED_SUFFIXES
 
 
 @app.command()
@@ -17,7 +18,11 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Markdown, text, HTML, PDF, SQuAD 2.0 JSON."),
     prune: bool = typer.Option(False, "--prune", help="Remove stored documents under PATH that no longer exist there."),
 ) -> None:
-    """Load, chunk, embed and store documents; unchanged ones are skipped."""
+    """Load, chunk, embed and store documents; unchanged ones are skipped.
+
+    Files that fail are listed by name and skipped (what is already stored from them stays);
+    the exit status is then 1, though everything else went in.
+    """
     from retrieval.factory import build_ingestor
 
     settings = settings_or_fail()
@@ -36,7 +41,9 @@ def ingest(
     except RetrievalError as error:
         fail(str(error))
     console.print(f"{report.summary()} in {report.seconds:.1f} s (tenant {settings.tenant!r}, store {settings.store})", highlight=False, soft_wrap=True)
+    if report.files == 0 and not report.failures:
+        console.print(f"  no supported files found ({', '.join(sorted(SUPPORTED_SUFFIXES))})", highlight=False, soft_wrap=True)
     for name, reason in sorted(report.failures.items()):
         console.print(f"  [red]failed[/] {name}: {reason}", highlight=False, soft_wrap=True)
-    if report.failures and report.documents == 0:
+    if report.failures:  # the rest went in; a scheduled ingest still has to notice
         raise typer.Exit(1)

@@ -32,8 +32,16 @@ def test_ingest_reports_counts_and_failures(runner, corpus: Path) -> None:
     (corpus / "broken.pdf").write_bytes(b"not a pdf")
     (corpus / "slides.pptx").write_bytes(b"PK")
     result = runner.invoke(app, ["ingest", str(corpus)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the rest went in, but a scheduled ingest must notice
     assert "3 added" in result.output and "1 failed" in result.output and "broken.pdf" in result.output
     assert "1 files of unsupported types ignored" in result.output
     again = runner.invoke(app, ["ingest", str(corpus)])
     assert "3 unchanged" in again.output and "0 chunks written" in again.output
+
+
+def test_empty_folder_says_no_supported_files(runner, tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "slides.pptx").write_bytes(b"PK")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "docs")])
+    assert result.exit_code == 0, result.output
+    assert "0 files" in result.output and "no supported files found (.htm, .html" in result.output

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import CorruptFile, MissingPath, UnsupportedFile
-from retrieval.loaders import check_paths, load_file, load_paths
+from retrieval.loaders import check_paths, discover, load_file
 
 
 def test_markdown_title_from_first_heading_and_metadata(tmp_path: Path) -> None:
@@ -93,12 +93,58 @@ def test_check_paths_errors(tmp_path: Path) -> None:
         check_paths([tmp_path / "a.docx"])
 
 
-def test_folder_walk_skips_hidden_and_unsupported_and_reports_corrupt(tmp_path: Path) -> None:
+def test_folder_walk_skips_hidden_and_lists_unsupported(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text("# A\n\ntext")
     (tmp_path / "b.docx").write_text("ignored")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "c.md").write_text("# C")
-    (tmp_path / "bad.pdf").write_bytes(b"garbage")
-    results = {r.path.name: r for r in load_paths(check_paths([tmp_path]))}
-    assert set(results) == {"a.md", "bad.pdf"}
-    assert results["a.md"].documents and results["bad.pdf"].error and "bad.pdf" in results["bad.pdf"].error
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.pdf").write_bytes(b"garbage")
+    found = discover(check_paths([tmp_path]))
+    assert [f.relative_to(tmp_path) for f, _ in found.files] == [Path("a.md"), Path("sub/bad.pdf")]
+    assert [f.name for f in found.ignored] == ["b.docx"] and not found.problems
+    with pytest.raises(CorruptFile, match="bad.pdf"):
+        load_file(tmp_path / "sub" / "bad.pdf")
+
+
+def test_broken_link_and_unlistable_folder_are_problems_not_silence(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    (tmp_path / "a.md").write_text("# A\n\ntext")
+    (tmp_path / "gone.md").symlink_to(tmp_path / "missing.md")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "b.md").write_text("# B")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # chmod 000 does not stop root, so refuse the listing here
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = discover([tmp_path])
+    assert [f.name for f, _ in found.files] == ["a.md"]
+    assert found.problems == {tmp_path / "gone.md": "broken link", locked: "cannot read folder (Permission denied)"}
+
+
+def test_utf16_text_with_bom_is_read(tmp_path: Path) -> None:
+    page = tmp_path / "notes.txt"
+    page.write_bytes("Windows notes: caf\u00e9.".encode("utf-16"))
+    [doc] = load_file(page)
+    assert doc.text == "Windows notes: caf\u00e9."
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"data": [1]}', "article 0 is not a SQuAD article"),
+        ('{"data": [{"title": "X", "paragraphs": [{"context": 5}]}]}', "'X', paragraph 0: 'context' is not text"),
+        ("[" * 100_000 + "]" * 100_000, "unreadable"),
+    ],
+)
+def test_malformed_squad_is_corrupt_with_a_reason(tmp_path: Path, body: str, message: str) -> None:
+    file = tmp_path / "kb.json"
+    file.write_text(body)
+    with pytest.raises(CorruptFile, match=message):
+        load_file(file)

@@ -1,0 +1,102 @@
+"""Ingest bookkeeping that does not depend on the store: what fails, what is kept, what is pruned."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # real embedder, embedded LanceDB store
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings(tenant="ingest")
+
+
+def _ingest(settings, paths, **kwargs):
+    from retrieval.factory import build_ingestor
+
+    return build_ingestor(settings).ingest(paths, **kwargs)
+
+
+def _stored(settings) -> set[str]:
+    from retrieval.factory import build_store
+
+    return {Path(doc_id).name if "#" not in doc_id else doc_id for doc_id in build_store(settings).document_hashes()}
+
+
+def _squad(path: Path, title: str, context: str) -> Path:
+    path.write_text(json.dumps({"version": "v2.0", "data": [{"title": title, "paragraphs": [{"context": context, "qas": []}]}]}))
+    return path
+
+
+def test_files_without_text_fail_by_name_and_the_rest_goes_in(settings, corpus: Path) -> None:
+    (corpus / "empty.md").write_text("")
+    (corpus / "blank.txt").write_text("  \n\t\n")
+    (corpus / "nav.html").write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    (corpus / "none.json").write_text('{"data": []}')
+    (corpus / "broken.json").write_text('{"data": [1]}')
+    report = _ingest(settings, [corpus])
+    assert report.added == 3
+    assert {name: reason.split(";")[0] for name, reason in report.failures.items()} == {
+        "empty.md": "no text to index",
+        "blank.txt": "no text to index",
+        "nav.html": "no text to index",
+        "none.json": "no text to index",
+        "broken.json": "article 0 is not a SQuAD article (an object with a 'paragraphs' list)",
+    }
+    assert _stored(settings) == {"vpn.md", "leave.md", "espresso.txt"}
+
+
+def test_an_emptied_file_keeps_its_stored_copy_even_with_prune(settings, corpus: Path) -> None:
+    _ingest(settings, [corpus])
+    (corpus / "leave.md").write_text("")
+    report = _ingest(settings, [corpus], prune=True)
+    assert report.failures == {"leave.md": "no text to index; the stored copy is kept"}
+    assert (report.updated, report.removed) == (0, 0)
+    assert "leave.md" in _stored(settings)
+
+
+def test_same_named_failures_in_different_folders_are_both_reported(settings, tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "README.md").write_text("")
+    (tmp_path / "a" / "ok.md").write_text("# OK\n\nSome text.")
+    report = _ingest(settings, [tmp_path])
+    assert set(report.failures) == {"a/README.md", "b/README.md"}
+
+
+def test_squad_files_with_the_same_article_do_not_overwrite_each_other(settings, tmp_path: Path) -> None:
+    first = _squad(tmp_path / "a.json", "Policies", "Laptops are replaced every four years.")
+    second = _squad(tmp_path / "b.json", "Policies", "Badges must be worn at all times.")
+    together = _ingest(settings, [tmp_path])
+    assert together.added == 1 and together.failures == {
+        "b.json": f"document id 'Policies#0' already comes from {first}; skipped (rename the article or the file)"
+    }
+    alone = _ingest(settings, [second])  # a later run, the first file still there
+    assert alone.updated == 0 and list(alone.failures) == ["b.json"]
+    first.unlink()  # the article moved to b.json: now it is a replacement
+    moved = _ingest(settings, [second])
+    assert (moved.updated, moved.failures) == (1, {})
+
+
+def test_unreadable_folder_is_reported_and_not_pruned(settings, corpus: Path, monkeypatch) -> None:
+    locked = corpus / "team"
+    locked.mkdir()
+    (locked / "on-call.md").write_text("# On-call\n\nThe on-call engineer answers pages within 15 minutes.\n")
+    _ingest(settings, [corpus])
+    assert "on-call.md" in _stored(settings)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # chmod 000 does not stop root, so refuse the listing here
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = _ingest(settings, [corpus], prune=True)
+    assert report.failures == {"team": "cannot read folder (Permission denied)"} and report.removed == 0
+    assert "on-call.md" in _stored(settings)
