@@ -8,7 +8,10 @@ and a bad value is reported with the setting's name.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,7 +36,8 @@ class SettingsError(ValueError):
     """A setting has a bad value; the message names the setting and what is allowed."""
 
 
-def _config_file() -> Path | None:
+def config_file() -> Path | None:
+    """The TOML settings file in use: ``RAGBOT_CONFIG``, else ``./ragbot.toml`` when present."""
     explicit = os.environ.get("RAGBOT_CONFIG")
     if explicit:
         path = Path(explicit)
@@ -42,6 +46,17 @@ def _config_file() -> Path | None:
         return path
     default = Path("ragbot.toml")
     return default if default.is_file() else None
+
+
+def _check_environment(settings_cls: type[BaseSettings]) -> None:
+    """A mistyped ``RAGBOT_*`` variable is an error, as a mistyped key in the file is: silently
+    ignoring ``RAGBOT_MIN_RELEVANSE`` would run the bot with a threshold nobody chose."""
+    known = {f"RAGBOT_{name.upper()}" for name in settings_cls.model_fields} | {"RAGBOT_CONFIG"}
+    unknown = sorted(name for name in os.environ if name.upper().startswith("RAGBOT_") and name.upper() not in known)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0].upper(), sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; `ragbot settings` lists them"
+        raise SettingsError(f"unknown setting in the environment: {unknown[0]}{hint}")
 
 
 class Settings(BaseSettings):
@@ -154,6 +169,12 @@ class Settings(BaseSettings):
     @field_validator("admin_users", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
+        """``U1,U2`` or a JSON list ``["U1", "U2"]`` (what most deployment tools write)."""
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not a JSON list of user ids ({error.msg})") from None
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -167,10 +188,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        _check_environment(settings_cls)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_file()
+        path = config_file()
         if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+                raise SettingsError(f"settings file {path}: {error}") from None
         return tuple(sources)
 
     # --- derived paths ----------------------------------------------------------------
@@ -197,7 +222,7 @@ class Settings(BaseSettings):
             return self
         unknown = sorted(set(overrides) - set(type(self).model_fields))
         if unknown:
-            raise SettingsError(f"unknown setting {unknown[0]!r}; see `ragbot config` for the list")
+            raise SettingsError(f"unknown setting {unknown[0]!r}; `ragbot settings` (or `/ragbot config` in Slack) lists them")
         merged = {**self.model_dump(), **overrides}
         try:  # model_validate skips BaseSettings.__init__, so the environment and file are not re-read
             return Settings.model_validate(merged)

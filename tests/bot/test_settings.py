@@ -20,6 +20,29 @@ def test_env_variables_are_read(monkeypatch):
     assert settings.admin_users == ["U1", "U2"]
 
 
+def test_admin_users_may_be_a_json_list(monkeypatch):
+    monkeypatch.setenv("RAGBOT_ADMIN_USERS", '["U1", "U2"]')
+    assert load_settings().admin_users == ["U1", "U2"]
+    monkeypatch.setenv("RAGBOT_ADMIN_USERS", '["U1", ')
+    with pytest.raises(SettingsError, match="admin_users.*not a JSON list"):
+        load_settings()
+
+
+def test_mistyped_env_variable_is_an_error_with_a_suggestion(monkeypatch):
+    monkeypatch.setenv("RAGBOT_MIN_RELEVANSE", "0.9")
+    with pytest.raises(SettingsError, match="RAGBOT_MIN_RELEVANSE; did you mean RAGBOT_MIN_RELEVANCE"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"alpha = \n", "line 1, column 9"), (b"top_k = 2 # caf\xe9\n", "can't decode")])
+def test_unparsable_config_file_is_a_clear_error(tmp_path, monkeypatch, content, message):
+    config = tmp_path / "ragbot.toml"
+    config.write_bytes(content)
+    monkeypatch.setenv("RAGBOT_CONFIG", str(config))
+    with pytest.raises(SettingsError, match=f"settings file {config}: .*{message}"):
+        load_settings()
+
+
 def test_bad_env_value_names_the_setting(monkeypatch):
     monkeypatch.setenv("RAGBOT_ALPHA", "1.5")
     with pytest.raises(SettingsError, match="alpha"):

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from bot.cli.main import app
+
+
+def test_settings_shows_values_and_where_they_come_from(monkeypatch, tmp_path) -> None:
+    config = tmp_path / "ragbot.toml"
+    config.write_text("min_relevance = 0.6\n")
+    monkeypatch.setenv("RAGBOT_CONFIG", str(config))
+    monkeypatch.setenv("RAGBOT_TOP_K", "3")
+    monkeypatch.setenv("RAGBOT_OPENAI_API_KEY", "sk-not-for-printing")
+    result = CliRunner().invoke(app, ["settings", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["top_k"] == {"value": 3, "origin": "env"}
+    assert shown["min_relevance"] == {"value": 0.6, "origin": "file"}
+    assert shown["alpha"]["origin"] == "default"
+    assert shown["openai_api_key"]["value"] == "(hidden)" and "sk-not" not in result.output
+
+
+def test_settings_table_names_the_file(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("RAGBOT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./ragbot.toml
+    result = CliRunner().invoke(app, ["settings"])
+    assert result.exit_code == 0 and "file: none" in result.output and "min_relevance" in result.output
