@@ -31,6 +31,10 @@ class GeneratorError(RuntimeError):
     """The generator failed or timed out; the pipeline turns this into a polite reply."""
 
 
+class GeneratorTimeout(GeneratorError):
+    """The generator did not answer within its time limit (the reply says so; other failures do not)."""
+
+
 @runtime_checkable
 class Generator(Protocol):
     """Drafts an answer from numbered passages. Backends may also accept ``settings=`` (the

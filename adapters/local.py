@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Generation, GeneratorError, Passage
+from adapters.base import Generation, GeneratorError, GeneratorTimeout, Passage
 from adapters.model_store import model_hash, resolve_model_dir
 from adapters.prompt import build_messages, fit_passages
 from adapters.registry import AdapterInfo, AdapterRegistry
@@ -221,7 +221,7 @@ class TransformersGenerator:
         try:
             text, completion_tokens, mean_logprob = request.future.result(timeout=cfg.generation_timeout_s + 30)
         except TimeoutError as error:
-            raise GeneratorError(f"generation took longer than {cfg.generation_timeout_s:.0f}s") from error
+            raise GeneratorTimeout(f"generation took longer than {cfg.generation_timeout_s:.0f}s") from error
         return Generation(
             text=text,
             model=loaded.name,
@@ -292,7 +292,7 @@ class TransformersGenerator:
         eos = set(_as_list(loaded.model.generation_config.eos_token_id)) | {loaded.tokenizer.eos_token_id}
         for row, request in enumerate(batch):
             if deadlines.hit[row]:
-                request.future.set_exception(GeneratorError("generation hit its time limit (generation_timeout_s)"))
+                request.future.set_exception(GeneratorTimeout("generation hit its time limit (generation_timeout_s)"))
                 continue
             new = output.sequences[row, width:].tolist()
             tokens = []

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from adapters.base import Generation, GeneratorError, Passage
+from adapters.base import Generation, GeneratorError, GeneratorTimeout, Passage
 from adapters.prompt import build_messages
 from adapters.registry import BASE_MODEL, check_name
 from bot.settings import Settings
@@ -74,7 +74,7 @@ class OpenAIGenerator:
             detail = error.read()[:200].decode("utf-8", "replace").strip()
             raise GeneratorError(f"generator server at {cfg.openai_base_url} answered HTTP {error.code}: {detail}") from error
         except (TimeoutError, socket.timeout) as error:
-            raise GeneratorError(f"generator server at {cfg.openai_base_url} did not answer within {cfg.generation_timeout_s:.0f}s") from error
+            raise GeneratorTimeout(f"generator server at {cfg.openai_base_url} did not answer within {cfg.generation_timeout_s:.0f}s") from error
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise GeneratorError(f"generator server at {cfg.openai_base_url} is unreachable: {reason}") from error

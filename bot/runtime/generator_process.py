@@ -28,7 +28,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Generation, GeneratorError, Generator, Passage
+from adapters.base import Generation, GeneratorError, GeneratorTimeout, Generator, Passage
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, worker
             except TypeError:  # a backend without the settings parameter
                 generation = generator.generate(payload["question"], payload["passages"], history=payload["history"])
             reply((request_id, "ok", generation))
+        except GeneratorTimeout as error:
+            reply((request_id, "generator_timeout", str(error)))
         except GeneratorError as error:
             reply((request_id, "generator_error", str(error)))
         except Exception as error:  # noqa: BLE001 - reported to the caller, the child lives on
@@ -239,7 +241,7 @@ class ProcessGenerator:
                 self.kill_child()
             if self.metrics is not None:
                 self.metrics.external_errors.labels("generator", "timeout").inc()
-            raise GeneratorError(f"the generator did not answer within {timeout:.0f}s")
+            raise GeneratorTimeout(f"the generator did not answer within {timeout:.0f}s")
 
     def _send(self, pending: _Pending) -> None:
         """Send (or resend) under ``self._lock``; a dead pipe is handled by the receiver's restart."""
@@ -273,7 +275,7 @@ class ProcessGenerator:
             if status == "ok":
                 pending.future.set_result(value)
             else:
-                pending.future.set_exception(GeneratorError(value))
+                pending.future.set_exception((GeneratorTimeout if status == "generator_timeout" else GeneratorError)(value))
         process.join(1)
         self._child_died(incarnation, process.exitcode)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from adapters.base import Generator, GeneratorError
+from adapters.base import Generator, GeneratorError, GeneratorTimeout
 from bot.answer import Outcome
 from bot.settings import FALLBACK_TEXT
 from bot.turn import Turn
@@ -35,10 +35,11 @@ class GenerateStage:
             generation = self.generator.generate(turn.query, turn.passages, history=turn.request.history, **extra)
         except GeneratorError as error:
             turn.note(error=str(error)[:300])
+            why = "in time" if isinstance(error, GeneratorTimeout) else "this time (the answering model is not working)"
             turn.stop(
                 Outcome.FALLBACK,
-                "Sorry, I couldn't put an answer together in time. A human can help with the button below.",
-                f"generator failed: {error}",
+                f"Sorry, I couldn't put an answer together {why}. A human can help with the button below.",
+                f"generator {'timed out' if isinstance(error, GeneratorTimeout) else 'failed'}: {error}",
                 escalate=True,
             )
             return

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from adapters.base import GeneratorError, Passage
+from adapters.base import GeneratorError, GeneratorTimeout, Passage
 from adapters.factory import build_generator
 from adapters.model_store import convert_gguf, default_model_dir, is_complete, packaged_gguf
 from adapters.registry import METADATA_FILE
@@ -69,7 +69,7 @@ def test_long_passages_are_trimmed_to_the_context_budget(local_generator):
 
 def test_a_generation_past_its_time_limit_fails_cleanly(local_generator):
     settings = local_generator.settings.with_overrides({"generation_timeout_s": 0.01, "max_new_tokens": 200})
-    with pytest.raises(GeneratorError, match="time limit"):
+    with pytest.raises(GeneratorTimeout, match="time limit"):
         local_generator.generate("Tell me about Normandy.", NORMANDY, settings=settings)
 
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from adapters.base import GeneratorError, Passage
+from adapters.base import GeneratorError, GeneratorTimeout, Passage
 from adapters.openai_http import OpenAIGenerator
 from bot.answer import Outcome
 from bot.settings import load_settings
@@ -104,7 +104,7 @@ def test_http_errors_and_timeouts_are_generator_errors(server, tmp_path):
         OpenAIGenerator(settings_for(tmp_path, server.url)).generate("q?", [])
     server.status, server.delay = 200, 1.5
     started = time.monotonic()
-    with pytest.raises(GeneratorError, match="did not answer within"):
+    with pytest.raises(GeneratorTimeout, match="did not answer within"):
         OpenAIGenerator(settings_for(tmp_path, server.url, generation_timeout_s=0.3)).generate("q?", [])
     assert time.monotonic() - started < 1.4
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import Generation, GeneratorError, Passage
+from adapters.base import Generation, GeneratorError, GeneratorTimeout, Passage
 from bot.answer import Outcome
 from bot.pipeline import Pipeline
 from bot.settings import FALLBACK_TEXT
@@ -121,11 +121,17 @@ def test_an_unsure_draft_is_withheld_and_escalated_when_asked(make_settings, thr
         assert answer.escalate and "unsure" in answer.escalation_reason and answer.draft == "Profiles last 90 days [1]."
 
 
-def test_generator_error_is_a_polite_fallback(make_settings):
-    pipeline, _, _ = _pipeline(make_settings(min_relevance=0.1), generator=EchoGenerator(error=GeneratorError("timed out")))
+@pytest.mark.parametrize(
+    ("error", "said", "reason"),
+    [(GeneratorTimeout("no answer within 60s"), "in time", "generator timed out"),
+     (GeneratorError("could not load: no config.json"), "the answering model is not working", "generator failed")],
+)
+def test_generator_error_is_a_polite_fallback_that_says_why(make_settings, error, said, reason):
+    pipeline, _, _ = _pipeline(make_settings(min_relevance=0.1), generator=EchoGenerator(error=error))
     answer = pipeline.run("How long is a VPN profile valid?")
     assert answer.outcome is Outcome.FALLBACK
-    assert "Sorry" in answer.text and answer.escalate
+    assert "Sorry" in answer.text and said in answer.text and answer.escalate
+    assert answer.escalation_reason.startswith(reason)
 
 
 def test_crashing_stage_is_caught_and_traced(make_settings):

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from adapters.base import Generation, GeneratorError, Passage
+from adapters.base import Generation, GeneratorError, GeneratorTimeout, Passage
 from bot.runtime.generator_process import ProcessGenerator, wait_until
 
 PASSAGES = [Passage(1, "VPN", "Profiles last 90 days.")]
@@ -32,6 +32,8 @@ class ScriptedGenerator:
             time.sleep(120)
         if question == "slow":
             time.sleep(4)
+        if question == "too-long":  # the model's own time limit, inside the child
+            raise GeneratorTimeout("generation took longer than 1s")
         time.sleep(0.3)
         return Generation(text=f"answer to {question} from {os.getpid()}", model="scripted")
 
@@ -76,7 +78,7 @@ def test_a_question_that_always_crashes_fails_politely_and_the_next_one_works(ge
 def test_a_hung_child_is_replaced_after_the_deadline(generator):
     generator.warm_up()  # the deadline runs from a loaded child: its start-up does not count
     started = time.monotonic()
-    with pytest.raises(GeneratorError, match="did not answer"):
+    with pytest.raises(GeneratorTimeout, match="did not answer"):
         generator.generate("hang", PASSAGES)
     assert time.monotonic() - started < 5
     assert wait_until(lambda: generator.restarts == 1, 5)
@@ -89,9 +91,14 @@ def test_a_slow_request_fails_alone_while_the_child_keeps_answering_others(gener
     with ThreadPoolExecutor(2) as pool:
         slow = pool.submit(generator.generate, "slow", PASSAGES)
         others = [generator.generate(f"q{n}", PASSAGES) for n in range(8)]  # ~0.3 s each, during the slow one
-        with pytest.raises(GeneratorError, match="did not answer"):
+        with pytest.raises(GeneratorTimeout, match="did not answer"):
             slow.result()
     assert len(others) == 8 and generator.restarts == 0 and generator.pid == pid
+
+
+def test_a_timeout_inside_the_child_stays_a_timeout(generator):
+    with pytest.raises(GeneratorTimeout, match="longer than 1s"):
+        generator.generate("too-long", PASSAGES)
 
 
 def test_a_model_that_cannot_load_fails_each_request_without_a_crash_loop(make_settings, monkeypatch):
@@ -99,8 +106,9 @@ def test_a_model_that_cannot_load_fails_each_request_without_a_crash_loop(make_s
     gen = ProcessGenerator(make_settings(generation_timeout_s=1), broken, hang_grace_s=1.0)
     try:
         for _ in range(2):
-            with pytest.raises(GeneratorError, match="could not load: OSError: no weights"):
+            with pytest.raises(GeneratorError, match="could not load: OSError: no weights") as failure:
                 gen.generate("q", PASSAGES)
+            assert not isinstance(failure.value, GeneratorTimeout)  # the reply must not blame time
         assert gen.restarts == 0
     finally:
         gen.close()

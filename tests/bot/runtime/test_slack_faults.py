@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from adapters.base import GeneratorError
+from adapters.base import GeneratorTimeout
 from bot.observability.metrics import BotMetrics
 from bot.pipeline import Pipeline
 from bot.runtime.lifecycle import ServingRuntime
@@ -45,7 +45,7 @@ class SlowGenerator(TopicGenerator):
 
 class TimingOutGenerator:
     def generate(self, question, passages, *, history=None):
-        raise GeneratorError("the generator did not answer within 60s")
+        raise GeneratorTimeout("the generator did not answer within 60s")
 
 
 class DownStore:
