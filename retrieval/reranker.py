@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from retrieval.chunking import embedding_text
-from retrieval.errors import StoreUnavailable
+from retrieval.errors import ModelUnavailable
 from retrieval.types import Chunk, Hit
 from bot.model_loading import MODEL_LOAD_LOCK, shared_model
 
@@ -34,7 +34,7 @@ class CrossEncoderReranker:
         hf_logging.disable_progress_bar()
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise StoreUnavailable(f"no cross-encoder in {path} (train one with `ragbot train-reranker`)")
+            raise ModelUnavailable(f"no cross-encoder in {path} (train one with `ragbot train-reranker`)")
         with MODEL_LOAD_LOCK:
             self.tokenizer = AutoTokenizer.from_pretrained(str(path))
             self.model = AutoModelForSequenceClassification.from_pretrained(str(path)).to(device).eval()

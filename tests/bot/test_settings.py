@@ -90,3 +90,15 @@ def test_overrides_do_not_reread_the_environment(make_settings, monkeypatch):
     settings = make_settings(top_k=2)
     monkeypatch.setenv("RAGBOT_TOP_K", "9")
     assert settings.with_overrides({"alpha": 0.3}).top_k == 2
+
+
+@pytest.mark.parametrize("name", ["embedding_model", "generator_model", "reranker_model"])
+def test_model_directories_are_checked_at_start_up(monkeypatch, tmp_path, name):
+    monkeypatch.setenv(f"RAGBOT_{name.upper()}", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match=f"setting '{name}': no such model directory"):
+        load_settings()
+    monkeypatch.setenv(f"RAGBOT_{name.upper()}", str(tmp_path))
+    with pytest.raises(SettingsError, match="not a Hugging Face model directory"):
+        load_settings()
+    (tmp_path / "config.json").write_text("{}")
+    assert getattr(load_settings(), name) == tmp_path
