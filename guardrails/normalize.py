@@ -64,8 +64,10 @@ class QuestionShapeValidator:
                 "That looks like binary data rather than a question. Please send your question as plain text.",
             )
         clean = normalize_text(text)
-        if not clean or not _has_words(clean):
+        if not clean:
             return Verdict(self.name, False, 0.0, "Your message is empty. Please type a question.")
+        if not _has_words(clean):  # emoji or punctuation only: not empty, but nothing to search for
+            return Verdict(self.name, False, 0.0, "I can only search for words. Please ask your question in words.")
         if len(clean) < settings.min_question_chars:
             return Verdict(self.name, False, 0.0, "Your question is too short for me to search. Please add a few words.")
         if len(clean) > settings.max_question_chars:

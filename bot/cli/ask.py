@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from bot.answer import Answer, Outcome
-from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.common import cli_logging, console, fail, settings_or_fail
 from bot.cli.main import app
+from guardrails.normalize import normalize_text
 
 _OUTCOME_STYLE = {Outcome.ANSWERED: "green", Outcome.FALLBACK: "yellow", Outcome.BLOCKED: "red"}
 
@@ -26,7 +26,7 @@ def ask(
     """Answer QUESTION from the ingested knowledge base, with numbered sources."""
     questions = _questions(question, questions_file)
     settings = settings_or_fail()
-    logging.basicConfig(level=logging.WARNING)
+    cli_logging(settings)
     from bot.factory import build_pipeline
     from retrieval.factory import knowledge_base_size
 
@@ -43,7 +43,8 @@ def ask(
             print(json.dumps(answer.public_json(), ensure_ascii=False), flush=True)
             continue
         if len(questions) > 1:
-            console.print(f"{'' if n == 0 else chr(10)}[bold]Q: {escape(text)}[/]", highlight=False)
+            shown = normalize_text(text)  # a line of the file must not drive the terminal (escape sequences)
+            console.print(f"{'' if n == 0 else chr(10)}[bold]Q: {escape(shown)}[/]", highlight=False)
         render(answer, show_trace=trace)
 
 

@@ -37,6 +37,15 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+
+def _check_not_a_file(directory: Path) -> None:
+    """A store path under a file (``data_dir`` set to a file) is a bad setting, not an empty store."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise StoreUnavailable(f"{path} is a file, not a folder (check data_dir)")
+            return
+
 class LanceStore:
     def __init__(self, directory: Path, tenant: str, max_vector_distance: float | None = None) -> None:
         self.directory = Path(directory)
@@ -62,6 +71,7 @@ class LanceStore:
         if self._table is not None:
             return self._table
         if create_dim is None and not self.directory.is_dir():
+            _check_not_a_file(self.directory)
             return None  # reading a store that was never written: empty, and nothing created
         db = self._connect()
         if self.name in db.list_tables().tables:

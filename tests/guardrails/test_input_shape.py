@@ -30,10 +30,17 @@ def test_messy_question_is_fixed(settings):
 
 
 def test_empty_and_whitespace_only_are_blocked_with_a_message(settings):
-    for text in ["", "   ", "\u200b\u200b", "?!"]:
+    for text in ["", "   ", "\u200b\u200b"]:
         result = check(text, settings)
         assert result.stop == "block", text
         assert "empty" in result.message
+
+
+def test_emoji_or_punctuation_only_is_asked_for_words_not_called_empty(settings):
+    for text in ["?!", "\U0001f600\U0001f600\U0001f600", "\U0001f914 ?"]:
+        result = check(text, settings)
+        assert result.stop == "block", text
+        assert "in words" in result.message and "empty" not in result.message
 
 
 def test_over_long_question_is_blocked_and_says_the_limit(settings):

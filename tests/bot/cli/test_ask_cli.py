@@ -46,6 +46,27 @@ def test_unreadable_questions_file(tmp_path):
     _one_line_error(_ragbot("ask", "--file", str(tmp_path / "missing.txt"), env_extra={}, tmp_path=tmp_path), "missing.txt")
 
 
+def test_a_data_dir_that_is_a_file_is_not_an_empty_knowledge_base(tmp_path):
+    (tmp_path / "notadir").write_text("x")
+    result = _ragbot("ask", "How long is a VPN profile valid?", env_extra={"RAGBOT_DATA_DIR": str(tmp_path / "notadir")}, tmp_path=tmp_path)
+    _one_line_error(result, "notadir is a file, not a folder")
+
+
+def test_cli_log_lines_carry_the_error_not_a_traceback(make_settings):
+    import logging
+
+    from bot.cli.common import _OneLineFormatter
+
+    try:
+        raise ConnectionError("store is down")
+    except ConnectionError:
+        record = logging.getLogger("bot.pipeline").makeRecord(
+            "bot.pipeline", logging.ERROR, __file__, 1, "stage %s failed", ("retrieve",), sys.exc_info())
+    line = _OneLineFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert line == "ERROR bot.pipeline: stage retrieve failed: ConnectionError: store is down"
+    assert "Traceback" in logging.Formatter().format(record)  # the record itself still carries it (DEBUG shows it)
+
+
 def test_terminal_text_undoes_slack_escaping():
     assert terminal_text("R&amp;D &lt;b&gt; [1]") == "R&D <b> [1]"
 
@@ -62,3 +83,10 @@ def test_json_answer_has_the_documented_keys(tmp_path):
     assert answer["outcome"] == "fallback"
     assert [t["stage"] for t in answer["trace"]][:4] == ["input_guard", "retrieve", "rerank", "relevance_gate"]
     assert all("duration_ms" in t for t in answer["trace"])
+
+    questions = tmp_path / "questions.txt"  # neither needs the generator: one is blocked, one gated
+    questions.write_text("What is the capital of Australia? \x1b[2J\x1b[31mfake\n\U0001f600\U0001f600\n")
+    result = _ragbot("ask", "--file", str(questions), env_extra={}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "Q: What is the capital of Australia? [2J[31mfake" in result.stdout
+    assert "Please ask your question in words." in result.stdout
