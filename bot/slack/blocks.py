@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from bot.answer import Answer, Outcome
+from guardrails.format.slack import escape_entities
 
 SECTION_LIMIT = 3000
 BLOCK_LIMIT = 50
@@ -29,8 +30,9 @@ HELD_TEXT = (
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters, escaped as its docs require."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters, escaped as its docs require, and only once: answers
+    arrive already escaped by the format check (guardrails/format/slack.py)."""
+    return escape_entities(text)
 
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")

@@ -11,6 +11,7 @@ import re
 
 from guardrails.base import CheckContext, Verdict
 
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
 _MASS_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 # [1], [1, 2], [1-3], [Source 2], [source: 2], 【2】, [^2]
 _CITATION = re.compile(r"[\[【]\s*(?:\^|sources?\s*:?\s*|doc(?:ument)?\s*:?\s*|passage\s*:?\s*)?(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*[\]】]", re.IGNORECASE)
@@ -19,11 +20,16 @@ _MULTI_SPACE = re.compile(r"[ \t]{2,}")
 TRUNCATION_MARK = " …"
 
 
+def escape_entities(text: str) -> str:
+    """Escape ``& < >`` once: text already escaped (``&amp;``, ``&lt;``, ``&gt;``) is left as it is,
+    so an answer that passed this check can be escaped again on its way into a message."""
+    text = _BARE_AMPERSAND.sub("&amp;", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_safe(text: str) -> str:
-    """Escape ``& < >`` (once: existing ``&amp;``-style entities are kept) and defuse mass mentions."""
-    text = re.sub(r"&(?!(?:amp|lt|gt);)", "&amp;", text)
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return _MASS_MENTION.sub(lambda m: m.group(1), text)
+    """Escape ``& < >`` (once) and defuse mass mentions."""
+    return _MASS_MENTION.sub(lambda m: m.group(1), escape_entities(text))
 
 
 def _numbers(group: str) -> list[int]:

@@ -52,6 +52,17 @@ def test_slack_control_characters_are_escaped():
     assert "&lt;script&gt; &amp; &lt;!channel&gt;" in text and "<!channel>" not in text
 
 
+def test_an_answer_that_passed_the_format_check_is_not_escaped_twice(make_settings):
+    from guardrails.base import CheckContext
+    from guardrails.format.slack import FormatValidator
+
+    draft = "R&D approves it [1]. See [the portal](https://x.example/a?b=1&c=2) when x < 5."
+    checked = FormatValidator().validate(draft, CheckContext(settings=make_settings(), n_sources=2)).fixed
+    text = _section_texts(bk.answer_blocks(_answer(checked), escalated=False, held=False))[0]
+    assert "R&amp;D" in text and "x &lt; 5" in text and "&amp;amp;" not in text and "&amp;lt;" not in text
+    assert "<https://x.example/a?b=1&amp;c=2|the portal>" in text
+
+
 def test_fallbacks_offer_only_ask_a_human_and_held_drafts_are_not_shown():
     fallback = bk.answer_blocks(_answer("I couldn't find this.", outcome=Outcome.FALLBACK, confidence=0.0), escalated=True, held=False)
     assert [e["action_id"] for e in fallback[-1]["elements"]] == [bk.ACTION_ASK_HUMAN]
