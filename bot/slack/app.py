@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
+from sqlalchemy.exc import SQLAlchemyError
 from slack_sdk import WebClient
 
 from bot.runtime.resilience import slack_client
@@ -119,11 +120,20 @@ class SlackBot:
             return
         channel, thread = event.get("channel", ""), event.get("thread_ts")
         if thread and thread != event.get("ts"):
-            if self.state.questions.answered_thread(thread_key(self.hasher, channel, thread)):
+            if self._answered_thread(channel, thread):
                 self._take(body, event, context)
             return
         if not self.effective.for_channel(channel).mention_only:
             self._take(body, event, context)
+
+    def _answered_thread(self, channel: str, thread: str) -> bool:
+        """Whether ragbot answered in this thread (follow-ups there are questions for it); with
+        the database down, no: a reply in someone else's thread must not draw an answer."""
+        try:
+            return self.state.questions.answered_thread(thread_key(self.hasher, channel, thread))
+        except SQLAlchemyError as error:
+            log.warning("cannot check thread %s (%s); not treating the reply as a question", thread, type(error).__name__)
+            return False
 
     def _take(self, body: dict, event: dict, context: dict) -> None:
         """Ignore bots; drop Slack's retries of an event already taken; queue the question."""
@@ -132,6 +142,11 @@ class SlackBot:
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
         if not self.state.events.claim(event_id):
             log.info("event %s already taken (retry %s); not answering again", event_id, body.get("retry_attempt"))
+            return
+        # Editing a message that mentions the bot sends a new app_mention (new event id, same ts):
+        # one message gets one answer.
+        if not self.state.events.claim("message:" + thread_key(self.hasher, event.get("channel", ""), event.get("ts", ""))):
+            log.info("message of event %s was already answered (an edit); not answering again", event_id)
             return
         text = _MENTION.sub("", event.get("text") or "").strip()
         job = QuestionJob(

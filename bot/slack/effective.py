@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.settings import Settings, SettingsError
 from bot.state.overrides import OverrideRepository
 
@@ -31,7 +33,11 @@ class EffectiveSettings:
         self.overrides = overrides
 
     def for_channel(self, channel_id: str | None) -> Settings:
-        stored = {key: parse_value(value) for key, value in self.overrides.for_channel(channel_id).items()}
+        try:
+            stored = {key: parse_value(value) for key, value in self.overrides.for_channel(channel_id).items()}
+        except SQLAlchemyError as error:  # the database is down: answer with the start-up settings
+            log.warning("cannot read setting overrides (%s); using the start-up settings", type(error).__name__)
+            return self.base
         try:
             return self.base.with_overrides(stored)
         except SettingsError:

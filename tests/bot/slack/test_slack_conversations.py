@@ -54,6 +54,36 @@ def test_slack_retry_of_the_same_event_is_not_answered_twice(start_bot):
     assert len(h.state.questions.list()) == 1
 
 
+def test_editing_a_mention_does_not_get_a_second_answer(start_bot):
+    h = start_bot()
+    event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn please", "channel": "C1", "ts": "1600000001.000200"}
+    h.slack.event(event)
+    h.settle()
+    edited = {**event, "text": "<@UBOT> vpn please, GlobalProtect", "edited": {"user": "UASKER", "ts": "1600000009.000000"}}
+    response, _ = h.slack.event(edited)  # Slack sends an edit as a new app_mention with a new event id
+    h.settle()
+    assert response.status == 200
+    assert len(h.replies("C1", event["ts"])) == 1 and len(h.state.questions.list()) == 1
+
+
+def test_with_the_state_database_down_a_question_still_gets_a_reply(start_bot):
+    from sqlalchemy.exc import OperationalError
+
+    h = start_bot()
+
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    h.state.events.db.transaction = down  # claims, overrides and records all fail from here on
+    h.state.overrides.db.transaction = down
+    event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn please", "channel": "C1", "ts": "1600000003.000100"}
+    response, event_id = h.slack.event(event)
+    retry, _ = h.slack.event(event, event_id=event_id, retry=1)
+    h.settle()
+    assert response.status == retry.status == 200  # no 500s for Slack to retry into
+    assert len(h.replies("C1", event["ts"])) == 1  # answered (or told of the failure) once
+
+
 def test_processed_events_survive_a_restart(start_bot):
     h = start_bot()
     event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn", "channel": "C1", "ts": "1600000002.000100"}
