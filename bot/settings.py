@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,6 +30,9 @@ FALLBACK_TEXT = (
     "I couldn't find this in the knowledge base, so I won't guess. "
     "You can ask a human with the button below."
 )
+
+
+MIN_PROMPT_ROOM_TOKENS = 80  # template + question + at least a short passage (adapters/local.py checks the same)
 
 
 class SettingsError(ValueError):
@@ -166,6 +169,16 @@ class Settings(BaseSettings):
     generator_process: bool = Field(True, description="In `ragbot serve`, run the generator in a child process that is restarted if it crashes.")
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600, description="On shutdown, how long in-flight questions may finish before the rest are kept for retry.")
 
+    @model_validator(mode="after")
+    def _room_for_passages(self) -> "Settings":
+        """Each value may be in range and the pair still leave the prompt no room: every question would fail."""
+        if self.max_context_tokens - self.max_new_tokens < MIN_PROMPT_ROOM_TOKENS:
+            raise ValueError(
+                f"max_new_tokens {self.max_new_tokens} leaves under {MIN_PROMPT_ROOM_TOKENS} of max_context_tokens "
+                f"{self.max_context_tokens} for the question and passages"
+            )
+        return self
+
     @field_validator("embedding_model", "generator_model", "reranker_model")
     @classmethod
     def _model_directory(cls, value: Path | None) -> Path | None:
@@ -250,7 +263,7 @@ def _describe(error: ValidationError) -> str:
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"setting {name!r}: {message}{shown}")
+        parts.append(f"setting {name!r}: {message}{shown}" if item.get("loc") else message)  # cross-field checks have no loc
     return "; ".join(parts)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from adapters.registry import AdapterError, AdapterRegistry
 from bot.settings import Settings, SettingsError
 from bot.slack import blocks as bk
 from bot.slack.effective import EffectiveSettings, parse_value
@@ -28,6 +29,9 @@ NOT_SETTABLE = frozenset(
         "openai_base_url", "openai_model", "openai_api_key", "admin_users", "workspace_admins_are_admins",
         "slack_api_url", "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",
         "outbox_retry_interval_s", "chunk_tokens", "chunk_overlap_tokens", "parent_max_chars",
+        # read once when serving starts (store wrapper, generator child, shutdown), so a runtime
+        # override would be shown as set while nothing changed
+        "store_timeout_s", "store_retries", "generator_process", "torch_threads", "shutdown_grace_s", "max_vector_distance",
     }
 )
 SECRET_HINTS = ("key", "salt", "token", "secret")
@@ -37,9 +41,10 @@ HELP = """*ragbot commands*
 • `/ragbot set KEY VALUE [#channel]`: change a setting, everywhere or for one channel (admins)
 • `/ragbot reset KEY [#channel]`: go back to the default (admins)
 • `/ragbot stats`: the last 24 hours: questions, outcomes, escalations, feedback, latency
-• `/ragbot escalations`: questions waiting for a human
+• `/ragbot escalations`: questions waiting for a human (admins)
 • `/ragbot help`: this message"""
 
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")  # public or private channel (not a DM or a user)
 _CHANNEL = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,})$")
 
 
@@ -84,10 +89,11 @@ class AdminCheck:
 
 
 class AdminCommands:
-    def __init__(self, settings: EffectiveSettings, state: StateStore, is_admin: AdminCheck) -> None:
+    def __init__(self, settings: EffectiveSettings, state: StateStore, is_admin: AdminCheck, adapters: AdapterRegistry | None = None) -> None:
         self.settings = settings
         self.state = state
         self.is_admin = is_admin
+        self.adapters = adapters  # to refuse an adapter name no generation could load
 
     def handle(self, text: str, user_id: str, channel_id: str | None = None) -> Reply:
         words = text.split()
@@ -168,6 +174,14 @@ class AdminCommands:
             self.settings.base.with_overrides(merged)
         except SettingsError as error:
             return f"Not changed: {bk.escape(str(error))}"
+        value = merged[key]
+        if key == "escalation_channel" and value is not None and not _CHANNEL_ID.match(value):
+            return "Not changed: `escalation_channel` must be a channel, e.g. `/ragbot set escalation_channel #help-desk`."
+        if key == "adapter" and value is not None and self.adapters is not None:
+            try:
+                self.adapters.resolve(value)
+            except AdapterError as error:
+                return f"Not changed: {bk.escape(str(error))}"
         return None
 
     def stats(self, args: list[str], user_id: str) -> Reply:
@@ -182,6 +196,8 @@ class AdminCommands:
         )
 
     def escalations(self, args: list[str], user_id: str) -> Reply:
+        if not self.is_admin(user_id):  # the list holds questions asked in DMs and private channels
+            return Reply("Sorry, only ragbot admins can list escalations; they hold questions asked in private.")
         rows = self.state.escalations.open()
         if not rows:
             return Reply("No open escalations. :tada:")

@@ -16,6 +16,7 @@ from slack_bolt import App
 from sqlalchemy.exc import SQLAlchemyError
 from slack_sdk import WebClient
 
+from adapters.registry import AdapterRegistry
 from bot.runtime.resilience import slack_client
 from bot.settings import Settings
 from bot.slack import blocks as bk
@@ -60,7 +61,7 @@ class SlackBot:
         self.effective = EffectiveSettings(settings, state.overrides)
         self.deliverer = OutboxDeliverer(state, self.client)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
-        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client))
+        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir))
         self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=[state.events.prune])
         self.app = App(
             client=self.client,

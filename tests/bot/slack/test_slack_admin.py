@@ -72,6 +72,12 @@ def test_values_are_validated_by_the_settings_model(start_bot):
     assert "Unknown setting `colour`" in _said(h.slack.command("set colour blue"))
     assert "only be set in the environment" in _said(h.slack.command("set admin_users UEVIL"))
     assert "Usage" in _said(h.slack.command("set top_k"))
+    # values each in range that cannot work, or that would never take effect
+    assert "leaves under 80 of max_context_tokens" in _said(h.slack.command("set max_new_tokens 2000"))
+    assert "must be a channel" in _said(h.slack.command("set escalation_channel <@UADMIN>"))
+    assert "must be a channel" in _said(h.slack.command("set escalation_channel help-desk"))
+    assert "unknown adapter 'tpyo'" in _said(h.slack.command("set adapter tpyo"))
+    assert "only be set in the environment" in _said(h.slack.command("set store_retries 5"))
     assert h.state.overrides.audit() == []
     assert "I don't know `frobnicate`" in _said(h.slack.command("frobnicate"))
 
@@ -108,6 +114,14 @@ def test_overrides_survive_a_restart(start_bot):
     _, event = h2.slack.mention("How do I order a laptop?")
     h2.settle()
     assert "couldn't find this" in _shown(h2.replies("C1", event["ts"])[0])
+
+
+def test_only_admins_can_list_escalations(start_bot):
+    h = start_bot()
+    _, event = h.slack.message("Where do I file expenses?", channel="D1", channel_type="im")  # escalated: relevance 0.4 < 0.5
+    h.settle()
+    assert "only ragbot admins can list escalations" in _said(h.slack.command("escalations", user="UANYONE"))
+    assert "Open escalations (1)" in _said(h.slack.command("escalations", user="UADMIN"))
 
 
 def test_help_and_stats_answer_anyone(start_bot):
