@@ -151,7 +151,8 @@ class QuestionWorker:
             escalation = Escalation(
                 request_id=answer.request_id, reason=answer.escalation_reason or "the pipeline asked for a human", channel_id=job.channel_id,
                 thread_ts=job.thread_ts, asker_id=job.user_id, question=question,
-                draft=answer.text if answer.outcome is Outcome.ANSWERED else (answer.draft or ""),
+                # a withheld draft stopped before the output checks: it is redacted like the question
+                draft=answer.text if answer.outcome is Outcome.ANSWERED else self._redact(answer.draft or ""),
                 draft_sent=answer.outcome is Outcome.ANSWERED and not held, confidence=answer.confidence, sources=sources, escalation_channel=settings.escalation_channel,
             )
         self.state.questions.record(record, replies, escalation)
@@ -161,10 +162,10 @@ class QuestionWorker:
         configured; a blocked question is not kept at all (it may never have reached redaction)."""
         if answer.outcome is Outcome.BLOCKED:
             return ""
-        text = answer.question
-        if self.redactor is not None and text:
-            text = self.redactor(text)
-        return text
+        return self._redact(answer.question)
+
+    def _redact(self, text: str) -> str:
+        return self.redactor(text) if self.redactor is not None and text else text
 
     # --- best-effort Slack calls ----------------------------------------------------------
     def _react(self, job: QuestionJob, method: str) -> None:

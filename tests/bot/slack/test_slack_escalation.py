@@ -31,7 +31,7 @@ def test_low_confidence_question_is_escalated_claimed_answered_by_a_human_and_re
     assert "Draft answer (sent to the asker)" in shown and "Concur" in shown and "score 0.42" in shown
     [esc] = h.state.escalations.open()
     assert esc.message_ts == post.response["ts"]
-    listing = json.dumps(h.slack.command("escalations", user="UANYONE").json())
+    listing = json.dumps(h.slack.command("escalations", user="UADMIN").json())
     assert "Open escalations (1)" in listing and f"#{esc.id} (unclaimed" in listing
 
     # claim
@@ -177,3 +177,28 @@ def test_answer_form_that_slack_fails_to_open_is_reported_and_the_escalation_sta
     assert response.status == 200
     [note] = h.api.find("chat.postEphemeral", channel="CESC", user="UHUMAN")
     assert "press *Answer* again" in note.args["text"] and h.state.escalations.get(esc.id).status == "open"
+
+
+def test_a_withheld_draft_is_redacted_before_it_is_stored_or_posted(start_bot, make_settings):
+    """A draft stopped before the output checks (here: the model unsure of it) goes to the
+    escalation record and channel redacted, like the question."""
+    from adapters.base import Generation
+    from bot.pipeline import Pipeline
+    from bot.stages.generate import GenerateStage
+    from tests.bot.slack.slack_fakes import simple_pipeline
+
+    class Unsure:
+        def generate(self, question, passages, *, history=None):
+            return Generation(text="Mail jane.doe@example.com about the VPN [1].", model="unsure", mean_logprob=-2.0)
+
+    settings = make_settings(min_answer_logprob=-0.3)
+    stages = [s if s.name != "generate" else GenerateStage(Unsure()) for s in simple_pipeline(settings)[0].stages]
+    redact = lambda text: text.replace("jane.doe@example.com", "[EMAIL_ADDRESS]")  # noqa: E731 - the real one is tested in guardrails
+    h = start_bot(pipeline=Pipeline(stages, settings), bot_kwargs={"redactor": redact}, min_answer_logprob=-0.3)
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    assert esc.draft == "Mail [EMAIL_ADDRESS] about the VPN [1]."
+    [post] = h.api.find("chat.postMessage", channel="CESC")
+    assert "jane.doe" not in _shown(post)
+    assert "jane.doe" not in _shown(h.replies("C1", event["ts"])[0])
