@@ -185,8 +185,10 @@ class SlackBot:
             self._ephemeral(body, "No escalation channel is configured yet. An admin can set one with `/ragbot set escalation_channel #channel`.")
             return
         record = self.state.questions.get(request_id)
+        # the reason is also kept on the question record, where user ids are only stored hashed
+        presser = "the asker" if record is not None and record.user_hash == self.hasher(user) else "someone in the thread"
         escalation = Escalation(
-            request_id=request_id, reason=f"<@{user}> pressed Ask a human", channel_id=channel, thread_ts=thread, asker_id=user,
+            request_id=request_id, reason=f"{presser} pressed Ask a human", channel_id=channel, thread_ts=thread, asker_id=user,
             question=record.question if record else "", draft=record.answer_text if record and record.outcome == "answered" else "",
             draft_sent=bool(record and record.answer_sent), confidence=record.confidence if record else 0.0,
             sources=record.sources if record else [], escalation_channel=settings.escalation_channel,

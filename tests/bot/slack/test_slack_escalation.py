@@ -75,7 +75,8 @@ def test_ask_a_human_button_escalates_once_and_confirms_privately(start_bot):
         h.slack.press(bk.ACTION_ASK_HUMAN, request_id, user="UASKER", channel="C1", message_ts="1700000000.000001", thread_ts=event["ts"])
     h.settle()
     [post] = h.api.find("chat.postMessage", channel="CESC")
-    assert "pressed Ask a human" in _shown(post) and "GlobalProtect" in _shown(post)
+    assert "the asker pressed Ask a human" in _shown(post) and "GlobalProtect" in _shown(post)
+    assert "UASKER" not in h.state.questions.get(request_id).escalation_reason  # ids are stored hashed there
     notes = h.api.find("chat.postEphemeral", channel="C1", user="UASKER")
     assert "I've asked a human" in notes[0].args["text"] and "already been asked" in notes[1].args["text"]
     assert len(h.state.escalations.for_request(request_id)) == 1
