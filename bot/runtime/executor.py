@@ -48,6 +48,7 @@ class BoundedExecutor(Generic[J]):
         self.metrics = metrics
         self._waiting: collections.deque[tuple[J, float]] = collections.deque()  # (job, submitted at)
         self._running: dict[int, J] = {}
+        self._handed_back: set[int] = set()  # worker threads whose running job shutdown handed back
         self._cond = threading.Condition()
         self._accepting = True
         self._stopping = False
@@ -122,6 +123,13 @@ class BoundedExecutor(Generic[J]):
                     self._gauges()
                     self._cond.notify_all()
 
+    def handed_back(self) -> bool:
+        """In a worker thread: whether shutdown handed this thread's job back for a retry after
+        the restart. Its handler must then neither store nor post a result (a generator closed
+        under it fails the job, and that failure would be sent instead of the real answer)."""
+        with self._cond:
+            return threading.get_ident() in self._handed_back
+
     def _gauges(self) -> None:
         if self.metrics is not None:
             self.metrics.queue_depth.set(len(self._waiting))
@@ -140,6 +148,7 @@ class BoundedExecutor(Generic[J]):
         with self._cond:
             self._stopping = True
             unfinished = list(self._running.values()) + [job for job, _ in self._waiting]
+            self._handed_back = set(self._running)
             self._waiting.clear()
             finished = self._completed - before
             self._cond.notify_all()

@@ -113,6 +113,9 @@ class QuestionWorker:
         try:
             self.handle(job)
         except Exception:  # noqa: BLE001 - the asker must never be left without a reply
+            if self._pool.handed_back():  # kept for the next start, which will answer it
+                log.info("request %s failed during shutdown; it is kept for the next start", job.request_id)
+                return
             log.exception("question failed (request %s)", job.request_id)
             self._post_quietly(job, FAILURE_TEXT.format(request_id=job.request_id))
 
@@ -125,6 +128,9 @@ class QuestionWorker:
             history = self.state.questions.thread_history(key) if job.thread_ts != job.message_ts else []
             request = RequestContext(user_id=job.user_id, channel_id=job.channel_id, team_id=job.team_id or "default", history=history, request_id=job.request_id)
             answer = self.pipeline.run(job.text, request, settings=settings)
+            if self._pool.handed_back():  # shutdown kept the question; the next start answers it
+                log.info("request %s finished after shutdown handed it back; not storing or posting %s", job.request_id, answer.outcome.value)
+                return answer
             latency_ms = (time.perf_counter() - job.received) * 1000
             self._store(job, answer, settings, key, latency_ms)
             self.deliverer.flush()

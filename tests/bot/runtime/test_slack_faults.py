@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from slack_sdk import WebClient
 
-from adapters.base import GeneratorTimeout
+from adapters.base import GeneratorError, GeneratorTimeout
 from bot.observability.metrics import BotMetrics
 from bot.pipeline import Pipeline
 from bot.runtime.lifecycle import ServingRuntime
@@ -188,10 +188,15 @@ class GatedGenerator(TopicGenerator):
     def __init__(self) -> None:
         super().__init__()
         self.gate = threading.Event()
+        self.closed = False  # what a generator child closed at shutdown does to the question it held
+        self.returned = threading.Event()
 
     def generate(self, question, passages, *, history=None):
         if not any(f"question {n}," in question for n in (0, 1)):
             self.gate.wait(30)
+            if self.closed:
+                self.returned.set()
+                raise GeneratorError("the generator is shutting down")
         return super().generate(question, passages, history=history)
 
 
@@ -208,11 +213,17 @@ def test_graceful_shutdown_keeps_unfinished_questions_and_the_next_start_answers
     with h.runtime.pending.engine.begin() as conn:
         stored = [row[0] for row in conn.exec_driver_sql("SELECT payload FROM pending_questions")]
     assert all("jane.doe@example.com" not in p and "vpn question" in json.loads(p)["text"] for p in stored)  # kept redacted
-    generator.gate.set()  # question 2 finishes just after the stop, as it can in a real shutdown
-    assert wait_for(lambda: len(h.replies(events[2]["ts"])) == 1)
+    generator.closed = True  # the stop closed the generator under question 2 ...
+    generator.gate.set()
+    assert generator.returned.wait(10) and h.bot.drain(5)
+    time.sleep(0.3)
+    # ... and that failure is neither stored nor sent nor escalated: the question was handed back
+    assert h.replies(events[2]["ts"]) == [] and not api.find("chat.postMessage", channel="CESC")
+    assert len(h.state.questions.list()) == 2
 
+    generator.closed = False
     h2 = start(data_dir=h.settings.data_dir)
-    assert h2.runtime.recovered == 2  # question 2 already has its answer: not asked again
+    assert h2.runtime.recovered == 3
     assert h2.bot.drain(20)
     for event in events:
         assert len(h2.replies(event["ts"])) == 1, event["ts"]
