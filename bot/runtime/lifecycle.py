@@ -29,7 +29,7 @@ def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
     text = payload.get("text") or ""
     try:
         payload["text"] = redactor(text) if redactor is not None else text
-    except Exception:  # noqa: BLE001 - better the checked text than nothing: the input guard redacts again
+    except Exception:  # noqa: BLE001 - the raw Slack text is kept rather than the question lost (a known trade-off, logged)
         log.exception("redacting a kept question failed (request %s)", payload.get("request_id"))
     return payload
 
