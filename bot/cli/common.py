@@ -41,6 +41,19 @@ def cli_logging(settings: Settings) -> None:
     logging.basicConfig(level=logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING, handlers=[handler])
 
 
+def check_adapter_or_fail(settings: Settings) -> None:
+    """Commands that answer questions refuse an unknown ``adapter`` at start rather than falling
+    back on every question (commands that list adapters must still run with a typo set)."""
+    if settings.adapter is None or settings.generator_backend != "transformers":
+        return
+    from adapters.registry import AdapterError, AdapterRegistry
+
+    try:
+        AdapterRegistry(settings.adapters_dir).resolve(settings.adapter)
+    except AdapterError as error:
+        fail(f"bad setting: adapter: {error}")
+
+
 def settings_or_fail() -> Settings:
     """The settings every command runs with (a clear one-line error when one is bad); the
     process-wide ones (torch threads) take effect here, before any model loads."""

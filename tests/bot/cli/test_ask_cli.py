@@ -38,6 +38,10 @@ def test_a_bad_setting_names_itself(tmp_path):
     _one_line_error(_ragbot("ask", "hello", env_extra={"RAGBOT_ALPHA": "1.5"}, tmp_path=tmp_path), "alpha")
 
 
+def test_an_unknown_adapter_is_refused_at_start(tmp_path):
+    _one_line_error(_ragbot("ask", "hello", env_extra={"RAGBOT_ADAPTER": "tpyo"}, tmp_path=tmp_path), "adapter", "unknown adapter 'tpyo'")
+
+
 def test_no_question(tmp_path):
     _one_line_error(_ragbot("ask", env_extra={}, tmp_path=tmp_path), "no question")
 
