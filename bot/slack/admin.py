@@ -35,6 +35,7 @@ NOT_SETTABLE = frozenset(
     }
 )
 SECRET_HINTS = ("key", "salt", "token", "secret")
+ADMIN_CHECK_TIMEOUT_S = 2
 
 HELP = """*ragbot commands*
 • `/ragbot config [#channel]`: the effective settings (overrides marked)
@@ -66,7 +67,9 @@ class AdminCheck:
 
     def __init__(self, settings: Settings, client: WebClient, cache_s: float = 300.0) -> None:
         self.settings = settings
-        self.client = client
+        # The check runs before the slash command is acked (Slack allows 3 s), so it gets its own
+        # client: a short deadline and no waiting out 429s. When Slack cannot tell in time, refuse.
+        self.client = WebClient(token=client.token, base_url=client.base_url, timeout=ADMIN_CHECK_TIMEOUT_S)
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, bool]] = {}
 

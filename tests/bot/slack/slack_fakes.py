@@ -50,6 +50,7 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.users: dict[str, dict] = {}
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering (a slow Slack)
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -69,11 +70,14 @@ class FakeSlackApi:
                 method = self.path.rsplit("/", 1)[-1]
                 status, body = outer._answer(method, args)
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a delay test)
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -84,6 +88,7 @@ class FakeSlackApi:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
 
     def _answer(self, method: str, args: dict) -> tuple[int, dict]:
+        time.sleep(self.delays.get(method, 0.0))
         with self._lock:
             for failure in self.failures:
                 if failure.method == method and failure.remaining > 0 and failure.when(args):

@@ -63,6 +63,15 @@ def test_workspace_admins_count_when_enabled(start_bot):
     assert "only ragbot admins" in _said(h2.slack.command("set top_k 3", user="UWSADMIN"))
 
 
+def test_a_slow_admin_lookup_does_not_miss_slacks_ack_deadline(start_bot):
+    h = start_bot(workspace_admins_are_admins=True)
+    h.api.delays["users.info"] = 4.0  # Slack allows 3 s for the ack, which carries the reply
+    response = h.slack.command("set top_k 3", user="UWSADMIN")
+    assert response.status == 200 and response.seconds < 3
+    assert "only ragbot admins" in _said(response)  # when Slack cannot tell in time, refuse
+    assert h.state.overrides.audit() == []
+
+
 def test_values_are_validated_by_the_settings_model(start_bot):
     h = start_bot()
     out_of_range = _said(h.slack.command("set min_relevance 1.5"))
