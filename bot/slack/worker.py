@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -92,7 +93,8 @@ class QuestionWorker:
         """Queue ``job``; when the queue is full the asker is told to retry (False)."""
         if not self._pool.submit(job):
             log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
-            self._post_quietly(job, BUSY_TEXT)
+            # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
+            threading.Thread(target=self._post_quietly, args=(job, BUSY_TEXT), name="ragbot-busy-reply", daemon=True).start()
             return False
         return True
 
