@@ -62,7 +62,7 @@ class SlackBot:
         self.deliverer = OutboxDeliverer(state, self.client)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
         self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir))
-        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=[state.events.prune])
+        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=[state.events.prune, state.outbox.prune])
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.state.db import Database
@@ -98,6 +98,19 @@ class OutboxRepository:
             row.status = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
             row.next_attempt_at = now + (backoff(row.attempts) if count_attempt else timedelta(seconds=1))
             return row
+
+    def prune(self, sent_before: timedelta = timedelta(days=7), dead_before: timedelta = timedelta(days=30)) -> int:
+        """Delivered rows are kept a week, given-up ones a month (they were logged): payloads
+        carry answer text and Slack user ids, which should not outlive their purpose."""
+        now = utcnow()
+        with self.db.transaction() as session:
+            result = session.execute(
+                delete(OutboxMessage).where(
+                    ((OutboxMessage.status == "sent") & (OutboxMessage.sent_at < now - sent_before))
+                    | ((OutboxMessage.status == "dead") & (OutboxMessage.created_at < now - dead_before))
+                )
+            )
+            return result.rowcount or 0
 
     def has_earlier_unsent(self, row: OutboxMessage) -> bool:
         """An earlier row of the same kind for the same request is not sent yet (keeps parts in order)."""

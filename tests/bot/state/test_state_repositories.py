@@ -130,3 +130,19 @@ def test_processed_event_ids_older_than_a_week_are_pruned(state):
         session.get(ProcessedEvent, "EvOld").received_at = utcnow() - timedelta(days=8)
     assert state.events.prune() == 1
     assert state.events.claim("EvOld") is True and state.events.claim("EvNew") is False
+
+
+def test_delivered_outbox_rows_are_pruned_after_a_week_and_pending_ones_never(state):
+    from bot.state.models import OutboxMessage
+
+    old_sent, new_sent, old_pending, old_dead = (state.outbox.enqueue("ephemeral", {"user": f"U{n}"}) for n in range(4))
+    for message_id in (old_sent, new_sent):
+        state.outbox.sent(message_id, "1.1")
+    with state.db.transaction() as session:
+        session.get(OutboxMessage, old_sent).sent_at = utcnow() - timedelta(days=8)
+        session.get(OutboxMessage, old_pending).created_at = utcnow() - timedelta(days=60)
+        dead = session.get(OutboxMessage, old_dead)
+        dead.status, dead.created_at = "dead", utcnow() - timedelta(days=31)
+    assert state.outbox.prune() == 2
+    with state.db.transaction() as session:
+        assert sorted(row.id for row in session.query(OutboxMessage)) == sorted([new_sent, old_pending])
