@@ -106,7 +106,7 @@ class CachedDraft:
     @classmethod
     def from_turn(cls, turn: Turn, model: str | None) -> "CachedDraft":
         return cls(
-            draft=turn.draft or "",
+            draft=_stored_draft(turn),
             passages=[asdict(p) for p in turn.passages],
             sources=[s.model_dump() for s in turn.sources],
             relevance=float(turn.relevance if turn.relevance is not None else turn.confidence),
@@ -308,6 +308,18 @@ class CacheLookupStage:
             self.inflight.release(lookup.details["key"])
 
 
+def _stored_draft(turn: Turn) -> str:
+    """The draft as it may sit in the database: personal data the sources do not show is
+    redacted, as the output check would (the model may echo the asker's name or email; what
+    the team's own documents say is kept, so a hit answers as well as a miss)."""
+    from guardrails.base import CheckContext
+    from guardrails.pii.validators import AnswerPiiValidator
+
+    draft = turn.draft or ""
+    context = CheckContext(settings=turn.settings, question=turn.query, source_texts=[p.text for p in turn.passages])
+    return AnswerPiiValidator().validate(draft, context).fixed or draft
+
+
 class CacheStoreStage:
     """After generation (only reached with a real draft, not an abstention): remember it."""
 
@@ -324,7 +336,13 @@ class CacheStoreStage:
             return
         generate = next((t for t in turn.trace if t.stage == "generate"), None)
         model = generate.details.get("model") if generate is not None else None
-        self.cache.put(lookup.details["key"], CachedDraft.from_turn(turn, model), lookup.details["kb_version"], turn.settings.cache_ttl_s)
+        try:
+            entry = CachedDraft.from_turn(turn, model)
+        except Exception as error:  # noqa: BLE001 - a draft that cannot be made safe to keep is not kept
+            log.warning("not caching request %s: %s", turn.request.request_id, type(error).__name__)
+            entry = None
+        if entry is not None:
+            self.cache.put(lookup.details["key"], entry, lookup.details["kb_version"], turn.settings.cache_ttl_s)
         if self.inflight is not None and lookup.details.get("leader"):
             self.inflight.release(lookup.details["key"])  # waiters need not wait for our output checks
-        turn.note(decision="stored")
+        turn.note(decision="stored" if entry is not None else "skip")

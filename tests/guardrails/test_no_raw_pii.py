@@ -85,3 +85,34 @@ def test_no_raw_pii_in_logs_trace_or_database(pipeline, question, caplog, tmp_pa
     for value in PII:
         for where, text in (("log", logged), ("answer/trace", trace), ("question", answer.question), ("database", stored)):
             assert value not in text, f"{value!r} reached the {where}"
+
+
+def test_the_answer_cache_keeps_no_raw_pii_and_still_answers_from_it(settings, tmp_path):
+    """The cache holds the model's draft, written before the output checks: an echoing model's
+    copy of the asker's email and phone must not be stored with it."""
+    from bot.runtime.wiring import install_serving_parts
+
+    class VersionedHit(OneHit):
+        def kb_version(self):
+            return "v1"
+
+    serving = settings.with_overrides({"generator_process": False})
+    stages = [
+        InputGuardStage(input_validators(serving)),
+        RetrieveStage(VersionedHit()),
+        RelevanceGateStage(Relevant()),
+        GenerateStage(EchoingGenerator()),
+        OutputGuardStage(output_validators(serving)),
+    ]
+    pipeline = Pipeline(stages, serving)
+    parts = install_serving_parts(pipeline, serving, db_engine=f"sqlite:///{tmp_path / 'cache.db'}")
+    assert parts.cache is not None
+    question = f"How do I submit expenses? Mail me at {PII[0]} or call {PII[1]}."
+    first = pipeline.run(question, RequestContext(user_id="U1", channel_id="C1"))
+    second = pipeline.run(question, RequestContext(user_id="U1", channel_id="C1"))
+    assert second.stage("cache").decision == "hit" and "Pleo" in second.text
+    with sqlite3.connect(tmp_path / "cache.db") as db:
+        stored = "\n".join(str(row) for row in db.execute("select * from answer_cache"))
+    assert "Pleo" in stored
+    for value in PII[:2]:
+        assert value not in stored and value not in first.text and value not in second.text
