@@ -64,7 +64,9 @@ class Pipeline:
             try:
                 stage.run(turn)
             except Exception as error:  # noqa: BLE001 - any stage failure becomes a visible reply
-                log.exception("stage %s failed (request %s)", stage.name, turn.request.request_id)
+                # the type only: an error's message may quote the question (the traceback, message included, at DEBUG)
+                log.error("stage %s failed (request %s): %s", stage.name, turn.request.request_id, type(error).__name__)
+                log.debug("stage %s failure in request %s", stage.name, turn.request.request_id, exc_info=True)
                 # an outage (store down after retries) says so in its own words
                 text = getattr(error, "user_message", None) or ERROR_TEXT.format(stage=stage.name, request_id=turn.request.request_id)
                 turn.stop(Outcome.FALLBACK, text, f"{stage.name} error: {type(error).__name__}", escalate=True)

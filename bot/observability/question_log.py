@@ -123,8 +123,10 @@ class QuestionLogger:
         """Redacted ``text``; withheld entirely when no redactor is available or it fails."""
         if self.redactor is None:
             return WITHHELD
-        try:
-            return self.redactor(text[:MAX_LOGGED_QUESTION_CHARS])
+        try:  # redact, then cut: cutting first can split an email or IBAN so that it is no longer found
+            from guardrails.pii.records import cut_redacted
+
+            return cut_redacted(self.redactor(text[: 4 * MAX_LOGGED_QUESTION_CHARS]), MAX_LOGGED_QUESTION_CHARS)
         except Exception:  # noqa: BLE001 - a redaction failure must never leak the raw text
             return "<withheld: redaction failed>"
 

@@ -143,21 +143,22 @@ class QuestionWorker:
     def _store(self, job: QuestionJob, answer: Answer, settings, key: str, latency_ms: float) -> None:
         """Question, replies and escalation go into the database before any Slack call."""
         escalate = answer.escalate and bool(settings.escalation_channel)
+        reason = self._redact(answer.escalation_reason or "")  # an error quoted in it may quote the question
         if answer.escalate and not settings.escalation_channel:
-            log.warning("request %s should escalate (%s) but no escalation_channel is set", answer.request_id, answer.escalation_reason)
+            log.warning("request %s should escalate (%s) but no escalation_channel is set", answer.request_id, reason)
         held = escalate and settings.hold_escalated_answers and answer.outcome is Outcome.ANSWERED
         sources = [s.model_dump(mode="json") for s in answer.sources]
         question = self._stored_question(answer)
         record = QuestionRecord(
             request_id=answer.request_id, team_id=job.team_id, user_hash=self.hasher(job.user_id), channel_hash=self.hasher(job.channel_id),
             thread_key=key, question=question, outcome=answer.outcome.value, confidence=answer.confidence, latency_ms=round(latency_ms, 3),
-            answer_text=answer.text, sources=sources, escalated=escalate, escalation_reason=answer.escalation_reason, answer_sent=not held,
+            answer_text=answer.text, sources=sources, escalated=escalate, escalation_reason=reason or None, answer_sent=not held,
         )
         replies = bk.messages(bk.answer_blocks(answer, escalated=escalate, held=held), bk.HELD_TEXT if held else answer.text, channel=job.channel_id, thread_ts=job.thread_ts)
         escalation = None
         if escalate:
             escalation = Escalation(
-                request_id=answer.request_id, reason=answer.escalation_reason or "the pipeline asked for a human", channel_id=job.channel_id,
+                request_id=answer.request_id, reason=reason or "the pipeline asked for a human", channel_id=job.channel_id,
                 thread_ts=job.thread_ts, asker_id=job.user_id, question=question,
                 # a withheld draft stopped before the output checks: it is redacted like the question
                 draft=answer.text if answer.outcome is Outcome.ANSWERED else self._redact(answer.draft or ""),

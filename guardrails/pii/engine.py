@@ -9,6 +9,7 @@ fetches, and recognizers that misfire on our text are left out or replaced.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 
@@ -112,6 +113,9 @@ class PiiEngine:
         if "PERSON" in wanted:
             persons = [(f.start, f.end, f.score) for f in kept if f.entity_type == "PERSON"]
             kept += [Finding("PERSON", s, e, score) for s, e, score in repeated_mentions(text, persons)]
+        # text redacted before ("[PHONE_NUMBER]") is not personal data: spaCy reads some placeholders as names
+        placeholders = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+        kept = [f for f in kept if all(f.end <= start or f.start >= end for start, end in placeholders)]
         return _resolve_overlaps(kept)
 
     def redact(self, text: str, entities: frozenset[str] | None = None, keep: set[str] | None = None) -> tuple[str, list[Finding]]:
@@ -166,14 +170,19 @@ def _merge_same_type(findings: list[Finding]) -> list[Finding]:
 
 
 def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """Merge same-type overlaps, then keep the highest-scoring, then highest-risk, then longest
-    finding where spans of different types overlap."""
-    ranked = sorted(_merge_same_type(findings), key=lambda f: (-f.score, f.entity_type not in HIGH_RISK, -(f.end - f.start)))
+    """Merge same-type overlaps, then keep a high-risk finding (each cleared its own minimum
+    score), then the highest-scoring, then the longest, where spans of different types overlap.
+    Risk first: "SSN 536221947" also reads as a phone number, and only high-risk types are
+    removed before search and generation."""
+    ranked = sorted(_merge_same_type(findings), key=lambda f: (f.entity_type not in HIGH_RISK, -f.score, -(f.end - f.start)))
     chosen: list[Finding] = []
     for finding in ranked:
         if all(finding.end <= c.start or finding.start >= c.end for c in chosen):
             chosen.append(finding)
     return sorted(chosen, key=lambda f: f.start)
+
+
+_PLACEHOLDER = re.compile(r"\[[A-Z_]{2,}\]")
 
 
 def placeholder(entity_type: str) -> str:

@@ -175,7 +175,7 @@ class AddressRecognizer(PatternRecognizer):
 
     def __init__(self) -> None:
         patterns = [
-            Pattern("number + street + type", rf"\b(?:\d{{1,6}}\s+){{1,2}}(?:{_NAME_WORD}\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?{_ADDRESS_TAIL}", 0.9),
+            Pattern("number + street + type", rf"\b(?:\d{{1,6}}[A-Za-z]?\s+){{1,2}}(?:{_NAME_WORD}\s+){{0,4}}(?i:{_STREET_WORDS})\b\.?{_ADDRESS_TAIL}", 0.9),
             Pattern("street with suffix + number", rf"\b(?:\d{{1,6}}\s+){{0,2}}(?:{_NAME_WORD}\s+){{0,2}}(?i:{_STREET_SUFFIXES})\s+\d{{1,5}}[a-z]?\b\.?{_ADDRESS_TAIL}", 0.9),
             Pattern("prefix street + number", rf"(?:\b(?:\d{{1,6}}\s+){{1,2}})?\b(?i:{_STREET_PREFIXES})(?![^\W\d_])\s*(?:(?:{_PARTICLE}\s+)*[A-ZÀ-ÖØ-ÞΑ-Ω][\w'’.-]*\s+(?:{_NAME_WORD}\s+){{0,3}})?\d{{1,5}}\b\.?{_ADDRESS_TAIL}", 0.9),
             Pattern("unit", rf"(?i:\b(?:apt\.?|apartment|suite|unit|flat)\s*#?\s*\d{{1,5}}[a-z]?\b){_ADDRESS_TAIL}", 0.8),

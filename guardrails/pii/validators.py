@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from guardrails.base import CheckContext, Verdict
@@ -36,6 +37,13 @@ class QuestionPiiValidator:
         )
 
 
+def _quoted(value: str, sources: list[str]) -> bool:
+    """``value`` appears in a source as a whole (a word-bounded match): "Ben" is not quoted by
+    "Benefits", nor ana@x.com by dana@x.com."""
+    pattern = re.compile(rf"(?<![\w.@-]){re.escape(value)}(?![\w@-])")
+    return any(pattern.search(source) for source in sources)
+
+
 class AnswerPiiValidator:
     """High-risk PII is always redacted; other PII stays only if the sources show it verbatim
     and ``pii_allow_from_sources`` is on (a handbook's own contact list may be quoted)."""
@@ -49,7 +57,7 @@ class AnswerPiiValidator:
         if context.settings.pii_allow_from_sources and context.source_texts:
             findings = [
                 f for f in findings
-                if f.entity_type in HIGH_RISK or not any(text[f.start:f.end] in s for s in context.source_texts)
+                if f.entity_type in HIGH_RISK or not _quoted(text[f.start:f.end], context.source_texts)
             ]
         if not findings:
             return Verdict(self.name, True, 0.0)

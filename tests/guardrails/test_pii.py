@@ -95,6 +95,33 @@ def test_answer_keeps_low_risk_pii_quoted_from_sources_but_never_high_risk(setti
     assert "helpdesk@acme.com" not in result.text
 
 
+def test_only_a_whole_quote_from_the_sources_is_kept(settings, pii_engine):
+    source = "Questions about Benefits go to dana.whitfield@example.com."
+    ctx = CheckContext(settings=settings, source_texts=[source], n_sources=1)
+    result = run_validators("Mail ana.whitfield@example.com or dana.whitfield@example.com [1].", [AnswerPiiValidator()], ctx)
+    assert "ana.whitfield@example.com or" not in result.text  # a different address, inside a quoted one
+    assert "dana.whitfield@example.com [1]" in result.text
+
+
+def test_a_nine_digit_ssn_is_high_risk_not_a_phone_number(settings, pii_engine):
+    question = "My social security number 536221947 - how do I update my W-4?"
+    result = run_validators(question, [QuestionPiiValidator()], CheckContext(settings=settings, question=question))
+    assert "536221947" not in result.text  # high-risk types never reach search or generation
+
+
+def test_placeholders_from_an_earlier_redaction_stay_as_they_are(pii_engine):
+    assert redact("reach me at [PHONE_NUMBER], [PERSON]") == "reach me at [PHONE_NUMBER], [PERSON]"
+
+
+def test_a_cut_never_leaves_half_a_placeholder_or_half_an_email():
+    from guardrails.pii.records import cut_redacted, question_for_records
+
+    assert cut_redacted("call [PHONE_NUMBER] now", 12) == "call "
+    text = "x" * 487 + " Contact: jane.doe@example.com please"
+    kept = question_for_records(text, 500)
+    assert len(kept) <= 500 and "jane.doe" not in kept and "@exam" not in kept
+
+
 def test_answer_pii_refrain_action(settings, pii_engine):
     ctx = CheckContext(settings=settings.with_overrides({"output_pii_action": "refrain"}))
     result = run_validators("Her SSN is 460-89-9847.", [AnswerPiiValidator()], ctx)
@@ -106,6 +133,11 @@ def test_addresses_and_names_in_context(pii_engine):
     redacted = redact(text)
     for value in ("Iva D. Grusová", "Rue de Virton 38", "Suite 510", "Ettelgem"):
         assert value not in redacted, redacted
+
+
+def test_a_house_number_with_a_letter_is_still_an_address(pii_engine):
+    redacted = redact("Ship it to 221B Baker Street, London NW1 6XE")
+    assert "Baker Street" not in redacted, redacted
 
 
 def test_signature_line_name_is_redacted(pii_engine):
