@@ -49,6 +49,29 @@ class TrainConfig:
     top_layers: int | None = None  # adapt only the top N layers: backward stops below them
 
 
+# What a run is: a checkpoint made with other values (or other data) cannot be continued.
+# Stopping points and evaluation cadence may change between the stop and the resume.
+RUN_DEFINING = ("rank", "alpha", "dropout", "target_modules", "learning_rate", "epochs", "max_steps", "grad_accum",
+                "warmup_steps", "seed", "qlora", "top_layers")
+
+
+class ResumeMismatch(ValueError):
+    """The checkpoint belongs to a run with other data or settings."""
+
+
+def check_resumable(saved: dict[str, Any], config: TrainConfig, data_hash: str | None) -> None:
+    before, now = saved.get("config") or {}, asdict(config)
+    changed = [f"{key} {before.get(key)!r} -> {now[key]!r}" for key in RUN_DEFINING if key in before and _same(before[key]) != _same(now[key])]
+    if data_hash is not None and saved.get("data_hash") not in (None, data_hash):
+        changed.insert(0, "the training data")
+    if changed:
+        raise ResumeMismatch(f"the checkpoint was made with different {', '.join(changed)}")
+
+
+def _same(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 @dataclass
 class TrainResult:
     steps: int
@@ -133,7 +156,9 @@ class Trainer:
         return tokenizer, get_peft_model(model, lora)
 
     def train(self, train: list[Record], val: list[Record], progress: Callable[[int, int, dict[str, float]], None] | None = None,
-              resume: bool = True) -> TrainResult:
+              resume: bool = True, data_hash: str | None = None) -> TrainResult:
+        """Train, continuing from the latest checkpoint when ``resume`` (it must come from the same
+        data and run-defining settings: :class:`ResumeMismatch` otherwise)."""
         import torch
         from peft import set_peft_model_state_dict
 
@@ -158,6 +183,7 @@ class Trainer:
         checkpoint = self.latest_checkpoint() if resume else None
         if checkpoint is not None:
             saved = torch.load(checkpoint / "trainer.pt", weights_only=False)
+            check_resumable(saved, cfg, data_hash)
             set_peft_model_state_dict(model, saved["adapter"])
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
@@ -212,7 +238,7 @@ class Trainer:
             out_of_time = cfg.max_minutes is not None and state["seconds"] > cfg.max_minutes * 60
             early = val_items and state["bad_evals"] >= cfg.patience
             if state["step"] % cfg.save_every == 0 or out_of_time or early or state["step"] in (total_steps, last_step):
-                self._checkpoint(model, optimizer, scheduler, state, order, best_weights)
+                self._checkpoint(model, optimizer, scheduler, state, order, best_weights, data_hash)
             if early:
                 stopped = f"early stopping: eval loss did not improve for {cfg.patience} evaluations"
                 break
@@ -232,7 +258,7 @@ class Trainer:
         steps = sorted((int(p.name.split("-")[1]), p) for p in root.glob("step-*") if (p / "trainer.pt").is_file()) if root.is_dir() else []
         return steps[-1][1] if steps else None
 
-    def _checkpoint(self, model, optimizer, scheduler, state, order, best_weights) -> None:
+    def _checkpoint(self, model, optimizer, scheduler, state, order, best_weights, data_hash: str | None = None) -> None:
         import torch
         from peft import get_peft_model_state_dict
 
@@ -243,7 +269,8 @@ class Trainer:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "state": state, "order": order, "best_weights": best_weights, "config": asdict(self.config)}, work / "trainer.pt")
+                    "state": state, "order": order, "best_weights": best_weights, "config": asdict(self.config), "data_hash": data_hash},
+                   work / "trainer.pt")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(work, final)
         for old in sorted(root.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[:-2]:

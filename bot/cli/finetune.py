@@ -120,11 +120,12 @@ def train_cmd(
     from adapters.base import GeneratorError
     from adapters.finetune.prepare import chat_token_counter, load_data_dir
     from adapters.finetune.records import DataError, file_hash
-    from adapters.finetune.train import TrainConfig, Trainer, metadata
+    from adapters.finetune.train import ResumeMismatch, TrainConfig, Trainer, metadata
     from adapters.local import pick_device
     from adapters.registry import AdapterRegistry, check_name
 
     settings = settings_or_fail()
+    named = name is not None
     name = name or time.strftime("lora-%Y%m%d-%H%M%S", time.gmtime())
     try:
         check_name(name)
@@ -143,6 +144,8 @@ def train_cmd(
                          eval_every=eval_every, eval_examples=eval_examples, patience=patience, save_every=save_every,
                          max_minutes=max_minutes, stop_at_step=stop_at_step, seed=seed, qlora=qlora, top_layers=top_layers)
     runs = settings.adapters_dir / ".runs" / name
+    data_hash = file_hash(prepared.files)
+    run_data = data_hash + (f":first{max_examples}" if max_examples else "")  # what a checkpoint was trained on
     trainer = Trainer(model_dir, runs, config, device)
     if not fresh and trainer.latest_checkpoint() is not None:
         console.print(f"resuming from {trainer.latest_checkpoint()}", highlight=False)
@@ -156,9 +159,12 @@ def train_cmd(
             if "eval_loss" in metrics or (not console.is_terminal and step % 5 == 0):
                 bar.console.print(f"step {step}/{total}: {text}", highlight=False)
 
-        result = trainer.train(train, prepared.val, progress=show, resume=not fresh)
+        try:
+            result = trainer.train(train, prepared.val, progress=show, resume=not fresh, data_hash=run_data)
+        except ResumeMismatch as error:
+            fail(f"cannot resume run {name!r}: {error}; start over with --fresh, or train under another --name")
     counts = {"train": len(train), "val": len(prepared.val)}
-    meta = metadata(model_dir, file_hash(prepared.files), config, result, counts, device)
+    meta = metadata(model_dir, data_hash, config, result, counts, device)
     meta["name"] = name
     if opt_in:
         meta["default"] = False
@@ -166,6 +172,8 @@ def train_cmd(
     console.print(f"{result.stopped_because}: {result.steps} steps, {result.tokens_seen} tokens in {result.seconds / 60:.1f} min "
                   f"({result.tokens_per_s:.0f} tok/s); eval loss {meta['metrics']['initial_eval_loss']} -> {meta['metrics']['best_eval_loss']}; "
                   f"adapter {name!r} saved to {target}", highlight=False, soft_wrap=True)
+    if result.stopped_because.startswith("time limit") and not named:
+        console.print(f"to resume, rerun with --name {name}", highlight=False)
     if use:
         AdapterRegistry(settings.adapters_dir).use(name)
         console.print(f"{name!r} is now the active adapter", highlight=False)

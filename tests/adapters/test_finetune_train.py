@@ -5,7 +5,7 @@ import json
 import pytest
 
 from adapters.finetune.records import Record
-from adapters.finetune.train import TrainConfig, Trainer, metadata
+from adapters.finetune.train import ResumeMismatch, TrainConfig, Trainer, check_resumable, metadata
 from adapters.prompt import build_messages
 from adapters.base import Passage
 from adapters.registry import METADATA_FILE
@@ -31,12 +31,14 @@ def config(steps, stop_at=None):
 def test_tiny_lora_run_lowers_the_loss_resumes_and_saves_a_loadable_adapter(smol_dir, tmp_path, local_generator):
     data = examples()
     runs = tmp_path / "run"
-    first = Trainer(smol_dir, runs, config(4, stop_at=2)).train(data, data)  # same schedule, stopped half way
+    first = Trainer(smol_dir, runs, config(4, stop_at=2)).train(data, data, data_hash="h1")  # same schedule, stopped half way
     assert first.steps == 2 and (runs / "checkpoints" / "step-2" / "trainer.pt").is_file()
     assert "stopped at step 2" in first.stopped_because
 
+    with pytest.raises(ResumeMismatch, match="the training data"):  # other data cannot continue this run
+        Trainer(smol_dir, runs, config(4)).train(data[:3], data, data_hash="h2")
     trainer = Trainer(smol_dir, runs, config(4))
-    result = trainer.train(data, data)  # resumes at step 2 rather than starting over
+    result = trainer.train(data, data, data_hash="h1")  # resumes at step 2 rather than starting over
     assert result.steps == 4 and result.examples_seen == 8
     assert result.initial_eval_loss == first.initial_eval_loss
     assert result.best_eval_loss < result.initial_eval_loss
@@ -53,6 +55,15 @@ def test_tiny_lora_run_lowers_the_loss_resumes_and_saves_a_loadable_adapter(smol
     override = local_generator.settings.with_overrides({"adapter": "tiny"})
     tuned = local_generator.generate("Where is Normandy?", [Passage(1, "Facts", "Normandy is in France.")], settings=override)
     assert tuned.adapter == "tiny" and tuned.text
+
+
+def test_a_checkpoint_resumes_only_the_run_it_came_from():
+    saved = {"config": {**config(4).__dict__, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}, "data_hash": "h1"}
+    check_resumable(saved, config(4, stop_at=3), "h1")  # a later stopping point is the same run
+    with pytest.raises(ResumeMismatch, match=r"rank 4 -> 8, learning_rate 0.01 -> 0.001"):
+        check_resumable(saved, TrainConfig(**{**config(4).__dict__, "rank": 8, "learning_rate": 1e-3}), "h1")
+    with pytest.raises(ResumeMismatch, match="the training data"):
+        check_resumable(saved, config(4), "h2")
 
 
 def test_the_shipped_adapter_fits_the_freshly_converted_model_and_answers(local_generator):
