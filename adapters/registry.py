@@ -45,7 +45,18 @@ def check_name(name: str) -> str:
     """A safe adapter name (it becomes a folder name), or a clear error."""
     if not _NAME.match(name or ""):
         raise AdapterError(f"bad adapter name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    if name == BASE_MODEL:
+        raise AdapterError(f"{BASE_MODEL!r} is reserved: it selects the base model without an adapter")
     return name
+
+
+def _missing_part(folder: Path) -> str | None:
+    """What keeps ``folder`` from loading as a peft adapter, or None."""
+    if not (folder / "adapter_config.json").is_file():
+        return "no adapter_config.json"
+    if not any((folder / weights).is_file() for weights in ("adapter_model.safetensors", "adapter_model.bin")):
+        return "no adapter_model.safetensors"
+    return None
 
 
 class AdapterRegistry:
@@ -62,7 +73,7 @@ class AdapterRegistry:
             if not root.is_dir():
                 continue
             for folder in sorted(root.iterdir()):
-                if folder.is_dir() and _NAME.match(folder.name) and (folder / "adapter_config.json").is_file():
+                if folder.is_dir() and _NAME.match(folder.name) and _missing_part(folder) is None:
                     found[folder.name] = AdapterInfo(folder.name, folder, builtin, _read_json(folder / METADATA_FILE))
         return sorted(found.values(), key=lambda a: a.name)
 
@@ -71,6 +82,10 @@ class AdapterRegistry:
         for info in self.list():
             if info.name == name:
                 return info
+        for root in (self.adapters_dir, self.pretrained_dir):
+            folder = root / name
+            if folder.is_dir() and _missing_part(folder):
+                raise AdapterError(f"adapter {name!r} in {folder} is incomplete ({_missing_part(folder)})")
         known = ", ".join(a.name for a in self.list()) or "none trained yet"
         raise AdapterError(f"unknown adapter {name!r} (known: {known}; '{BASE_MODEL}' = base model)")
 
@@ -121,7 +136,7 @@ class AdapterRegistry:
         with self._lock:
             state = self._state()
             previous = self.active()
-            history = list(state.get("history", []))
+            history = _history(state)
             history.append(previous if previous is not None else BASE_MODEL)
             self._write({"active": name, "history": history[-_HISTORY_LIMIT:], "changed_at": time.time()})
         return previous
@@ -130,10 +145,12 @@ class AdapterRegistry:
         """Go back to the adapter active before the last ``use``; returns the one now active."""
         with self._lock:
             state = self._state()
-            history = list(state.get("history", []))
+            history = _history(state)
             if not history:
                 raise AdapterError("nothing to roll back to: no earlier `ragbot adapters use` recorded")
             previous = history.pop()
+            if previous != BASE_MODEL:
+                self.get(previous)  # gone or broken since: refuse rather than fail every answer
             self._write({"active": previous, "history": history, "changed_at": time.time()})
         return previous
 
@@ -146,9 +163,17 @@ class AdapterRegistry:
         self._cache = None
 
 
+def _history(state: dict[str, Any]) -> list[str]:
+    """The pointer's history, ignoring anything that is not a list of names (a hand-edited file)."""
+    history = state.get("history")
+    return [h for h in history if isinstance(h, str)] if isinstance(history, list) else []
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, OSError):
+    except (OSError, ValueError):  # missing, unreadable, not UTF-8, not JSON: no metadata
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if k not in ("metrics", "data_counts", "settings") or isinstance(v, dict)}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
@@ -39,6 +41,21 @@ def cli_logging(settings: Settings) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s"
     handler.setFormatter(logging.Formatter(fmt) if settings.log_level == "DEBUG" else _OneLineFormatter(fmt))
     logging.basicConfig(level=logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING, handlers=[handler])
+
+
+def output_folder_or_fail(path: Path | None, option: str) -> None:
+    """Check a folder the command will write into before any work (a file in its place, or no
+    permission, used to surface as a traceback after minutes of work)."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"{option} {path}: cannot create the folder ({error.strerror or error})")
+    if not os.access(path, os.W_OK):
+        fail(f"{option} {path}: the folder is not writable")
 
 
 def check_adapter_or_fail(settings: Settings) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, err_console, fail, settings_or_fail
+from bot.cli.common import console, err_console, fail, output_folder_or_fail, settings_or_fail
 from bot.cli.main import eval_app
 
 
@@ -56,6 +56,7 @@ def eval_answers(
     from retrieval.factory import build_ingestor
 
     settings = settings_or_fail()
+    output_folder_or_fail(report, "--report")
     for path in (squad, ood):
         if path is not None and not path.is_file():
             fail(f"{path} is not a file")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.common import console, fail, output_folder_or_fail, settings_or_fail
 from bot.cli.main import app
 
 finetune_app = typer.Typer(help="Build training data and train LoRA adapters for the generator.", no_args_is_help=True)
@@ -44,6 +44,7 @@ def build_data(
     from adapters.finetune.squad import BuildOptions, build_examples, load_squad
 
     settings = settings_or_fail()
+    output_folder_or_fail(out, "--out")
     started = time.perf_counter()
     try:
         paragraphs, questions = load_squad(squad)
@@ -187,6 +188,7 @@ def export_cmd(out: Path = typer.Option(..., "--out", help="Folder for export.js
     from bot.state.db import Database
 
     settings = settings_or_fail()
+    output_folder_or_fail(out, "--out")
     try:
         db = Database(settings.effective_database_url)
         records, report = export_records(db, pipeline_fetcher(settings))

@@ -37,6 +37,8 @@ def train_guard(
     embeddings = get_embedder().encode(texts, batch_size=32)
     detector, cv = train_detector(texts, labels, embeddings, c=c, folds=folds, target_fpr=target_fpr)
     path = out or DEFAULT_PATH
+    if path.suffix != ".npz":  # numpy adds it anyway; say where the file really is
+        path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
     detector.save(path)
     console.print_json(json.dumps({"saved": str(path), "bytes": path.stat().st_size, "cross_validation": cv.as_dict()}))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.common import console, fail, output_folder_or_fail, settings_or_fail
 from bot.cli.main import app
 from retrieval.errors import RetrievalError
 
@@ -32,6 +32,7 @@ def train_reranker(
     if not squad.is_file():
         fail(f"no such file: {squad}")
     target = out or settings.model_cache_dir / "reranker"
+    output_folder_or_fail(target, "--out")
     config = TrainingConfig(epochs=epochs, negatives=negatives, holdout=holdout, max_questions=max_questions, seed=seed, trainable_layers=trainable_layers, device=settings.device,
                             alpha=settings.alpha, depth=max(settings.candidates, 10))
     try:

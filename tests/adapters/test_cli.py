@@ -19,6 +19,7 @@ def data_dir(tmp_path, monkeypatch):
         folder = tmp_path / "adapters" / name
         folder.mkdir(parents=True)
         (folder / "adapter_config.json").write_text("{}")
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
         (folder / METADATA_FILE).write_text(json.dumps({"base_model": "smollm2-135m-instruct", "metrics": {"initial_eval_loss": 2.0, "best_eval_loss": 0.5}}))
     return tmp_path
 
@@ -46,6 +47,20 @@ def test_finetune_validate_names_the_bad_line(data_dir, tmp_path, monkeypatch, s
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     result = runner.invoke(app, ["finetune", "validate", str(bad)])
     assert result.exit_code == 2 and "bad.jsonl:line 1: roles must be" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["finetune", "build-data", "--squad", "SQUAD", "--out", "AFILE"], ["finetune", "export", "--out", "AFILE/sub"],
+     ["eval", "answers", "--squad", "SQUAD", "--report", "AFILE"], ["train-reranker", "--squad", "SQUAD", "--out", "AFILE"]],
+)
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(data_dir, tmp_path, command):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "kb.json").write_text('{"data": []}')
+    args = [a.replace("SQUAD", str(tmp_path / "kb.json")).replace("AFILE", str(tmp_path / "afile")) for a in command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "is a file, not a folder" in result.output or "cannot create the folder" in result.output
 
 
 def test_eval_answers_refuses_a_missing_file(data_dir, tmp_path):

@@ -10,6 +10,7 @@ def make_adapter(root, name, **meta):
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}")
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
     (folder / METADATA_FILE).write_text(json.dumps(meta))
     return folder
 
@@ -95,3 +96,42 @@ def test_unknown_names_list_the_known_ones(registry, tmp_path):
     with pytest.raises(AdapterError, match=r"unknown adapter 'zz'.*known: a"):
         registry.use("zz")
     assert registry.active() is None
+
+
+def test_an_incomplete_adapter_is_named_as_such_and_cannot_be_chosen(registry, tmp_path):
+    folder = make_adapter(tmp_path / "adapters", "half")
+    (folder / "adapter_model.safetensors").unlink()
+    with pytest.raises(AdapterError, match=r"adapter 'half' .* is incomplete \(no adapter_model.safetensors\)"):
+        registry.use("half")
+    assert [a.name for a in registry.list()] == []
+
+
+def test_rollback_refuses_an_adapter_deleted_since(registry, tmp_path):
+    import shutil
+
+    make_adapter(tmp_path / "adapters", "a")
+    make_adapter(tmp_path / "adapters", "b")
+    registry.use("a")
+    registry.use("b")
+    shutil.rmtree(tmp_path / "adapters" / "a")
+    with pytest.raises(AdapterError, match="unknown adapter 'a'"):
+        registry.rollback()
+    assert registry.active() == "b"
+
+
+def test_none_is_reserved_for_the_base_model():
+    from adapters.registry import check_name
+
+    with pytest.raises(AdapterError, match="reserved"):
+        check_name("none")
+
+
+def test_malformed_metadata_or_pointer_does_not_break_listing(registry, tmp_path):
+    good = make_adapter(tmp_path / "adapters", "a")
+    (good / METADATA_FILE).write_bytes(b"\xff\xfe\x00garbage")
+    make_adapter(tmp_path / "adapters", "b", metrics=[1, 2])
+    (tmp_path / "adapters" / "active.json").write_text('{"active": "a", "history": 5}')
+    assert {a.name: a.metadata for a in registry.list()} == {"a": {}, "b": {}}
+    assert registry.active() == "a"
+    with pytest.raises(AdapterError, match="nothing to roll back"):
+        registry.rollback()
