@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.errors import CorruptFile
+from retrieval.squad import SquadFormatError, read_squad
 from retrieval.types import Hit
 
 KS = (1, 5, 10)
@@ -32,18 +33,15 @@ class LabelledQuestion:
 def squad_questions(path: Path, answerable: bool = True) -> list[LabelledQuestion]:
     """Questions of a SQuAD 2.0 file with their paragraph's id (answerable ones by default)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        articles = data["data"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CorruptFile(f"{Path(path).name}: not a readable SQuAD 2.0 file ({type(error).__name__})") from None
-    result = []
-    for article in articles:
-        for index, paragraph in enumerate(article.get("paragraphs", [])):
-            for qa in paragraph.get("qas", []):
-                if bool(qa.get("is_impossible", False)) != answerable:
-                    answers = qa.get("answers") or [{}]
-                    result.append(LabelledQuestion(qa["question"], f"{article.get('title', '')}#{index}", answers[0].get("text", "")))
-    return result
+        paragraphs = read_squad(path)
+    except SquadFormatError as error:
+        raise CorruptFile(str(error)) from None
+    return [
+        LabelledQuestion(q.question, p.doc_id, q.answers[0] if q.answers else "")
+        for p in paragraphs
+        for q in p.questions
+        if q.impossible != answerable
+    ]
 
 
 def ood_questions(path: Path) -> list[str]:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from retrieval.errors import CorruptFile, MissingPath, UnsupportedFile
+from retrieval.squad import NotSquad, SquadFormatError, read_squad
 from retrieval.types import Document
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdx"}
@@ -131,30 +132,18 @@ def load_pdf(path: Path) -> list[Document]:
 def load_squad(path: Path) -> list[Document]:
     """SQuAD 2.0: each paragraph becomes one document with id ``<title>#<paragraph index>``."""
     try:
-        data = json.loads(_read_text(path))
-    except json.JSONDecodeError as error:
-        raise CorruptFile(f"{path.name}: invalid JSON (line {error.lineno}: {error.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise UnsupportedFile(f"{path.name}: JSON files are read only in SQuAD 2.0 format (a top-level 'data' list)")
+        paragraphs = read_squad(path)
+    except NotSquad as error:
+        raise UnsupportedFile(str(error)) from None
+    except SquadFormatError as error:
+        raise CorruptFile(str(error)) from None
     updated = _mtime(path)
-    documents = []
-    for a_index, article in enumerate(data["data"]):
-        paragraphs = article.get("paragraphs", []) if isinstance(article, dict) else None
-        if not isinstance(paragraphs, list):
-            raise CorruptFile(f"{path.name}: article {a_index} is not a SQuAD article (an object with a 'paragraphs' list)")
-        raw_title = str(article.get("title", ""))
-        for index, paragraph in enumerate(paragraphs):
-            context = paragraph.get("context", "") if isinstance(paragraph, dict) else None
-            if not isinstance(context, str):
-                raise CorruptFile(f"{path.name}: article {raw_title or a_index!r}, paragraph {index}: 'context' is not text")
-            if not context.strip():
-                continue
-            doc_id = f"{raw_title}#{index}"
-            documents.append(
-                Document(doc_id=doc_id, title=raw_title.replace("_", " "), text=context, location=f"{path}#{doc_id}", updated=updated,
-                         metadata={"format": "squad"})
-            )
-    return documents
+    return [
+        Document(doc_id=p.doc_id, title=p.title.replace("_", " "), text=p.context, location=f"{path}#{p.doc_id}", updated=updated,
+                 metadata={"format": "squad"})
+        for p in paragraphs
+        if p.context.strip()
+    ]
 
 
 LOADERS: dict[str, Callable[[Path], list[Document]]] = {

@@ -10,7 +10,6 @@ so no passage is in both.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from adapters.base import Passage
+from retrieval.squad import SquadFormatError, read_squad
 from adapters.finetune.records import DataError, Record, document_side
 from adapters.prompt import ABSTAIN_SENTENCE, build_messages
 
@@ -42,19 +42,14 @@ class Question:
 def load_squad(path: Path) -> tuple[list[Paragraph], list[Question]]:
     """Paragraphs (``<title>#<index>`` ids, as in the shared data) and their questions."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise DataError(f"{path}: not a SQuAD-format JSON file ({error})") from None
+        found = read_squad(path)
+    except SquadFormatError as error:
+        raise DataError(str(error)) from None
     paragraphs, questions = [], []
-    for article in data:
-        title = article.get("title", "untitled").replace("_", " ")
-        for index, paragraph in enumerate(article.get("paragraphs", [])):
-            doc_id = f"{article.get('title', 'untitled')}#{index}"
-            paragraphs.append(Paragraph(doc_id, title, paragraph["context"]))
-            for qa in paragraph.get("qas", []):
-                answers = [a["text"] for a in qa.get("answers", []) if a.get("text", "").strip()]
-                impossible = bool(qa.get("is_impossible")) or not answers
-                questions.append(Question(qa["id"], qa["question"].strip(), doc_id, answers, impossible))
+    for p in found:
+        doc_id = p.doc_id if p.title else f"untitled#{p.index}"
+        paragraphs.append(Paragraph(doc_id, (p.title or "untitled").replace("_", " "), p.context))
+        questions.extend(Question(q.id, q.question, doc_id, q.answers, q.impossible) for q in p.questions)
     return paragraphs, questions
 
 

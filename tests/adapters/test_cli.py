@@ -90,3 +90,13 @@ def test_finetune_train_stops_where_asked_and_marks_an_opt_in_adapter(data_dir, 
     assert "stopped at step 1 as asked (the schedule runs to 4)" in result.output
     meta = json.loads((data_dir / "adapters" / "tiny" / METADATA_FILE).read_text())
     assert meta["default"] is False and meta["settings"]["stop_at_step"] == 1
+
+
+@pytest.mark.parametrize("command", [["finetune", "build-data", "--out", "OUT"], ["eval", "retrieval"], ["eval", "answers"]])
+def test_a_malformed_squad_file_is_a_one_line_error(data_dir, tmp_path, command):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "1"}]}]}]}))
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in command] + ["--squad", str(bad)]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0 and "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert "question 0: no 'question' text" in result.output

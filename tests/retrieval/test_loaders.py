@@ -140,7 +140,7 @@ def test_utf16_text_with_bom_is_read(tmp_path: Path) -> None:
     [
         ('{"data": [1]}', "article 0 is not a SQuAD article"),
         ('{"data": [{"title": "X", "paragraphs": [{"context": 5}]}]}', "'X', paragraph 0: 'context' is not text"),
-        ("[" * 100_000 + "]" * 100_000, "unreadable"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
 )
 def test_malformed_squad_is_corrupt_with_a_reason(tmp_path: Path, body: str, message: str) -> None:
