@@ -81,8 +81,8 @@ def load_pii(path: Path) -> list[dict]:
         for row in rows:
             for span in row["spans"]:
                 span["entity_type"], span["start_position"], span["end_position"]  # noqa: B018 - shape check
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise EvalDataError(f"{path}: expected presidio-research JSON (full_text, spans) ({error})") from None
+    except (ValueError, KeyError, TypeError) as error:  # ValueError: bad JSON or not UTF-8
+        raise EvalDataError(f"{path}: expected presidio-research JSON in UTF-8 (full_text, spans) ({error})"[:300]) from None
     return rows
 
 

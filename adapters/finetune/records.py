@@ -91,14 +91,17 @@ def parse_line(text: str, line: int) -> Record:
 def read_records(path: Path) -> tuple[list[Record], list[Problem]]:
     """All good records of a JSONL file, and a problem per bad line (blank lines are skipped)."""
     records, problems = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                records.append(parse_line(text, number))
-            except DataError as error:
-                problems.append(Problem(number, str(error).split(": ", 1)[1]))
+    try:
+        lines = Path(path).read_bytes().decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise DataError(f"{Path(path).name}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            records.append(parse_line(text, number))
+        except DataError as error:
+            problems.append(Problem(number, str(error).split(": ", 1)[1]))
     return records, problems
 
 

@@ -25,7 +25,11 @@ def load_labelled(path: Path) -> tuple[list[str], np.ndarray]:
     if not path.is_file():
         raise TrainingDataError(f"no such file: {path}")
     texts, labels = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = path.read_bytes().decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise TrainingDataError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:

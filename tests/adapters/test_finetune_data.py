@@ -129,3 +129,10 @@ def test_build_examples_from_squad_cite_the_gold_passage_or_abstain(tmp_path):
     assert no_gold.meta["held_back"] not in no_gold.messages[1]["content"]
     held = build_examples(paragraphs, questions, BuildOptions(holdout_articles=("Steam engine",)))
     assert all(r.meta["question_id"] != "q4" for r in held)
+
+
+def test_a_data_file_that_is_not_utf8_is_a_data_error(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(DataError, match="train.jsonl: not valid UTF-8"):
+        read_records(path)

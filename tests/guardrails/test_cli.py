@@ -81,3 +81,12 @@ def test_train_guard_needs_both_labels(runner, tmp_path):
     data.write_text('{"text": "hi there", "label": "benign"}\n')
     result = runner.invoke(app, ["train-guard", "--data", str(data), "--out", str(tmp_path / "d.npz")])
     assert result.exit_code == 2 and "both injection and benign" in result.output
+
+
+@pytest.mark.parametrize("command", [["eval", "guardrails", "--injections"], ["eval", "guardrails", "--pii"], ["train-guard", "--data"]])
+def test_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path, command):
+    binary = tmp_path / "data.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00\x01")
+    result = CliRunner().invoke(app, [*command, str(binary)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "UTF-8" in result.output and "Traceback" not in result.output
