@@ -83,6 +83,8 @@ def load_pii(path: Path) -> list[dict]:
                 span["entity_type"], span["start_position"], span["end_position"]  # noqa: B018 - shape check
     except (ValueError, KeyError, TypeError) as error:  # ValueError: bad JSON or not UTF-8
         raise EvalDataError(f"{path}: expected presidio-research JSON in UTF-8 (full_text, spans) ({error})"[:300]) from None
+    if not rows:
+        raise EvalDataError(f"{path}: no texts to evaluate")
     return rows
 
 

@@ -65,6 +65,8 @@ def eval_answers(
     try:
         try:
             questions = sample_questions(squad, ood, limit, seed, article)
+            if not questions:
+                fail(f"{squad} has no questions to ask (a SQuAD 2.0 file with 'qas' in its paragraphs)")
             if adapter is not None:
                 settings = settings.with_overrides({"adapter": adapter})
                 if settings.generator_backend == "transformers":

@@ -38,6 +38,8 @@ def eval_retrieval(
     try:
         questions = questions_for_articles(squad, article_selector(articles, True)) if articles else squad_questions(squad)
         negatives = ood_questions(ood) if ood else None
+        if ood and not negatives:
+            fail(f"{ood} holds no questions (JSON lines with a 'question' field)")
         if negatives and ood_limit and ood_limit < len(negatives):
             negatives = negatives[:: len(negatives) // ood_limit][:ood_limit]  # evenly spread over the file's topics
         if not questions:

@@ -100,3 +100,20 @@ def test_a_malformed_squad_file_is_a_one_line_error(data_dir, tmp_path, command)
     result = runner.invoke(app, args)
     assert result.exit_code != 0 and "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     assert "question 0: no 'question' text" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [(["eval", "retrieval", "--squad", "KB", "--ood", "EMPTY"], "holds no questions"),
+     (["eval", "answers", "--squad", "NOQ"], "has no questions to ask"),
+     (["eval", "guardrails", "--pii", "EMPTYLIST"], "no texts to evaluate")],
+)
+def test_empty_inputs_are_an_error_not_a_meaningless_figure(data_dir, tmp_path, command, message):
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "empty.json").write_text("[]")
+    (tmp_path / "noq.json").write_text(json.dumps({"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": []}]}]}))
+    (tmp_path / "kb.json").write_text(json.dumps({"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [
+        {"id": "1", "question": "q?", "answers": [{"text": "c"}]}]}]}]}))
+    names = {"KB": "kb.json", "EMPTY": "empty.jsonl", "NOQ": "noq.json", "EMPTYLIST": "empty.json"}
+    result = runner.invoke(app, [str(tmp_path / names[a]) if a in names else a for a in command])
+    assert result.exit_code == 2 and message in result.output and "NaN" not in result.output
