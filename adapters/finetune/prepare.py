@@ -40,7 +40,8 @@ def validate(records: list[Record], count_tokens, max_tokens: int) -> tuple[list
 
 
 def load_data_dir(path: Path, count_tokens, max_tokens: int, validation_share: float = 0.1, seed: int = 0) -> Prepared:
-    """Validated records from DIR (train.jsonl + val.jsonl, or any *.jsonl split by document).
+    """Validated records from DIR (train.jsonl + val.jsonl, with any other *.jsonl such as
+    export.jsonl added to training; or else all *.jsonl split by document).
 
     Raises :class:`DataError` listing every bad line (file and line number) before any
     training starts, so a typo in line 9,000 does not cost an hour of training."""
@@ -50,23 +51,27 @@ def load_data_dir(path: Path, count_tokens, max_tokens: int, validation_share: f
         raise DataError(f"no .jsonl training files in {path}")
     loaded: dict[Path, list[Record]] = {}
     problems: list[str] = []
+    exact_in_files = near_in_files = 0
     for file in files:
         records, bad = read_records(file)
         kept, exact, near, too_long = validate(records, count_tokens, max_tokens)
         problems += [f"{file.name}:{p}" for p in bad + too_long]
         loaded[file] = kept
+        exact_in_files, near_in_files = exact_in_files + exact, near_in_files + near
     if problems:
         shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise DataError(f"{len(problems)} bad line(s): {shown}")
     names = {f.name: f for f in files}
     if TRAIN_FILE in names and VAL_FILE in names:
-        train, val = loaded[names[TRAIN_FILE]], loaded[names[VAL_FILE]]
-        train_docs = {d for r in train for d in r.doc_ids}
-        overlap = [r for r in val if set(r.doc_ids) & train_docs]
+        val = loaded[names[VAL_FILE]]
+        extra = [f for f in files if f.name not in (TRAIN_FILE, VAL_FILE)]  # e.g. `finetune export` output
+        train, exact, near = deduplicate([r for f in [names[TRAIN_FILE], *extra] for r in loaded[f]])
+        val_docs = {d for r in val for d in r.doc_ids}
+        overlap = [r for r in train if set(r.doc_ids) & val_docs]
         if overlap:
-            raise DataError(f"{VAL_FILE}:line {overlap[0].line}: shares a document with {TRAIN_FILE} (split by document)")
-        return Prepared(train, val, files=files)
+            raise DataError(f"line {overlap[0].line} of the training files shares a document with {VAL_FILE} (split by document)")
+        return Prepared(train, val, exact_in_files + exact, near_in_files + near, files=files)
     everything = [r for file in files for r in loaded[file]]
     kept, exact, near = deduplicate(everything)
     train, val, mixed = split_by_document(kept, validation_share, seed)
-    return Prepared(train, val, exact, near, mixed, files)
+    return Prepared(train, val, exact_in_files + exact, near_in_files + near, mixed, files)

@@ -90,8 +90,17 @@ def test_load_data_dir_splits_plain_files_by_document(tmp_path):
 def test_an_explicit_split_that_leaks_a_document_is_refused(tmp_path):
     write_records(tmp_path / "train.jsonl", [record("Q1?", "A [1].", doc="d1")])
     write_records(tmp_path / "val.jsonl", [record("Q2?", "B [1].", doc="d1")])
-    with pytest.raises(DataError, match="val.jsonl:line 1: shares a document"):
+    with pytest.raises(DataError, match="line 1 of the training files shares a document with val.jsonl"):
         load_data_dir(tmp_path, chars, 512)
+
+
+def test_other_files_beside_an_explicit_split_are_trained_on_and_duplicates_counted(tmp_path):
+    write_records(tmp_path / "train.jsonl", [record("Q1?", "A [1].", doc="d1")] * 3)
+    write_records(tmp_path / "val.jsonl", [record("Q2?", "B [1].", doc="d2")])
+    write_records(tmp_path / "export.jsonl", [record("Q1?", "A [1].", doc="d1"), record("Q3?", "C [1].", doc="d3")])
+    prepared = load_data_dir(tmp_path, chars, 512)
+    assert sorted(r.messages[-1]["content"] for r in prepared.train) == ["A [1].", "C [1]."]
+    assert prepared.exact_duplicates == 3 and len(prepared.val) == 1
 
 
 SQUAD = {"data": [
