@@ -75,6 +75,8 @@ def eval_answers(
                     AdapterRegistry(settings.adapters_dir).resolve(adapter)
             eval_settings, pipeline = _eval_pipeline(settings, kb_dir)
             ingested = build_ingestor(eval_settings).ingest([squad])
+            if ingested.documents == 0:
+                fail(f"{squad}: no paragraph text to build the evaluation knowledge base from")
         except (DataError, GeneratorError, RetrievalError, ValueError) as error:
             fail(str(error))
         started = time.perf_counter()

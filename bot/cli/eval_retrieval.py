@@ -53,10 +53,12 @@ def eval_retrieval(
             if store_note:
                 store_note.start()
             try:
-                build_ingestor(kb).ingest([squad])
+                built = build_ingestor(kb).ingest([squad])
             finally:
                 if store_note:
                     store_note.stop()
+            if built.documents == 0:
+                fail(f"{squad}: no paragraph text to build the evaluation knowledge base from ({'; '.join(built.failures.values()) or 'empty'})")
             retriever = build_retriever(kb)
             rerank = None
             if kb.likelihood_rerank_depth:
