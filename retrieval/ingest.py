@@ -147,7 +147,7 @@ class Ingestor:
             if other is None and document.doc_id in stored:
                 earlier = Path(source_file(stored[document.doc_id][1], document.doc_id))
                 other = earlier if earlier != file and earlier.exists() else None
-            if other is not None and other != file:
+            if other is not None:  # this file itself when an id repeats in it (an article title used twice)
                 clashes.append((document.doc_id, other))
                 continue
             origin[document.doc_id] = file
@@ -156,7 +156,8 @@ class Ingestor:
             return accepted, None
         doc_id, other = clashes[0]
         more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
-        return accepted, f"document id {doc_id!r}{more} already comes from {other}; skipped (rename the article or the file)"
+        source = "earlier in this file" if other == file else f"from {other}"
+        return accepted, f"document id {doc_id!r}{more} already comes {source}; skipped (rename the article or the file)"
 
     def _write(self, pending: list[tuple[Document, bool, str]], report: IngestReport) -> bool:
         if not pending:

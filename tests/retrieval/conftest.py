@@ -37,6 +37,24 @@ def make_pdf(text_lines: list[str]) -> bytes:
 
 
 @pytest.fixture
+def unlistable(monkeypatch):
+    """``unlistable(folder)``: listing ``folder`` fails with Permission denied from now on
+    (chmod 000 does not stop root, who runs the tests in CI)."""
+    import os
+
+    locked: set[Path] = set()
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path) in locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return locked.add
+
+
+@pytest.fixture
 def pdf_bytes():
     return make_pdf
 

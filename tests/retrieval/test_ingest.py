@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -82,21 +81,21 @@ def test_squad_files_with_the_same_article_do_not_overwrite_each_other(settings,
     moved = _ingest(settings, [second])
     assert (moved.updated, moved.failures) == (1, {})
 
+    twice = tmp_path / "twice.json"
+    article = {"title": "Twice", "paragraphs": [{"context": "Stored once.", "qas": []}]}
+    twice.write_text(json.dumps({"data": [article, {**article, "paragraphs": [{"context": "Not stored.", "qas": []}]}]}))
+    report = _ingest(settings, [twice])
+    assert report.added == 1 and report.failures == {"twice.json": "document id 'Twice#0' already comes earlier in this file; "
+                                                                   "skipped (rename the article or the file)"}
 
-def test_unreadable_folder_is_reported_and_not_pruned(settings, corpus: Path, monkeypatch) -> None:
+
+def test_unreadable_folder_is_reported_and_not_pruned(settings, corpus: Path, unlistable) -> None:
     locked = corpus / "team"
     locked.mkdir()
     (locked / "on-call.md").write_text("# On-call\n\nThe on-call engineer answers pages within 15 minutes.\n")
     _ingest(settings, [corpus])
     assert "on-call.md" in _stored(settings)
-    real_scandir = os.scandir
-
-    def scandir(path="."):  # chmod 000 does not stop root, so refuse the listing here
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    unlistable(locked)
     report = _ingest(settings, [corpus], prune=True)
     assert report.failures == {"team": "cannot read folder (Permission denied)"} and report.removed == 0
     assert "on-call.md" in _stored(settings)

@@ -107,22 +107,13 @@ def test_folder_walk_skips_hidden_and_lists_unsupported(tmp_path: Path) -> None:
         load_file(tmp_path / "sub" / "bad.pdf")
 
 
-def test_broken_link_and_unlistable_folder_are_problems_not_silence(tmp_path: Path, monkeypatch) -> None:
-    import os
-
+def test_broken_link_and_unlistable_folder_are_problems_not_silence(tmp_path: Path, unlistable) -> None:
     (tmp_path / "a.md").write_text("# A\n\ntext")
     (tmp_path / "gone.md").symlink_to(tmp_path / "missing.md")
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "b.md").write_text("# B")
-    real_scandir = os.scandir
-
-    def scandir(path="."):  # chmod 000 does not stop root, so refuse the listing here
-        if Path(path) == locked:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    unlistable(locked)
     found = discover([tmp_path])
     assert [f.name for f, _ in found.files] == ["a.md"]
     assert found.problems == {tmp_path / "gone.md": "broken link", locked: "cannot read folder (Permission denied)"}
