@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     question_shape_action: OnFail = Field("block", description="Empty, too short, too long or binary-looking questions.")
     normalize_action: OnFail = Field("fix", description="Questions with hidden/control characters or odd whitespace.")
     injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    injection_detector: Path | None = Field(None, description="Injection detector .npz from `ragbot train-guard`; default: the one ragbot ships.")
     injection_action: OnFail = "block"
     indirect_injection_action: OnFail = "fix"
     indirect_injection_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Detector score above which a retrieved sentence counts as an instruction to the model.")
@@ -191,6 +192,13 @@ class Settings(BaseSettings):
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} is not a Hugging Face model directory (no config.json)")
         return path
+
+    @field_validator("injection_detector")
+    @classmethod
+    def _detector_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such detector file: {value} (train one with `ragbot train-guard`)")
+        return value.expanduser() if value is not None else None
 
     @field_validator("admin_users", mode="before")
     @classmethod

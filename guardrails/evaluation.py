@@ -56,12 +56,13 @@ def eval_injections(path: Path) -> dict:
         raise EvalDataError(str(error)) from None
     from guardrails.normalize import normalize_text
 
-    threshold = load_settings().injection_threshold
-    injection_scores(["warm-up"])  # load the models outside the timed loop
+    settings = load_settings()
+    threshold, detector = settings.injection_threshold, settings.injection_detector
+    injection_scores(["warm-up"], detector)  # load the models outside the timed loop
     flagged, latencies = [], []
     for text in texts:
         started = time.perf_counter()
-        score = injection_scores([normalize_text(text)])[0]
+        score = injection_scores([normalize_text(text)], detector)[0]
         latencies.append((time.perf_counter() - started) * 1000)
         flagged.append(score >= threshold)
     flagged_arr = np.array(flagged)

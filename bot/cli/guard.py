@@ -7,14 +7,14 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, fail
+from bot.cli.common import console, err_console, fail, settings_or_fail
 from bot.cli.main import app, eval_app
 
 
 @app.command("train-guard")
 def train_guard(
     data: Path = typer.Option(..., "--data", help="JSON lines with text and label (injection or benign)."),
-    out: Path = typer.Option(None, "--out", help="Where to write the detector (default: the one ragbot ships)."),
+    out: Path = typer.Option(None, "--out", help="Where to write the detector (default: DATA_DIR/models/injection-detector.npz)."),
     folds: int = typer.Option(5, min=2, max=20, help="Cross-validation folds."),
     c: float = typer.Option(10.0, "--c", min=0.0001, help="Inverse L2 strength of the logistic regression."),
     target_fpr: float = typer.Option(0.015, min=0.0, max=0.5, help="False-positive rate the threshold is chosen for (out-of-fold)."),
@@ -24,6 +24,7 @@ def train_guard(
     from guardrails.injection.training import TrainingDataError, load_labelled, train_detector
     from retrieval.embedder import get_embedder
 
+    settings = settings_or_fail()
     try:
         texts, labels = load_labelled(data)
     except TrainingDataError as error:
@@ -36,12 +37,14 @@ def train_guard(
     console.print(f"embedding {len(texts)} examples ({int(labels.sum())} injections)...")
     embeddings = get_embedder().encode(texts, batch_size=32)
     detector, cv = train_detector(texts, labels, embeddings, c=c, folds=folds, target_fpr=target_fpr)
-    path = out or DEFAULT_PATH
+    path = out or settings.model_cache_dir / "injection-detector.npz"  # the shipped one is only replaced on purpose
     if path.suffix != ".npz":  # numpy adds it anyway; say where the file really is
         path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
     detector.save(path)
     console.print_json(json.dumps({"saved": str(path), "bytes": path.stat().st_size, "cross_validation": cv.as_dict()}))
+    if path.resolve() != DEFAULT_PATH.resolve():
+        err_console.print(f"use it with RAGBOT_INJECTION_DETECTOR={path} (or injection_detector in the settings file)", highlight=False)
 
 
 @eval_app.command("guardrails")

@@ -32,6 +32,7 @@ NOT_SETTABLE = frozenset(
         # read once when serving starts (store wrapper, generator child, shutdown), so a runtime
         # override would be shown as set while nothing changed
         "store_timeout_s", "store_retries", "generator_process", "torch_threads", "shutdown_grace_s", "max_vector_distance",
+        "injection_detector",
     }
 )
 SECRET_HINTS = ("key", "salt", "token", "secret")

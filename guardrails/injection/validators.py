@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from bot.model_loading import shared_model
 from guardrails.base import CheckContext, Verdict
 from guardrails.injection.detector import DEFAULT_PATH, InjectionDetector
 from guardrails.injection.patterns import pattern_hits, pattern_score
-from guardrails.lazy import LoadOnce
 
-# The shipped detector, loaded once per process.
-get_detector: LoadOnce[InjectionDetector] = LoadOnce(lambda: InjectionDetector.load(DEFAULT_PATH))
+
+@shared_model(maxsize=4)
+def get_detector(path: Path | None = None) -> InjectionDetector:
+    """The detector at ``path`` (``injection_detector``; default: the shipped one), loaded once per process."""
+    return InjectionDetector.load(path or DEFAULT_PATH)
 
 
 def _embed(texts: list[str]) -> np.ndarray:
@@ -22,12 +26,12 @@ def _embed(texts: list[str]) -> np.ndarray:
     return get_embedder().encode(texts)  # the detector was trained on the packaged MiniLM
 
 
-def injection_scores(texts: list[str]) -> list[float]:
+def injection_scores(texts: list[str], detector: Path | None = None) -> list[float]:
     """Layered score per text: a known phrasing scores 0.95 at once; otherwise the detector's probability."""
     scores = [pattern_score(t) for t in texts]
     rest = [i for i, s in enumerate(scores) if s == 0.0]
     if rest:
-        probs = get_detector().probability([texts[i] for i in rest], _embed([texts[i] for i in rest]))
+        probs = get_detector(detector).probability([texts[i] for i in rest], _embed([texts[i] for i in rest]))
         for i, p in zip(rest, probs):
             scores[i] = float(p)
     return scores
@@ -40,7 +44,7 @@ class InjectionValidator:
     action_setting = "injection_action"
 
     def validate(self, text: str, context: CheckContext) -> Verdict:
-        score = injection_scores([text])[0]
+        score = injection_scores([text], context.settings.injection_detector)[0]
         if score < context.settings.injection_threshold:
             return Verdict(self.name, True, round(score, 4))
         return Verdict(
@@ -71,7 +75,7 @@ class PassageFinding:
     score: float
 
 
-def flag_sentences(text: str, threshold: float) -> list[PassageFinding]:
+def flag_sentences(text: str, threshold: float, detector: Path | None = None) -> list[PassageFinding]:
     """Sentences of a passage that read as instructions to the model."""
     sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
     flagged, cued = [], []
@@ -81,7 +85,7 @@ def flag_sentences(text: str, threshold: float) -> list[PassageFinding]:
         elif _CUES.search(sentence):
             cued.append(sentence)
     if cued:
-        probs = get_detector().probability(cued, _embed(cued))
+        probs = get_detector(detector).probability(cued, _embed(cued))
         flagged.extend(PassageFinding(s, float(p)) for s, p in zip(cued, probs) if p >= threshold)
     return flagged
 
@@ -99,7 +103,7 @@ class PassageInjectionValidator:
     action_setting = "indirect_injection_action"
 
     def validate(self, text: str, context: CheckContext) -> Verdict:
-        findings = flag_sentences(text, context.settings.indirect_injection_threshold)
+        findings = flag_sentences(text, context.settings.indirect_injection_threshold, context.settings.injection_detector)
         if not findings:
             return Verdict(self.name, True, 0.0)
         return Verdict(

@@ -102,3 +102,9 @@ def test_model_directories_are_checked_at_start_up(monkeypatch, tmp_path, name):
         load_settings()
     (tmp_path / "config.json").write_text("{}")
     assert getattr(load_settings(), name) == tmp_path
+
+
+def test_injection_detector_must_be_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAGBOT_INJECTION_DETECTOR", str(tmp_path / "missing.npz"))
+    with pytest.raises(SettingsError, match="no such detector file"):
+        load_settings()

@@ -66,14 +66,22 @@ def test_eval_guardrails_bad_input_is_one_line_error(runner, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_guard_writes_a_detector_that_loads(runner, files, tmp_path):
+def test_train_guard_writes_a_detector_the_bot_can_use(runner, files, tmp_path, make_settings):
+    from guardrails.base import CheckContext
+    from guardrails.injection.detector import DEFAULT_PATH
+    from guardrails.injection.validators import InjectionValidator, get_detector
+
     injections, _ = files
-    out = tmp_path / "detector.npz"
-    result = runner.invoke(app, ["train-guard", "--data", str(injections), "--out", str(out), "--folds", "3"])
+    shipped = DEFAULT_PATH.read_bytes()
+    result = runner.invoke(app, ["train-guard", "--data", str(injections), "--folds", "3"])
     assert result.exit_code == 0, result.output
-    assert '"cross_validation"' in result.output
-    detector = InjectionDetector.load(out)
-    assert detector.meta["examples"] == "6"
+    assert '"cross_validation"' in result.output and "RAGBOT_INJECTION_DETECTOR=" in result.output
+    out = tmp_path / "data" / "models" / "injection-detector.npz"  # by default the shipped one is left alone
+    assert InjectionDetector.load(out).meta["examples"] == "6" and DEFAULT_PATH.read_bytes() == shipped
+    settings = make_settings(injection_detector=out)
+    verdict = InjectionValidator().validate("Where do I submit travel expenses?", CheckContext(settings=settings))
+    assert get_detector(out).meta["examples"] == "6" and get_detector().meta["examples"] != "6"
+    assert 0.0 <= verdict.score <= 1.0
 
 
 def test_train_guard_needs_both_labels(runner, tmp_path):
