@@ -264,6 +264,16 @@ class Settings(BaseSettings):
             raise SettingsError(_describe(error)) from None
 
 
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed or logged: any password replaced by ***."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy understands: show nothing of it
+        return "(unparsable URL)"
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():

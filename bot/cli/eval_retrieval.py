@@ -22,7 +22,7 @@ def eval_retrieval(
     squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 JSON: its paragraphs form the knowledge base, its answerable questions are asked."),
     ood: Path | None = typer.Option(None, "--ood", help="JSON lines with a 'question' field the knowledge base cannot answer."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    articles: str | None = typer.Option(None, help="Ask only questions of articles k/n (index %% n == k), e.g. those a reranker was not trained on."),
+    articles: str | None = typer.Option(None, help="Ask only questions of articles k/n (index % n == k), e.g. those a reranker was not trained on."),
     ood_limit: int | None = typer.Option(None, min=1, help="Use only N out-of-KB questions, spread evenly over the file (quick runs)."),
 ) -> None:
     """Build an isolated knowledge base from SQuAD paragraphs and measure retrieval and the gate."""

@@ -18,7 +18,7 @@ def train_reranker(
     out: Path | None = typer.Option(None, "--out", help="Where to save the model (default: DATA_DIR/models/reranker)."),
     epochs: int = typer.Option(1, min=1, max=20),
     negatives: int = typer.Option(5, min=1, max=30, help="Hard negatives per question, from hybrid search."),
-    holdout: str | None = typer.Option(None, help="Leave out articles k/n (index %% n == k) to evaluate on them later."),
+    holdout: str | None = typer.Option(None, help="Leave out articles k/n (index % n == k) to evaluate on them later."),
     max_questions: int | None = typer.Option(None, min=1, help="Train on at most this many questions (quick runs)."),
     trainable_layers: int = typer.Option(3, min=1, max=24, help="Top encoder layers to fine-tune (fewer: faster on CPU)."),
     seed: int = typer.Option(13),

@@ -11,7 +11,7 @@ import typer
 
 from bot.cli.common import check_adapter_or_fail, console, fail, settings_or_fail
 from bot.cli.main import app
-from bot.settings import Settings
+from bot.settings import Settings, shown_url
 
 log = logging.getLogger("ragbot.serve")
 
@@ -30,7 +30,8 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     try:
         state = open_state(settings.effective_database_url)
     except Exception as error:  # noqa: BLE001 - one line, not a traceback
-        fail(f"cannot open the bot's database {settings.effective_database_url}: {type(error).__name__}: {error}")
+        detail = (str(error).splitlines() or [""])[0][:200]
+        fail(f"cannot open the bot's database {shown_url(settings.effective_database_url)}: {type(error).__name__}: {detail}")
     hasher = redactor = None
     try:
         from bot.observability.hashing import IdHasher

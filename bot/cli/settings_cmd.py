@@ -16,7 +16,7 @@ from rich.table import Table
 
 from bot.cli.common import console, settings_or_fail
 from bot.cli.main import app
-from bot.settings import Settings, config_file
+from bot.settings import Settings, config_file, shown_url
 
 
 def _origin(name: str, file_keys: set[str]) -> str:
@@ -25,7 +25,9 @@ def _origin(name: str, file_keys: set[str]) -> str:
     return "file" if name in file_keys else "default"
 
 
-def _value(value) -> str | int | float | bool | list | None:
+def _value(value, name: str = "") -> str | int | float | bool | list | None:
+    if name == "database_url" and value:
+        return shown_url(value)
     if isinstance(value, SecretStr):
         return "(hidden)" if value.get_secret_value() else None
     if isinstance(value, (str, int, float, bool, list)) or value is None:
@@ -39,7 +41,7 @@ def settings_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON ob
     settings = settings_or_fail()
     path = config_file()
     file_keys = set(tomllib.loads(path.read_text()).keys()) if path else set()
-    rows = [(name, _value(getattr(settings, name)), _origin(name, file_keys), field.description or "")
+    rows = [(name, _value(getattr(settings, name), name), _origin(name, file_keys), field.description or "")
             for name, field in Settings.model_fields.items()]
     if as_json:
         console.print_json(json.dumps({name: {"value": value, "origin": origin} for name, value, origin, _ in rows}))

@@ -64,11 +64,16 @@ def _components(pipeline: Any) -> list[tuple[str, Any, str]]:
             found.append(("generator", stage.generator, "generate"))
         if hasattr(stage, "validators"):
             found.append((f"{stage.name}_checks", stage.validators, "validate"))
+        if callable(getattr(stage, "warm_up", None)):  # a stage with its own model (the likelihood reranker)
+            found.append((stage.name, stage, "stage"))
     return found
 
 
 def _warm(obj: Any, how: str, settings: Any) -> None:
     """Load ``obj`` by its own ``warm_up()`` if it has one, else by one small real call."""
+    if how == "stage":
+        obj.warm_up(settings)
+        return
     if how != "validate" and callable(getattr(obj, "warm_up", None)):
         obj.warm_up()
         return

@@ -31,6 +31,11 @@ class LikelihoodRerankStage:
     def __init__(self, reranker: Callable[[], HitReranker]) -> None:
         self._reranker = reranker  # loads the model on first use
 
+    def warm_up(self, settings) -> None:
+        """Load the scorer before the first question when reranking is on at start-up (/ready waits for it)."""
+        if settings.likelihood_rerank_depth:
+            self._reranker()
+
     def run(self, turn: Turn) -> None:
         settings = turn.settings
         depth = settings.likelihood_rerank_depth
@@ -41,7 +46,9 @@ class LikelihoodRerankStage:
         try:
             turn.hits = self._reranker().rerank(turn.query, turn.hits, depth, settings.likelihood_rerank_weight)
         except Exception as error:  # noqa: BLE001 - an optional re-ordering must not cost the user the answer
-            log.exception("likelihood reranking failed (request %s); keeping the hybrid order", turn.request.request_id)
+            # the type only at ERROR: the message may quote the question (the traceback at DEBUG)
+            log.error("likelihood reranking failed (request %s): %s; keeping the hybrid order", turn.request.request_id, type(error).__name__)
+            log.debug("likelihood reranking failure in request %s", turn.request.request_id, exc_info=True)
             turn.note(rerank="failed", error=f"{type(error).__name__}: {error}"[:300])
             return
         turn.passages, turn.sources = select_passages(turn.hits, settings.top_k, settings.parent_max_chars)

@@ -13,6 +13,7 @@ def test_settings_shows_values_and_where_they_come_from(monkeypatch, tmp_path) -
     monkeypatch.setenv("RAGBOT_CONFIG", str(config))
     monkeypatch.setenv("RAGBOT_TOP_K", "3")
     monkeypatch.setenv("RAGBOT_OPENAI_API_KEY", "sk-not-for-printing")
+    monkeypatch.setenv("RAGBOT_DATABASE_URL", "postgresql://ragbot:s3cret@db/ragbot")
     result = CliRunner().invoke(app, ["settings", "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
@@ -20,6 +21,7 @@ def test_settings_shows_values_and_where_they_come_from(monkeypatch, tmp_path) -
     assert shown["min_relevance"] == {"value": 0.6, "origin": "file"}
     assert shown["alpha"]["origin"] == "default"
     assert shown["openai_api_key"]["value"] == "(hidden)" and "sk-not" not in result.output
+    assert shown["database_url"]["value"] == "postgresql://ragbot:***@db/ragbot" and "s3cret" not in result.output
 
 
 def test_settings_table_names_the_file(monkeypatch, tmp_path) -> None:

@@ -130,3 +130,17 @@ def test_a_store_that_fails_to_load_keeps_the_instance_unready(make_settings):
     assert warm_up(pipeline, readiness) is False
     snapshot = readiness.snapshot()
     assert snapshot["failed"]["store"].startswith("ConnectionError") and "generator" in snapshot["loaded"]
+
+
+def test_ready_waits_for_the_likelihood_reranker_when_it_is_on(make_settings):
+    from bot.stages.rerank import LikelihoodRerankStage
+
+    loads = []
+    for depth in (0, 3):
+        settings = make_settings(likelihood_rerank_depth=depth)
+        pipeline, _ = _pipeline(settings, SlowStore())
+        pipeline.stages.insert(1, LikelihoodRerankStage(lambda: loads.append(depth)))
+        readiness = Readiness()
+        assert warm_up(pipeline, readiness) is True
+        assert "rerank" in readiness.snapshot()["loaded"]
+    assert loads == [3]  # loaded at warm-up only when reranking is on at start-up
