@@ -97,10 +97,10 @@ def _minmax(matrix: np.ndarray) -> np.ndarray:
 
 @dataclass
 class BuildOptions:
-    max_passages: int = 3
-    min_passages: int = 2
+    max_passages: int = 2
+    min_passages: int = 1  # the bot shows the generator top_k (1 by default) passages
     no_gold_share: float = 0.25  # of answerable questions, also asked without their gold passage
-    abstain_share: float = 0.45  # at most this share of examples target the abstain sentence
+    abstain_share: float = 0.3  # at most this share of examples target the abstain sentence
     validation_share: float = 0.1
     holdout_articles: tuple[str, ...] = ()
     passage_words: int | None = None  # trim passages to a window this long (cheaper CPU training)

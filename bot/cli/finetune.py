@@ -28,10 +28,10 @@ def _tokenizer(settings):
 def build_data(
     squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 format JSON (one paragraph = one document)."),
     out: Path = typer.Option(..., "--out", help="Folder for train.jsonl, val.jsonl and build.json."),
-    max_passages: int = typer.Option(3, min=1, max=10, help="Passages per prompt (gold + distractors)."),
-    min_passages: int = typer.Option(2, min=1, max=10, help="Fewest passages per prompt (match the bot's top_k)."),
+    max_passages: int = typer.Option(2, min=1, max=10, help="Passages per prompt (gold + distractors)."),
+    min_passages: int = typer.Option(1, min=1, max=10, help="Fewest passages per prompt (match the bot's top_k, 1 by default)."),
     no_gold_share: float = typer.Option(0.25, min=0.0, max=1.0, help="Share of answerable questions also asked without their passage."),
-    abstain_share: float = typer.Option(0.45, min=0.0, max=0.95, help="At most this share of examples teach the abstain sentence."),
+    abstain_share: float = typer.Option(0.3, min=0.0, max=0.95, help="At most this share of examples teach the abstain sentence."),
     validation_share: float = typer.Option(0.1, min=0.0, max=0.5),
     holdout: list[str] = typer.Option([], "--holdout-article", help="Article titles left out entirely (for an honest eval)."),
     passage_words: int = typer.Option(None, min=20, help="Trim each passage to a window of this many words (around the answer in the gold one)."),
