@@ -78,21 +78,26 @@ def serve(
     if not http and not app_token:
         fail("Socket Mode needs SLACK_APP_TOKEN (an xapp-... token with connections:write); or serve the Events API with --http")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Bolt logs a rejected request's whole body at INFO: a stale but genuine event carries a question
+    logging.getLogger("slack_bolt.RequestVerification").setLevel(max(logging.WARNING, logging.getLogger().level))
     bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)
     bot.start_background()
     from bot.runtime.lifecycle import ServingRuntime
 
+    runtime = ServingRuntime(bot, bot.serving_parts, settings)
+    server = None
+    if http:  # bind first: a start that cannot listen must not take the questions kept by the last one
+        from bot.slack import HttpServer, build_wsgi_app
+
+        try:
+            server = HttpServer(build_wsgi_app(bot.app, extra_routes=runtime.routes), host, port)
+        except OSError as error:
+            fail(f"cannot listen on {host}:{port}: {error}")
     # warm-up in the background (/ready), questions kept by the last shutdown, and in Socket Mode a /metrics server
-    runtime = ServingRuntime(bot, bot.serving_parts, settings).start(metrics_server=not http)
+    runtime.start(metrics_server=not http)
     signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: finish questions in progress
     try:
-        if http:
-            from bot.slack import HttpServer, build_wsgi_app
-
-            try:
-                server = HttpServer(build_wsgi_app(bot.app, extra_routes=runtime.routes), host, port)
-            except OSError as error:
-                fail(f"cannot listen on {host}:{port}: {error}")
+        if server is not None:
             console.print(f"ragbot is listening on {server.url}/slack/events (Ctrl-C to stop)", highlight=False)
             server.serve_forever()
         else:
@@ -101,7 +106,12 @@ def serve(
             console.print("ragbot is connected over Socket Mode (Ctrl-C to stop)", highlight=False)
             SocketModeHandler(bot.app, app_token).start()
     except KeyboardInterrupt:
-        console.print("stopping: finishing questions in progress…", highlight=False)
+        console.print("stopping: finishing questions in progress (further Ctrl-C/SIGTERM ignored; SIGKILL forces)…", highlight=False)
     finally:
+        # a second signal must not cut the shutdown short: the unfinished questions would not be kept
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if server is not None:
+            server.httpd.server_close()  # refuse new connections at once rather than let them hang
         runtime.shutdown()  # finish within shutdown_grace_s; keep the rest for the next start
         bot.close(wait=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 import multiprocessing as mp
 import os
 import threading
@@ -49,7 +50,10 @@ def default_factory(settings: Settings) -> Generator:
 def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, workers: int) -> None:
     """Load the model, say so (``READY``), then serve requests over ``conn`` until the parent
     closes it, each on its own thread. A model that fails to load turns every request into an
-    error reply instead of a crash loop."""
+    error reply instead of a crash loop. Ctrl-C and SIGTERM sent to the whole process group
+    (a terminal, systemd) are the parent's to handle: it finishes what it can, then closes us."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     send_lock = threading.Lock()
 
     def reply(message: tuple) -> None:

@@ -22,7 +22,15 @@ EVENTS_PATH = "/slack/events"
 ExtraRoutes = Callable[[str], "tuple[int, str, bytes] | None"]
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
-_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 503: "Service Unavailable"}
+MAX_BODY_BYTES = 1 << 20  # Slack's events and payloads are a few KB; anything near this is not Slack
+READ_TIMEOUT_S = 10  # a client that stops sending (or never sends the body it announced) is dropped
+
+
+def _plain(start_response: Callable, status: int, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(f"{status} {_REASONS[status]}", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def build_wsgi_app(bolt_app: App, extra_routes: ExtraRoutes | None = None, events_path: str = EVENTS_PATH) -> WsgiApp:
@@ -32,7 +40,16 @@ def build_wsgi_app(bolt_app: App, extra_routes: ExtraRoutes | None = None, event
     def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == events_path:
-            return slack(environ, start_response)
+            length = environ.get("CONTENT_LENGTH") or "0"
+            if not length.isdigit():
+                return _plain(start_response, 400, "bad Content-Length")
+            if int(length) > MAX_BODY_BYTES:
+                return _plain(start_response, 413, "request body too large")
+            try:
+                return slack(environ, start_response)
+            except Exception as error:  # noqa: BLE001 - Bolt parses the body before it checks the signature
+                log.warning("unreadable request to %s refused: %s", events_path, type(error).__name__)
+                return _plain(start_response, 400, "unreadable request")
         if extra_routes is not None and environ.get("REQUEST_METHOD") == "GET":
             found = extra_routes(path)
             if found is not None:
@@ -53,6 +70,8 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = READ_TIMEOUT_S  # idle or half-sent connections would otherwise hold a thread forever
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
         log.debug("%s %s", self.address_string(), format % args)
 
