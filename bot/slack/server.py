@@ -22,7 +22,7 @@ EVENTS_PATH = "/slack/events"
 ExtraRoutes = Callable[[str], "tuple[int, str, bytes] | None"]
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 503: "Service Unavailable"}
 MAX_BODY_BYTES = 1 << 20  # Slack's events and payloads are a few KB; anything near this is not Slack
 READ_TIMEOUT_S = 10  # a client that stops sending (or never sends the body it announced) is dropped
 
@@ -45,6 +45,8 @@ def build_wsgi_app(bolt_app: App, extra_routes: ExtraRoutes | None = None, event
                 return _plain(start_response, 400, "bad Content-Length")
             if int(length) > MAX_BODY_BYTES:
                 return _plain(start_response, 413, "request body too large")
+            if not environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0").isdigit():  # Bolt would fail on it with a 500
+                return _plain(start_response, 401, "invalid request timestamp")
             try:
                 return slack(environ, start_response)
             except Exception as error:  # noqa: BLE001 - Bolt parses the body before it checks the signature
