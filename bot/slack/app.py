@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
 from slack_sdk import WebClient
 
@@ -100,6 +100,19 @@ class SlackBot:
         app.action(bk.ACTION_CLAIM)(self._on_claim)
         app.action(bk.ACTION_ANSWER)(self._on_answer_button)
         app.view(bk.ANSWER_MODAL)(self._on_answer_submitted)
+        app.error(self._on_listener_error)
+
+    @staticmethod
+    def _on_listener_error(error: Exception) -> BoltResponse | None:
+        """A payload missing the fields a listener reads (no ``channel``, a button without its
+        value) is acknowledged and logged in one line: a retry would fail the same way. Anything
+        else keeps Bolt's 500, so Slack retries an event that met a passing fault."""
+        if isinstance(error, (KeyError, TypeError, ValueError, AttributeError)):
+            log.warning("ignored a Slack payload a listener could not read: %s", type(error).__name__)
+            return BoltResponse(status=200, body="")
+        log.error("a Slack listener failed: %s", type(error).__name__)  # the message may quote a question
+        log.debug("listener failure", exc_info=error)
+        return None
 
     # --- questions ------------------------------------------------------------------------------
     def _on_mention(self, body: dict, event: dict, context: dict) -> None:

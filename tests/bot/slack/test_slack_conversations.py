@@ -84,6 +84,15 @@ def test_with_the_state_database_down_a_question_still_gets_a_reply(start_bot):
     assert len(h.replies("C1", event["ts"])) == 1  # answered (or told of the failure) once
 
 
+def test_a_signed_payload_missing_fields_is_acknowledged_not_a_500(start_bot, caplog):
+    h = start_bot()
+    response, _ = h.slack.event({"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn please", "ts": "1600000004.000100"})
+    pressed = h.slack.interact({"type": "block_actions", "user": {"id": "UASKER"}, "actions": [{"action_id": "ragbot_helpful"}],
+                                "container": {"channel_id": "C1", "message_ts": "1.1"}, "channel": {"id": "C1"}})
+    assert response.status == 200 and pressed.status == 200
+    assert "could not read: KeyError" in caplog.text and "Traceback" not in caplog.text
+
+
 def test_processed_events_survive_a_restart(start_bot):
     h = start_bot()
     event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn", "channel": "C1", "ts": "1600000002.000100"}
