@@ -210,9 +210,8 @@ class TransformersGenerator:
             # another generator_model nobody asked for it, so the base model answers.
             log.info("built-in adapter %s does not fit %s; using the base model", adapter.name, loaded.name)
             adapter = None
+        # at least 64 tokens: the settings model keeps MIN_PROMPT_ROOM_TOKENS free of max_new_tokens
         budget = cfg.max_context_tokens - cfg.max_new_tokens - _TEMPLATE_OVERHEAD_TOKENS
-        if budget < 64:
-            raise GeneratorError(f"max_context_tokens {cfg.max_context_tokens} leaves no room for passages after max_new_tokens {cfg.max_new_tokens}")
         kept = fit_passages(question, passages, budget, loaded.count_tokens, history)
         ids = loaded.prompt_ids(build_messages(question, kept, history))
         request = _Request(ids, adapter, cfg.max_new_tokens, cfg.temperature, time.monotonic() + cfg.generation_timeout_s,

@@ -84,8 +84,9 @@ class AdapterRegistry:
                 return info
         for root in (self.adapters_dir, self.pretrained_dir):
             folder = root / name
-            if folder.is_dir() and _missing_part(folder):
-                raise AdapterError(f"adapter {name!r} in {folder} is incomplete ({_missing_part(folder)})")
+            missing = _missing_part(folder) if folder.is_dir() else None
+            if missing:
+                raise AdapterError(f"adapter {name!r} in {folder} is incomplete ({missing})")
         known = ", ".join(a.name for a in self.list()) or "none trained yet"
         raise AdapterError(f"unknown adapter {name!r} (known: {known}; '{BASE_MODEL}' = base model)")
 

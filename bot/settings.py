@@ -32,7 +32,7 @@ FALLBACK_TEXT = (
 )
 
 
-MIN_PROMPT_ROOM_TOKENS = 80  # template + question + at least a short passage (adapters/local.py checks the same)
+MIN_PROMPT_ROOM_TOKENS = 80  # template (16) + at least 64 for question and passages: adapters/local.py relies on it
 
 
 class SettingsError(ValueError):

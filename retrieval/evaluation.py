@@ -30,8 +30,9 @@ class LabelledQuestion:
     answer: str = ""  # first answer text (empty for unanswerable questions)
 
 
-def squad_questions(path: Path, answerable: bool = True) -> list[LabelledQuestion]:
-    """Questions of a SQuAD 2.0 file with their paragraph's id (answerable ones by default)."""
+def squad_questions(path: Path, answerable: bool = True, articles: Callable[[int], bool] | None = None) -> list[LabelledQuestion]:
+    """Questions of a SQuAD 2.0 file with their paragraph's id (answerable ones by default),
+    of the articles whose index ``articles`` accepts (all by default)."""
     try:
         paragraphs = read_squad(path)
     except SquadFormatError as error:
@@ -39,6 +40,7 @@ def squad_questions(path: Path, answerable: bool = True) -> list[LabelledQuestio
     return [
         LabelledQuestion(q.question, p.doc_id, q.answers[0] if q.answers else "")
         for p in paragraphs
+        if articles is None or articles(p.article)
         for q in p.questions
         if q.impossible != answerable
     ]

@@ -19,9 +19,7 @@ from pathlib import Path
 
 from retrieval.chunking import Chunker, embedding_text
 from retrieval.evaluation import LabelledQuestion, squad_questions
-from retrieval.errors import CorruptFile
 from retrieval.loaders import load_squad
-from retrieval.squad import SquadFormatError, read_squad
 from retrieval.reranker import MAX_LENGTH, passage_text
 
 
@@ -64,11 +62,7 @@ def article_selector(spec: str | None, keep_selected: bool) -> Callable[[int], b
 
 
 def questions_for_articles(path: Path, selector: Callable[[int], bool], answerable: bool = True) -> list[LabelledQuestion]:
-    try:
-        chosen = {p.doc_id for p in read_squad(path) if selector(p.article)}
-    except SquadFormatError as error:
-        raise CorruptFile(str(error)) from None
-    return [q for q in squad_questions(path, answerable) if q.gold in chosen]
+    return squad_questions(path, answerable, articles=selector)
 
 
 def build_groups(squad: Path, retriever, chunker: Chunker, config: TrainingConfig, progress=None) -> list[Group]:

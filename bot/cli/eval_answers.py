@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, err_console, fail, output_folder_or_fail, settings_or_fail
+from bot.cli.common import check_adapter_or_fail, console, err_console, fail, output_folder_or_fail, settings_or_fail
 from bot.cli.main import eval_app
 
 
@@ -69,10 +69,7 @@ def eval_answers(
                 fail(f"{squad} has no questions to ask (a SQuAD 2.0 file with 'qas' in its paragraphs)")
             if adapter is not None:
                 settings = settings.with_overrides({"adapter": adapter})
-                if settings.generator_backend == "transformers":
-                    from adapters.registry import AdapterRegistry
-
-                    AdapterRegistry(settings.adapters_dir).resolve(adapter)
+                check_adapter_or_fail(settings)
             eval_settings, pipeline = _eval_pipeline(settings, kb_dir)
             ingested = build_ingestor(eval_settings).ingest([squad])
             if ingested.documents == 0:

@@ -37,7 +37,6 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-
 def _check_not_a_file(directory: Path) -> None:
     """A store path under a file (``data_dir`` set to a file) is a bad setting, not an empty store."""
     for path in (directory, *directory.parents):
@@ -45,6 +44,7 @@ def _check_not_a_file(directory: Path) -> None:
             if not path.is_dir():
                 raise StoreUnavailable(f"{path} is a file, not a folder (check data_dir)")
             return
+
 
 class LanceStore:
     def __init__(self, directory: Path, tenant: str, max_vector_distance: float | None = None) -> None:
