@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
 from slack_sdk import WebClient
 
@@ -98,7 +98,8 @@ class SlackBot:
         app.action(bk.ACTION_NOT_HELPFUL)(self._on_feedback)
         app.action(bk.ACTION_ASK_HUMAN)(self._on_ask_human)
         app.action(bk.ACTION_CLAIM)(self._on_claim)
-        app.action(bk.ACTION_ANSWER)(self._on_answer_button)
+        # views.open may take a while: the button is acked at once and the form opened lazily
+        app.action(bk.ACTION_ANSWER)(ack=self._ack_only, lazy=[self._on_answer_button])
         app.view(bk.ANSWER_MODAL)(self._on_answer_submitted)
         app.error(self._on_listener_error)
 
@@ -115,19 +116,19 @@ class SlackBot:
         return None
 
     # --- questions ------------------------------------------------------------------------------
-    def _on_mention(self, body: dict, event: dict, context: dict) -> None:
+    def _on_mention(self, body: dict, event: dict, context: dict, request: BoltRequest) -> None:
         if event.get("channel", "").startswith("D"):  # DMs arrive as message.im too; answer once
             return
-        self._take(body, event, context)
+        self._take(body, event, context, request)
 
-    def _on_message(self, body: dict, event: dict, context: dict) -> None:
+    def _on_message(self, body: dict, event: dict, context: dict, request: BoltRequest) -> None:
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
         text = event.get("text") or ""
         if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" after an answer is not a question
             return
         if event.get("channel_type") == "im":
-            self._take(body, event, context)
+            self._take(body, event, context, request)
             return
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}" in text:  # app_mention answers it
@@ -135,10 +136,10 @@ class SlackBot:
         channel, thread = event.get("channel", ""), event.get("thread_ts")
         if thread and thread != event.get("ts"):
             if self._answered_thread(channel, thread):
-                self._take(body, event, context)
+                self._take(body, event, context, request)
             return
         if not self.effective.for_channel(channel).mention_only:
-            self._take(body, event, context)
+            self._take(body, event, context, request)
 
     def _answered_thread(self, channel: str, thread: str) -> bool:
         """Whether ragbot answered in this thread (follow-ups there are questions for it); with
@@ -149,13 +150,13 @@ class SlackBot:
             log.warning("cannot check thread %s (%s); not treating the reply as a question", thread, type(error).__name__)
             return False
 
-    def _take(self, body: dict, event: dict, context: dict) -> None:
+    def _take(self, body: dict, event: dict, context: dict, request: BoltRequest | None = None) -> None:
         """Ignore bots; drop Slack's retries of an event already taken; queue the question."""
         if event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("user") in (None, context.get("bot_user_id")):
             return
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
         if not self.state.events.claim(event_id):
-            log.info("event %s already taken (retry %s); not answering again", event_id, body.get("retry_attempt"))
+            log.info("event %s already taken (retry %s); not answering again", event_id, _retry_number(request))
             return
         # Editing a message that mentions the bot sends a new app_mention (new event id, same ts):
         # one message gets one answer.
@@ -219,8 +220,11 @@ class SlackBot:
             return
         self.retry_loop.kick()
 
-    def _on_answer_button(self, ack, body: dict, action: dict, client: WebClient) -> None:
+    @staticmethod
+    def _ack_only(ack) -> None:
         ack()
+
+    def _on_answer_button(self, body: dict, action: dict, client: WebClient) -> None:
         esc = self.state.escalations.get(int(action["value"]))
         if esc is None or esc.status == "resolved":
             self._ephemeral(body, "This escalation is already answered." if esc else "This escalation no longer exists.")
@@ -252,6 +256,12 @@ class SlackBot:
             payload["thread_ts"] = thread
         self.state.outbox.enqueue(KIND_EPHEMERAL, payload)
         self.retry_loop.kick()
+
+
+def _retry_number(request: BoltRequest | None) -> str:
+    """Which delivery of the event this is (Bolt puts Socket Mode's retry_attempt in the same header)."""
+    header = (request.headers.get("x-slack-retry-num") or [None])[0] if request is not None else None
+    return header or "none"
 
 
 def _message_place(body: dict) -> tuple[str, str | None]:

@@ -4,6 +4,7 @@ Web API calls recorded by a local fake. The pipeline is real, with simple determ
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 
@@ -41,7 +42,8 @@ def test_mention_is_answered_in_its_thread_with_sources_confidence_and_buttons(s
     assert not h.api.find("chat.postMessage", channel="CESC")  # confident: no escalation
 
 
-def test_slack_retry_of_the_same_event_is_not_answered_twice(start_bot):
+def test_slack_retry_of_the_same_event_is_not_answered_twice(start_bot, caplog):
+    caplog.set_level(logging.INFO, logger="bot.slack.app")
     h = start_bot()
     event = {"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn please", "channel": "C1", "ts": "1600000001.000100"}
     first, event_id = h.slack.event(event)
@@ -52,6 +54,8 @@ def test_slack_retry_of_the_same_event_is_not_answered_twice(start_bot):
     assert first.status == retry.status == again.status == 200
     assert len(h.replies("C1", event["ts"])) == 1
     assert len(h.state.questions.list()) == 1
+    dropped = [r.getMessage() for r in caplog.records if "already taken" in r.getMessage()]
+    assert [m.split("(")[1].split(")")[0] for m in dropped] == ["retry 1", "retry 2"]  # the number is Slack's header
 
 
 def test_editing_a_mention_does_not_get_a_second_answer(start_bot):
