@@ -199,16 +199,25 @@ class SlackBot:
             self._ephemeral(body, "No escalation channel is configured yet. An admin can set one with `/ragbot set escalation_channel #channel`.")
             return
         record = self.state.questions.get(request_id)
+        asker = self._asker(record, user, body)
         # the reason is also kept on the question record, where user ids are only stored hashed
-        presser = "the asker" if record is not None and record.user_hash == self.hasher(user) else "someone in the thread"
+        presser = "the asker" if asker == user else "someone in the thread"
         escalation = Escalation(
-            request_id=request_id, reason=f"{presser} pressed Ask a human", channel_id=channel, thread_ts=thread, asker_id=user,
+            request_id=request_id, reason=f"{presser} pressed Ask a human", channel_id=channel, thread_ts=thread, asker_id=asker,
             question=record.question if record else "", draft=record.answer_text if record and record.outcome == "answered" else "",
             draft_sent=bool(record and record.answer_sent), confidence=record.confidence if record else 0.0,
             sources=record.sources if record else [], escalation_channel=settings.escalation_channel,
         )
         _, created = self.state.escalations.create(escalation)
         self._ephemeral(body, "I've asked a human; they'll reply in this thread." if created else "A human has already been asked; they'll reply in this thread.")
+
+    def _asker(self, record: Any, presser: str, body: dict) -> str:
+        """The asker's Slack id, which the question record keeps only hashed: the presser or the
+        thread's starter when their hash matches, else "" (unknown; never the presser by default)."""
+        if record is None:
+            return ""
+        candidates = (presser, (body.get("message") or {}).get("parent_user_id"))
+        return next((user for user in candidates if user and self.hasher(user) == record.user_hash), "")
 
     # --- the escalation channel --------------------------------------------------------------------
     def _on_claim(self, ack, body: dict, action: dict) -> None:

@@ -153,9 +153,10 @@ def thread_link(channel_id: str, ts: str) -> str:
 
 def escalation_blocks(esc: Any) -> list[dict[str, Any]]:
     """The escalation channel's post, re-rendered from the stored escalation on every change."""
+    asker = f" from <@{esc.asker_id}>" if esc.asker_id else ""  # unknown when someone else pressed Ask a human
     state = {"open": ":red_circle: Open", "claimed": f":large_yellow_circle: Claimed by <@{esc.claimed_by}>", "resolved": f":white_check_mark: Answered by <@{esc.answered_by}>"}[esc.status]
     blocks = [
-        section(f"*Escalation #{esc.id}* · {state}\n*Question* from <@{esc.asker_id}> in <#{esc.channel_id}> (<{thread_link(esc.channel_id, esc.thread_ts)}|thread>):"),
+        section(f"*Escalation #{esc.id}* · {state}\n*Question*{asker} in <#{esc.channel_id}> (<{thread_link(esc.channel_id, esc.thread_ts)}|thread>):"),
         *sections("> " + escape(esc.question or "(question not stored)").replace("\n", "\n> ")),
         context(f"Why: {escape(esc.reason or 'unknown')} · confidence {esc.confidence:.2f} · request `{esc.request_id}`"),
     ]

@@ -204,8 +204,8 @@ class SlackClientSim:
         payload = {"team": {"id": TEAM}, "api_app_id": "A1", "token": "x", **payload}
         return self.post(urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
-    def press(self, action_id: str, value: str, *, user: str, channel: str, message_ts: str, thread_ts: str | None = None) -> Response:
-        message = {"type": "message", "ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {})}
+    def press(self, action_id: str, value: str, *, user: str, channel: str, message_ts: str, thread_ts: str | None = None, parent_user: str | None = None) -> Response:
+        message = {"type": "message", "ts": message_ts, **({"thread_ts": thread_ts} if thread_ts else {}), **({"parent_user_id": parent_user} if parent_user else {})}
         return self.interact({
             "type": "block_actions", "user": {"id": user}, "channel": {"id": channel}, "trigger_id": "trig.2",
             "container": {"type": "message", "channel_id": channel, "message_ts": message_ts}, "message": message,

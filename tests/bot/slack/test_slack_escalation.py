@@ -84,6 +84,23 @@ def test_ask_a_human_button_escalates_once_and_confirms_privately(start_bot):
     assert h.state.questions.get(request_id).escalated and h.state.questions.summary().escalated == 1
 
 
+def test_ask_a_human_pressed_by_someone_else_names_the_asker_only_when_known(start_bot):
+    """The question record keeps the asker hashed: the post names the thread's starter when the
+    hash matches, and otherwise nobody (it used to name the presser as the asker)."""
+    h = start_bot()
+    _, first = h.slack.mention("How do I connect to the VPN?")
+    _, second = h.slack.mention("Where do I order a laptop?")
+    h.settle()
+    by_question = {r.question: r.request_id for r in h.state.questions.list()}
+    h.slack.press(bk.ACTION_ASK_HUMAN, by_question["How do I connect to the VPN?"], user="UOTHER", channel="C1",
+                  message_ts="1.4", thread_ts=first["ts"], parent_user="UASKER")
+    h.slack.press(bk.ACTION_ASK_HUMAN, by_question["Where do I order a laptop?"], user="UOTHER", channel="C1", message_ts="1.5", thread_ts=second["ts"])
+    h.settle()
+    vpn, laptop = (_shown(post) for post in h.api.find("chat.postMessage", channel="CESC"))
+    assert "from <@UASKER>" in vpn and "someone in the thread pressed Ask a human" in vpn
+    assert "<@UOTHER>" not in laptop and "*Question* in <#C1>" in laptop
+
+
 def test_feedback_buttons_are_stored_and_counted_in_stats(start_bot):
     h = start_bot()
     _, event = h.slack.mention("vpn?")
