@@ -59,10 +59,13 @@ class SlackBot:
         self.client = client or slack_client(settings, bot_token)  # deadline per call, waits out 429s
         self.hasher = hasher or default_hasher
         self.effective = EffectiveSettings(settings, state.overrides)
-        self.deliverer = OutboxDeliverer(state, self.client)
+        self.deliverer = OutboxDeliverer(state, self.client, redactor=redactor)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
         self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir))
-        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=[state.events.prune, state.outbox.prune])
+        chores = [state.events.prune, state.outbox.prune]
+        if redactor is not None:
+            chores.append(lambda: state.escalations.redact_recent_answers(redactor))
+        self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=chores)
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from slack_sdk import WebClient
@@ -27,9 +28,10 @@ class NotYet(Exception):
 
 
 class OutboxDeliverer:
-    def __init__(self, state: StateStore, client: WebClient) -> None:
+    def __init__(self, state: StateStore, client: WebClient, redactor: Callable[[str], str] | None = None) -> None:
         self.state = state
         self.client = client
+        self.redactor = redactor  # a human's answer is kept redacted once it has been delivered
 
     def flush(self, now: datetime | None = None) -> int:
         """Try every due row once, oldest first; returns how many landed."""
@@ -56,7 +58,15 @@ class OutboxDeliverer:
         self.state.outbox.sent(row.id, ts)
         if row.kind == KIND_REPLY and row.request_id:
             self.state.questions.mark_delivery(row.request_id, "sent")
+        if row.kind in (KIND_HUMAN_ANSWER, KIND_ESCALATION_UPDATE) and row.escalation_id and self.redactor is not None:
+            self._redact_answer(row.escalation_id)
         return True
+
+    def _redact_answer(self, escalation_id: int) -> None:
+        try:
+            self.state.escalations.redact_delivered_answer(escalation_id, self.redactor)
+        except Exception as error:  # noqa: BLE001 - the hourly housekeeping tries again; the post itself landed
+            log.warning("could not redact the human answer of escalation %s: %s", escalation_id, type(error).__name__)
 
     def _send(self, row: OutboxMessage) -> str | None:
         if row.kind == KIND_REPLY:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from bot.state.db import Database
-from bot.state.models import Escalation, QuestionRecord, utcnow
+from bot.state.models import Escalation, OutboxMessage, QuestionRecord, utcnow
 from bot.state.outbox import KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, add_message
 
 OPEN_STATUSES = ("open", "claimed")
@@ -70,6 +73,34 @@ class EscalationRepository:
             add_message(session, KIND_HUMAN_ANSWER, {}, request_id=row.request_id, escalation_id=row.id)
             add_message(session, KIND_ESCALATION_UPDATE, {}, request_id=row.request_id, escalation_id=row.id)
             return row
+
+    def redact_delivered_answer(self, escalation_id: int, redactor: Callable[[str], str]) -> bool:
+        """Once a human's answer has reached the asker and the escalation post (no owed post for
+        this escalation is left), keep only its redacted text: it stays useful as thread history
+        and training data, and stored text carries no raw personal data. True when it changed."""
+        with self.db.transaction() as session:
+            row = session.get(Escalation, escalation_id)
+            if row is None or row.status != "resolved" or not row.human_answer:
+                return False
+            owed = select(OutboxMessage.id).where(OutboxMessage.escalation_id == escalation_id, OutboxMessage.status.in_(("pending", "sending")))
+            if session.scalars(owed.limit(1)).first() is not None:
+                return False
+            raw = row.human_answer
+        redacted = redactor(raw)
+        if redacted == raw:
+            return False
+        with self.db.transaction() as session:
+            row = session.get(Escalation, escalation_id)
+            if row.human_answer != raw:  # changed meanwhile (cannot happen once resolved; be safe)
+                return False
+            row.human_answer = redacted
+            return True
+
+    def redact_recent_answers(self, redactor: Callable[[str], str], within: timedelta = timedelta(days=2)) -> int:
+        """Housekeeping: redact delivered answers a crash or a failed redaction left as written."""
+        with self.db.transaction() as session:
+            ids = session.scalars(select(Escalation.id).where(Escalation.status == "resolved", Escalation.resolved_at >= utcnow() - within)).all()
+        return sum(self.redact_delivered_answer(escalation_id, redactor) for escalation_id in ids)
 
     @staticmethod
     def _live(session, escalation_id: int) -> Escalation:

@@ -234,3 +234,37 @@ def test_a_withheld_draft_is_redacted_before_it_is_stored_or_posted(start_bot, m
     [post] = h.api.find("chat.postMessage", channel="CESC")
     assert "jane.doe" not in _shown(post)
     assert "jane.doe" not in _shown(h.replies("C1", event["ts"])[0])
+
+
+def test_a_human_answer_is_delivered_as_written_then_kept_only_redacted(start_bot):
+    """The asker and the escalation post get the human's words; the database keeps them redacted
+    once nothing more is owed (they are still thread history and training data)."""
+    redact = lambda text: text.replace("jane.doe@example.com", "[EMAIL_ADDRESS]")  # noqa: E731 - the real one is tested in guardrails
+    h = start_bot(bot_kwargs={"redactor": redact})
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.api.fail("chat.update", times=1)  # the post's update is owed a little longer than the relay
+    h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("Ask jane.doe@example.com in finance."), user="UHUMAN")
+    h.settle()
+    assert "jane.doe@example.com" in _shown(h.replies("C1", event["ts"])[-1])
+    assert h.state.escalations.get(esc.id).human_answer == "Ask jane.doe@example.com in finance."  # the update is still owed
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5))
+    assert "jane.doe@example.com" in _shown(h.api.find("chat.update", channel="CESC")[-1])
+    assert h.state.escalations.get(esc.id).human_answer == "Ask [EMAIL_ADDRESS] in finance."
+    h.slack.message("and for travel?", thread_ts=event["ts"])
+    h.settle()
+    assert h.generator.histories[-1][-1] == "Ask [EMAIL_ADDRESS] in finance."
+
+
+def test_housekeeping_redacts_a_delivered_human_answer_left_as_written(start_bot):
+    h = start_bot()  # no redactor: delivery leaves the answer as written (as after a crash)
+    h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("Ask jane.doe@example.com."), user="UHUMAN")
+    h.settle()
+    redact = lambda text: text.replace("jane.doe@example.com", "[EMAIL_ADDRESS]")  # noqa: E731
+    assert h.state.escalations.redact_recent_answers(redact) == 1
+    assert h.state.escalations.get(esc.id).human_answer == "Ask [EMAIL_ADDRESS]."
+    assert h.state.escalations.redact_recent_answers(redact) == 0
