@@ -34,9 +34,9 @@ ADAPTER      ?= squad-k1-r16
 ADAPTER_WORK ?= .ragbot/adapter-build
 ADAPTER_STEPS ?= 450
 adapter: setup
-	RAGBOT_DATA_DIR=$(ADAPTER_WORK) $(VENV)/bin/ragbot finetune build-data --squad $(SQUAD) --out $(ADAPTER_WORK)/data \
+	RAGBOT_DATA_DIR=$(ADAPTER_WORK) $(VENV)/bin/ragbot finetune build-data --squad $(SQUAD) --out $(ADAPTER_WORK)/data --force \
 	    --min-passages 1 --max-passages 2 --abstain-share 0.3 --holdout-article Normans --holdout-article "Packet switching"
-	RAGBOT_DATA_DIR=$(ADAPTER_WORK) $(VENV)/bin/ragbot finetune train --data $(ADAPTER_WORK)/data --name $(ADAPTER) --fresh \
+	RAGBOT_DATA_DIR=$(ADAPTER_WORK) $(VENV)/bin/ragbot finetune train --data $(ADAPTER_WORK)/data --name $(ADAPTER) --fresh --force \
 	    --rank 16 --alpha 32 --top-layers 12 --lr 5e-4 --grad-accum 4 --epochs 2 --stop-at-step $(ADAPTER_STEPS) \
 	    --eval-every 50 --eval-examples 64 --patience 3 --save-every 25 --opt-in
 	rm -rf adapters/pretrained/$(ADAPTER) && mkdir -p adapters/pretrained/$(ADAPTER)

@@ -120,6 +120,13 @@ def _loss(model, item: _Encoded, device: str, autocast: bool):
     return torch.nn.functional.cross_entropy(logits.float(), labels)
 
 
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run folder, if any."""
+    root = Path(run_dir) / CHECKPOINTS
+    steps = sorted((int(p.name.split("-")[1]), p) for p in root.glob("step-*") if (p / "trainer.pt").is_file()) if root.is_dir() else []
+    return steps[-1][1] if steps else None
+
+
 class Trainer:
     def __init__(self, model_dir: Path, out_dir: Path, config: TrainConfig, device: str = "cpu") -> None:
         self.model_dir = Path(model_dir)
@@ -254,9 +261,7 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------
     def latest_checkpoint(self) -> Path | None:
-        root = self.out_dir / CHECKPOINTS
-        steps = sorted((int(p.name.split("-")[1]), p) for p in root.glob("step-*") if (p / "trainer.pt").is_file()) if root.is_dir() else []
-        return steps[-1][1] if steps else None
+        return latest_checkpoint(self.out_dir)
 
     def _checkpoint(self, model, optimizer, scheduler, state, order, best_weights, data_hash: str | None = None) -> None:
         import torch

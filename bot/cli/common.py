@@ -58,6 +58,14 @@ def output_folder_or_fail(path: Path | None, option: str) -> None:
         fail(f"{option} {path}: the folder is not writable")
 
 
+def no_overwrite_or_fail(folder: Path, names: tuple[str, ...], force: bool, what: str) -> None:
+    """Refuse to replace earlier output (training data, a trained model) unless --force says so:
+    it may be hours of work or the model the bot is running with."""
+    found = [name for name in names if (folder / name).exists()]
+    if found and not force:
+        fail(f"{folder} already holds {what} ({', '.join(found)}); pass --force to replace it, or choose another folder")
+
+
 def check_adapter_or_fail(settings: Settings) -> None:
     """Commands that answer questions refuse an unknown ``adapter`` at start rather than falling
     back on every question (commands that list adapters must still run with a typo set)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, fail, output_folder_or_fail, settings_or_fail
+from bot.cli.common import console, fail, no_overwrite_or_fail, output_folder_or_fail, settings_or_fail
 from bot.cli.main import app
 
 finetune_app = typer.Typer(help="Build training data and train LoRA adapters for the generator.", no_args_is_help=True)
@@ -36,6 +36,7 @@ def build_data(
     holdout: list[str] = typer.Option([], "--holdout-article", help="Article titles left out entirely (for an honest eval)."),
     passage_words: int = typer.Option(None, min=20, help="Trim each passage to a window of this many words (around the answer in the gold one)."),
     seed: int = typer.Option(0),
+    force: bool = typer.Option(False, "--force", help="Replace training data already in --out."),
 ) -> None:
     """Chat-format training data from SQuAD: passages as ragbot shows them, cited answers or "I don't know."."""
     from adapters.base import GeneratorError
@@ -45,6 +46,7 @@ def build_data(
 
     settings = settings_or_fail()
     output_folder_or_fail(out, "--out")
+    no_overwrite_or_fail(out, (TRAIN_FILE, VAL_FILE, "build.json"), force, "training data")
     started = time.perf_counter()
     try:
         paragraphs, questions = load_squad(squad)
@@ -112,6 +114,7 @@ def train_cmd(
     qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (bitsandbytes; CUDA only)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore existing checkpoints instead of resuming."),
     use: bool = typer.Option(False, "--use", help="Make the new adapter the active one."),
+    force: bool = typer.Option(False, "--force", help="Replace a finished adapter of the same name (a stopped run resumes without it)."),
     opt_in: bool = typer.Option(False, "--opt-in", help="Mark it opt-in: shipped in adapters/pretrained it is listed but never the default."),
     seed: int = typer.Option(0),
 ) -> None:
@@ -121,15 +124,20 @@ def train_cmd(
     from adapters.base import GeneratorError
     from adapters.finetune.prepare import chat_token_counter, load_data_dir
     from adapters.finetune.records import DataError, file_hash
-    from adapters.finetune.train import ResumeMismatch, TrainConfig, Trainer, metadata
+    from adapters.finetune.train import ResumeMismatch, TrainConfig, Trainer, latest_checkpoint, metadata
     from adapters.local import pick_device
     from adapters.registry import AdapterRegistry, check_name
 
     settings = settings_or_fail()
     named = name is not None
     name = name or time.strftime("lora-%Y%m%d-%H%M%S", time.gmtime())
+    runs = settings.adapters_dir / ".runs" / name
     try:
         check_name(name)
+        resuming = not fresh and latest_checkpoint(runs) is not None
+        if (settings.adapters_dir / name).exists() and not resuming and not force:
+            active = " (the active adapter)" if AdapterRegistry(settings.adapters_dir).active() == name else ""
+            fail(f"adapter {name!r}{active} already exists in {settings.adapters_dir / name}; pass --force to replace it, or choose another --name")
         device = pick_device(settings.device)
         if qlora and device != "cuda":
             fail("--qlora needs a CUDA GPU; on CPU train plain LoRA (leave out --qlora)")
@@ -144,11 +152,10 @@ def train_cmd(
     config = TrainConfig(rank=rank, alpha=alpha, learning_rate=lr, epochs=epochs, max_steps=max_steps, grad_accum=grad_accum,
                          eval_every=eval_every, eval_examples=eval_examples, patience=patience, save_every=save_every,
                          max_minutes=max_minutes, stop_at_step=stop_at_step, seed=seed, qlora=qlora, top_layers=top_layers)
-    runs = settings.adapters_dir / ".runs" / name
     data_hash = file_hash(prepared.files)
     run_data = data_hash + (f":first{max_examples}" if max_examples else "")  # what a checkpoint was trained on
     trainer = Trainer(model_dir, runs, config, device)
-    if not fresh and trainer.latest_checkpoint() is not None:
+    if resuming:
         console.print(f"resuming from {trainer.latest_checkpoint()}", highlight=False)
     with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                   TextColumn("{task.description}"), console=console) as bar:
@@ -181,7 +188,10 @@ def train_cmd(
 
 
 @finetune_app.command("export")
-def export_cmd(out: Path = typer.Option(..., "--out", help="Folder for export.jsonl (train with `finetune train --data`).")) -> None:
+def export_cmd(
+    out: Path = typer.Option(..., "--out", help="Folder for export.jsonl (train with `finetune train --data`)."),
+    force: bool = typer.Option(False, "--force", help="Replace an export.jsonl already in --out."),
+) -> None:
     """Helpful answers and human answers to escalations from the bot's database, as training records."""
     from adapters.finetune.export import export_records, pipeline_fetcher
     from adapters.finetune.records import write_records
@@ -189,6 +199,7 @@ def export_cmd(out: Path = typer.Option(..., "--out", help="Folder for export.js
 
     settings = settings_or_fail()
     output_folder_or_fail(out, "--out")
+    no_overwrite_or_fail(out, ("export.jsonl",), force, "an export")
     try:
         db = Database(settings.effective_database_url)
         records, report = export_records(db, pipeline_fetcher(settings))

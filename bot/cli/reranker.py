@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bot.cli.common import console, fail, output_folder_or_fail, settings_or_fail
+from bot.cli.common import console, fail, no_overwrite_or_fail, output_folder_or_fail, settings_or_fail
 from bot.cli.main import app
 from retrieval.errors import RetrievalError
 
@@ -22,6 +22,7 @@ def train_reranker(
     max_questions: int | None = typer.Option(None, min=1, help="Train on at most this many questions (quick runs)."),
     trainable_layers: int = typer.Option(3, min=1, max=24, help="Top encoder layers to fine-tune (fewer: faster on CPU)."),
     seed: int = typer.Option(13),
+    force: bool = typer.Option(False, "--force", help="Replace a model already in --out."),
 ) -> None:
     """Train the cross-encoder the reranking stage loads (set reranker_model to the output folder)."""
     from retrieval.embedder import packaged_minilm_path
@@ -33,6 +34,7 @@ def train_reranker(
         fail(f"no such file: {squad}")
     target = out or settings.model_cache_dir / "reranker"
     output_folder_or_fail(target, "--out")
+    no_overwrite_or_fail(target, ("config.json", "model.safetensors"), force, "a model")
     config = TrainingConfig(epochs=epochs, negatives=negatives, holdout=holdout, max_questions=max_questions, seed=seed, trainable_layers=trainable_layers, device=settings.device,
                             alpha=settings.alpha, depth=max(settings.candidates, 10))
     try:

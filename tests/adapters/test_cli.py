@@ -117,3 +117,33 @@ def test_empty_inputs_are_an_error_not_a_meaningless_figure(data_dir, tmp_path, 
     names = {"KB": "kb.json", "EMPTY": "empty.jsonl", "NOQ": "noq.json", "EMPTYLIST": "empty.json"}
     result = runner.invoke(app, [str(tmp_path / names[a]) if a in names else a for a in command])
     assert result.exit_code == 2 and message in result.output and "NaN" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command, existing, what",
+    [(["finetune", "build-data", "--squad", "SQUAD", "--out", "OUT"], "train.jsonl", "training data"),
+     (["finetune", "export", "--out", "OUT"], "export.jsonl", "an export"),
+     (["train-reranker", "--squad", "SQUAD", "--out", "OUT"], "config.json", "a model")],
+)
+def test_earlier_output_is_not_overwritten_without_force(data_dir, tmp_path, command, existing, what):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / existing).write_text("hours of work")
+    (tmp_path / "kb.json").write_text('{"data": []}')
+    args = [a.replace("SQUAD", str(tmp_path / "kb.json")).replace("OUT", str(out)) for a in command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and f"already holds {what} ({existing}); pass --force" in result.output
+    assert (out / existing).read_text() == "hours of work"
+    forced = runner.invoke(app, args + ["--force"])
+    assert "already holds" not in forced.output  # gets past the check (and fails later on the empty SQuAD file)
+
+
+@pytest.mark.slow
+def test_training_over_a_finished_adapter_needs_force(data_dir, tmp_path, monkeypatch, smol_dir):
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    assert runner.invoke(app, ["adapters", "use", "alpha"]).exit_code == 0
+    result = runner.invoke(app, ["finetune", "train", "--data", str(tmp_path / "nodata"), "--name", "alpha", "--fresh"])
+    assert result.exit_code == 2 and "adapter 'alpha' (the active adapter) already exists" in result.output and "--force" in result.output
+    assert (data_dir / "adapters" / "alpha" / "adapter_model.safetensors").read_bytes() == b"weights"
+    forced = runner.invoke(app, ["finetune", "train", "--data", str(tmp_path / "nodata"), "--name", "alpha", "--fresh", "--force"])
+    assert "already exists" not in forced.output
