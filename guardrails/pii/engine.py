@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from guardrails.lazy import LoadOnce
+from guardrails.normalize import normalize_text
 from guardrails.pii.names import is_work_term, load_lists, looks_like_person, person_span_ok, repeated_mentions
 from guardrails.pii.recognizers import HONORIFICS, custom_recognizers
 
@@ -194,7 +195,9 @@ get_engine: LoadOnce[PiiEngine] = LoadOnce(PiiEngine)
 
 
 def redact(text: str) -> str:
-    """``text`` with every PII finding replaced by ``[TYPE]``: for logs and the database."""
+    """``text`` with every PII finding replaced by ``[TYPE]``: for logs and the database.
+    Normalized first (as the input guard does), so an email split by a zero-width character,
+    a phone number with non-breaking spaces or a fullwidth address is found, not written as is."""
     if not text:
         return text
-    return get_engine().redact(text)[0]
+    return get_engine().redact(normalize_text(text))[0]

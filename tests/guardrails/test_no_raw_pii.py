@@ -87,6 +87,19 @@ def test_no_raw_pii_in_logs_trace_or_database(pipeline, question, caplog, tmp_pa
             assert value not in text, f"{value!r} reached the {where}"
 
 
+def test_pii_written_with_invisible_or_lookalike_characters_is_redacted_in_the_log_too(pipeline, caplog):
+    """The input guard normalizes before it redacts; the log's redactor must see the same text
+    (an email split by a zero-width space, a phone with non-breaking spaces, fullwidth letters)."""
+    caplog.set_level(logging.INFO, logger="ragbot.questions")
+    question = ("How do I submit expenses? Call +1 415\u00a0555\u00a00199, card 4111\u00a01111\u00a01111\u00a01111, "
+                "reply to jane.doe\u200b@example.com or \uff4a\uff4f\uff45\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d")
+    pipeline.run(question, RequestContext(user_id="U1", channel_id="C1"))
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ragbot.questions"]
+    logged = line["question"]
+    for leaked in ("0199", "1111", "jane", "doe", "\uff4a\uff4f\uff45", "joe@"):
+        assert leaked not in logged, f"{leaked!r} reached the log: {logged!r}"
+
+
 def test_the_answer_cache_keeps_no_raw_pii_and_still_answers_from_it(settings, tmp_path):
     """The cache holds the model's draft, written before the output checks: an echoing model's
     copy of the asker's email and phone must not be stored with it."""
