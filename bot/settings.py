@@ -171,13 +171,19 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600, description="On shutdown, how long in-flight questions may finish before the rest are kept for retry.")
 
     @model_validator(mode="after")
-    def _room_for_passages(self) -> "Settings":
-        """Each value may be in range and the pair still leave the prompt no room: every question would fail."""
+    def _consistent_pairs(self) -> "Settings":
+        """Each value may be in range and a pair still make every question (or every ingest) fail."""
         if self.max_context_tokens - self.max_new_tokens < MIN_PROMPT_ROOM_TOKENS:
             raise ValueError(
                 f"max_new_tokens {self.max_new_tokens} leaves under {MIN_PROMPT_ROOM_TOKENS} of max_context_tokens "
                 f"{self.max_context_tokens} for the question and passages"
             )
+        if self.min_question_chars >= self.max_question_chars:
+            raise ValueError(f"min_question_chars {self.min_question_chars} must be below max_question_chars {self.max_question_chars}")
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(f"chunk_overlap_tokens {self.chunk_overlap_tokens} must be below chunk_tokens {self.chunk_tokens}")
+        if self.top_k > self.candidates:
+            raise ValueError(f"top_k {self.top_k} is more than the {self.candidates} candidates searched")
         return self
 
     @field_validator("embedding_model", "generator_model", "reranker_model")

@@ -35,13 +35,13 @@ NOT_SETTABLE = frozenset(
         "injection_detector",
     }
 )
-SECRET_HINTS = ("key", "salt", "token", "secret")
+SECRET_HINTS = frozenset({"key", "salt", "token", "secret"})
 ADMIN_CHECK_TIMEOUT_S = 2
 
 HELP = """*ragbot commands*
 • `/ragbot config [#channel]`: the effective settings (overrides marked)
 • `/ragbot set KEY VALUE [#channel]`: change a setting, everywhere or for one channel (admins)
-• `/ragbot reset KEY [#channel]`: go back to the default (admins)
+• `/ragbot reset KEY [#channel]`: remove an override (back to the start-up value) (admins)
 • `/ragbot stats`: the last 24 hours: questions, outcomes, escalations, feedback, latency
 • `/ragbot escalations`: questions waiting for a human (admins)
 • `/ragbot help`: this message"""
@@ -143,9 +143,10 @@ class AdminCommands:
             return Reply(problem)
         parsed = parse_value(raw)
         stored = "none" if parsed is None else parsed  # canonical: <#C1|name> is stored as C1
+        previous = getattr(self.settings.for_channel(None if scope == GLOBAL else scope), key)
         change = self.state.overrides.set(scope, key, stored, user_id)
         where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
-        before = "its default" if change.old_value is None else _display(key, change.old_value)
+        before = _display(key, _shown(key, previous)) if change.old_value is None else _display(key, change.old_value)
         return Reply(f"`{key}` is now {_display(key, stored)} {where} (was {before}). It applies from the next message.")
 
     def reset(self, args: list[str], user_id: str) -> Reply:
@@ -158,11 +159,18 @@ class AdminCommands:
             scope = channel_of(args[1])
             if scope is None:
                 return Reply(f"`{bk.escape(args[1])}` is not a channel; use `/ragbot reset KEY #channel`.")
-        change = self.state.overrides.reset(scope, args[0], user_id)
+        key = args[0]
         where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
-        if change is None:
-            return Reply(f"`{bk.escape(args[0])}` has no override {where}; nothing to reset.")
-        return Reply(f"`{args[0]}` is back to its default {where} (was {_display(args[0], change.old_value or '')}).")
+        if key not in self.state.overrides.for_scope(scope):
+            return Reply(f"`{bk.escape(key)}` has no override {where}; nothing to reset.")
+        problem = self._breaks_a_scope(key, scope, None)
+        if problem:
+            return Reply(problem)
+        change = self.state.overrides.reset(scope, key, user_id)
+        if change is None:  # another admin reset it meanwhile
+            return Reply(f"`{bk.escape(key)}` has no override {where}; nothing to reset.")
+        now = getattr(self.settings.for_channel(None if scope == GLOBAL else scope), key)
+        return Reply(f"`{key}` override removed {where}: it is now {_display(key, _shown(key, now))} (was {_display(key, change.old_value or '')}).")
 
     def _check(self, key: str, scope: str, raw: str) -> str | None:
         """A one-line reason the change is refused, or None. The settings model itself validates."""
@@ -171,14 +179,10 @@ class AdminCommands:
             return f"Unknown setting `{bk.escape(key)}`. See `/ragbot config` for the list."
         if key in NOT_SETTABLE:
             return f"`{key}` can only be set in the environment or the config file (it is read at start-up or guards access)."
-        overrides = self.state.overrides.for_channel(None if scope == GLOBAL else scope)
-        merged = {k: parse_value(v) for k, v in overrides.items()}
-        merged[key] = parse_value(raw)
-        try:
-            self.settings.base.with_overrides(merged)
-        except SettingsError as error:
-            return f"Not changed: {bk.escape(str(error))}"
-        value = merged[key]
+        problem = self._breaks_a_scope(key, scope, raw)
+        if problem:
+            return problem
+        value = parse_value(raw)
         if key == "escalation_channel" and value is not None and not _CHANNEL_ID.match(value):
             return "Not changed: `escalation_channel` must be a channel, e.g. `/ragbot set escalation_channel #help-desk`."
         if key == "adapter" and value is not None and self.adapters is not None:
@@ -186,6 +190,36 @@ class AdminCommands:
                 self.adapters.resolve(value)
             except AdapterError as error:
                 return f"Not changed: {bk.escape(str(error))}"
+        return None
+
+    def _breaks_a_scope(self, key: str, scope: str, raw: str | None) -> str | None:
+        """Validate the change (``raw`` None: a reset) everywhere it reaches: a global change
+        also reaches every channel with overrides of its own, where a pair of values
+        (max_new_tokens with max_context_tokens, say) may stop fitting. A scope that was
+        already invalid (an override an upgrade no longer accepts) does not block the change."""
+        table = self.state.overrides.all_scopes()
+        after = {name: dict(values) for name, values in table.items()}
+        changed = after.setdefault(scope, {})
+        if raw is None:
+            changed.pop(key, None)
+        else:
+            changed[key] = raw
+        reached = [GLOBAL, *sorted(name for name in after if name != GLOBAL)] if scope == GLOBAL else [scope]
+        for name in reached:
+            error = self._invalid(after, name)
+            if error and not self._invalid(table, name):
+                where = "" if name == GLOBAL else f" (with the overrides of <#{name}>)"
+                return f"Not changed{where}: {bk.escape(error)}"
+        return None
+
+    def _invalid(self, table: dict[str, dict[str, str]], scope: str) -> str | None:
+        merged = dict(table.get(GLOBAL, {}))
+        if scope != GLOBAL:
+            merged.update(table.get(scope, {}))
+        try:
+            self.settings.base.with_overrides({k: parse_value(v) for k, v in merged.items()})
+        except SettingsError as error:
+            return str(error)
         return None
 
     def stats(self, args: list[str], user_id: str) -> Reply:
@@ -223,7 +257,7 @@ def _display(key: str, value: str) -> str:
 def _shown(key: str, value) -> str:
     if value is None:
         return "none"
-    if any(hint in key for hint in SECRET_HINTS):
+    if SECRET_HINTS & set(key.split("_")):  # whole words: max_new_tokens is not a token
         return "(hidden)"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)

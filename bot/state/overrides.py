@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.state.db import Database
 from bot.state.models import AuditEntry, SettingOverride, utcnow
@@ -37,8 +38,23 @@ class OverrideRepository:
             merged.update(self.for_scope(channel_id))
         return merged
 
+    def all_scopes(self) -> dict[str, dict[str, str]]:
+        """Every stored override by scope (the global one and each channel's)."""
+        table: dict[str, dict[str, str]] = {}
+        with self.db.transaction() as session:
+            for row in session.scalars(select(SettingOverride)).all():
+                table.setdefault(row.scope, {})[row.key] = row.value
+        return table
+
     def set(self, scope: str, key: str, value: str, user_id: str) -> Change:
-        """Store ``value`` and its audit row in one transaction."""
+        """Store ``value`` and its audit row in one transaction. Two admins setting the same new
+        key at once: the second insert meets the first's row and becomes an update."""
+        try:
+            return self._set(scope, key, value, user_id)
+        except IntegrityError:
+            return self._set(scope, key, value, user_id)
+
+    def _set(self, scope: str, key: str, value: str, user_id: str) -> Change:
         with self.db.transaction() as session:
             row = session.scalars(select(SettingOverride).where(SettingOverride.scope == scope, SettingOverride.key == key)).first()
             old = row.value if row else None

@@ -86,6 +86,18 @@ def test_overrides_validate_strings_and_ranges(make_settings):
         settings.with_overrides({"no_such_key": 1})
 
 
+@pytest.mark.parametrize(
+    "values, message",
+    [({"min_question_chars": "50", "max_question_chars": "20"}, "min_question_chars 50 must be below max_question_chars 20"),
+     ({"chunk_tokens": "32", "chunk_overlap_tokens": "40"}, "chunk_overlap_tokens 40 must be below chunk_tokens 32"),
+     ({"top_k": "8", "candidates": "5"}, "top_k 8 is more than the 5 candidates"),
+     ({"max_context_tokens": "256", "max_new_tokens": "200"}, "leaves under 80")],
+)
+def test_pairs_that_would_fail_every_question_are_refused(make_settings, values, message):
+    with pytest.raises(SettingsError, match=message):
+        make_settings().with_overrides(values)
+
+
 def test_overrides_do_not_reread_the_environment(make_settings, monkeypatch):
     settings = make_settings(top_k=2)
     monkeypatch.setenv("RAGBOT_TOP_K", "9")

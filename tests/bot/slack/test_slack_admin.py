@@ -25,7 +25,7 @@ def test_admin_set_changes_the_next_answer_and_is_audited(start_bot):
 
     response = h.slack.command("set min_relevance 0.7", user="UADMIN")
     assert response.status == 200 and response.seconds < 3
-    assert "`min_relevance` is now `0.7` everywhere (was its default)" in _said(response)
+    assert "`min_relevance` is now `0.7` everywhere (was `0.3`)" in _said(response)  # the value in effect, not "its default"
 
     _, after = h.slack.mention("How do I order a laptop?")  # same question, no restart
     h.settle()
@@ -147,3 +147,58 @@ def test_a_stored_value_the_model_no_longer_accepts_is_skipped_not_fatal(start_b
     h.state.overrides.set(GLOBAL, "min_relevance", "0.7", "UADMIN")
     effective = h.bot.effective.for_channel("C1")
     assert effective.top_k == h.settings.top_k and effective.min_relevance == 0.7
+
+
+def test_pairs_of_values_are_checked_in_every_scope_a_change_reaches(start_bot):
+    """A change is validated with the other overrides it meets: its own scope's, and for a
+    global change every channel's; a reset is checked the same way."""
+    h = start_bot()
+    h.slack.command("set max_question_chars 20", user="UADMIN")
+    refused = _said(h.slack.command("set min_question_chars 50", user="UADMIN"))
+    assert "Not changed: min_question_chars 50 must be below max_question_chars 20" in refused
+    h.slack.command("reset max_question_chars", user="UADMIN")
+    # a reset that leaves an invalid pair is refused
+    h.slack.command("set max_context_tokens 4096", user="UADMIN")
+    h.slack.command("set max_new_tokens 3000", user="UADMIN")
+    refused = _said(h.slack.command("reset max_context_tokens", user="UADMIN"))
+    assert "Not changed: max_new_tokens 3000 leaves under 80" in refused and h.state.overrides.for_scope(GLOBAL)["max_context_tokens"] == "4096"
+    for key in ("max_new_tokens", "max_context_tokens"):
+        assert "override removed everywhere" in _said(h.slack.command(f"reset {key}", user="UADMIN"))
+    # a global change that breaks a channel's own override names the channel
+    h.slack.command("set max_new_tokens 1000 <#C2|two>", user="UADMIN")
+    refused = _said(h.slack.command("set max_context_tokens 1024", user="UADMIN"))
+    assert "Not changed (with the overrides of <#C2>): max_new_tokens 1000 leaves under 80" in refused
+    assert h.bot.effective.for_channel("C2").max_new_tokens == 1000
+    # the next unrelated change is not blocked by anything the refusals left behind
+    assert "is now `2`" in _said(h.slack.command("set top_k 2", user="UADMIN"))
+
+
+def test_reset_says_what_the_value_is_now(start_bot):
+    h = start_bot()
+    h.slack.command("set min_relevance 0.9", user="UADMIN")
+    said = _said(h.slack.command("reset min_relevance", user="UADMIN"))
+    assert "`min_relevance` override removed everywhere: it is now `0.3` (was `0.9`)" in said  # 0.3: the start-up value, not the default 0.5
+
+
+def test_config_hides_secrets_but_not_token_counts(start_bot):
+    shown = _said(start_bot().slack.command("config", user="UADMIN"))
+    assert "`max_new_tokens` = `96`" in shown and "`max_context_tokens` = `2048`" in shown
+
+
+def test_two_admins_setting_a_new_key_at_once_both_succeed(start_bot):
+    import threading
+
+    h = start_bot()
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def set_it(value: str) -> None:
+        barrier.wait()
+        results.append(h.state.overrides.set(GLOBAL, "top_k", value, "UADMIN").new_value)
+
+    threads = [threading.Thread(target=set_it, args=(str(n),)) for n in range(1, 7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [str(n) for n in range(1, 7)] and len(h.state.overrides.audit()) == 6
