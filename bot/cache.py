@@ -129,7 +129,7 @@ class AnswerCache:
 
     def __init__(self, engine: Engine | str, *, clock: Callable[[], float] = time.time, max_entries: int = MAX_ENTRIES) -> None:
         if isinstance(engine, str):
-            engine = create_engine(engine, connect_args={"timeout": 5} if engine.startswith("sqlite") else {})
+            engine = create_engine(engine, connect_args={"timeout": 5} if engine.startswith("sqlite") else {}, hide_parameters=True)
         self.engine = engine
         self.clock = clock
         self.max_entries = max_entries

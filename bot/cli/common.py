@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -22,25 +21,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-class _OneLineFormatter(logging.Formatter):
-    """Log lines for people at a terminal: an exception becomes its type and message, not a
-    traceback (``RAGBOT_LOG_LEVEL=DEBUG`` keeps tracebacks)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
-            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
-            record.args = None
-        return super().format(record)
-
-
 def cli_logging(settings: Settings) -> None:
     """Warnings and errors on stderr, one line each unless the log level is DEBUG."""
-    handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt) if settings.log_level == "DEBUG" else _OneLineFormatter(fmt))
-    logging.basicConfig(level=logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING, handlers=[handler])
+    from bot.observability.log_format import install
+
+    install("DEBUG" if settings.log_level == "DEBUG" else "WARNING", "%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def output_folder_or_fail(path: Path | None, option: str) -> None:

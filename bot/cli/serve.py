@@ -57,6 +57,17 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     return bot
 
 
+def _serve_logging(settings) -> None:
+    """Timestamped lines on stderr; errors as one redacted line (tracebacks only at DEBUG)."""
+    from bot.observability.log_format import install
+
+    try:
+        from guardrails.pii import redact
+    except ImportError:
+        redact = None
+    install(settings.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s", redactor=redact, stream=sys.stderr)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -77,7 +88,7 @@ def serve(
         fail("SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); --http needs it to verify requests")
     if not http and not app_token:
         fail("Socket Mode needs SLACK_APP_TOKEN (an xapp-... token with connections:write); or serve the Events API with --http")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _serve_logging(settings)
     # Bolt logs a rejected request's whole body at INFO: a stale but genuine event carries a question
     logging.getLogger("slack_bolt.RequestVerification").setLevel(max(logging.WARNING, logging.getLogger().level))
     bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)

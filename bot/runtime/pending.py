@@ -31,7 +31,7 @@ pending_table = Table(
 class PendingQuestions:
     def __init__(self, engine: Engine | str, instance: str | None = None) -> None:
         if isinstance(engine, str):
-            engine = create_engine(engine, connect_args={"timeout": 10} if engine.startswith("sqlite") else {})
+            engine = create_engine(engine, connect_args={"timeout": 10} if engine.startswith("sqlite") else {}, hide_parameters=True)
         self.engine = engine
         self.instance = instance or socket.gethostname()
         _metadata.create_all(engine, tables=[pending_table])

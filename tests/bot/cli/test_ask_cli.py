@@ -56,21 +56,6 @@ def test_a_data_dir_that_is_a_file_is_not_an_empty_knowledge_base(tmp_path):
     _one_line_error(result, "notadir is a file, not a folder")
 
 
-def test_cli_log_lines_carry_the_error_not_a_traceback(make_settings):
-    import logging
-
-    from bot.cli.common import _OneLineFormatter
-
-    try:
-        raise ConnectionError("store is down")
-    except ConnectionError:
-        record = logging.getLogger("bot.pipeline").makeRecord(
-            "bot.pipeline", logging.ERROR, __file__, 1, "stage %s failed", ("retrieve",), sys.exc_info())
-    line = _OneLineFormatter("%(levelname)s %(name)s: %(message)s").format(record)
-    assert line == "ERROR bot.pipeline: stage retrieve failed: ConnectionError: store is down"
-    assert "Traceback" in logging.Formatter().format(record)  # the record itself still carries it (DEBUG shows it)
-
-
 def test_terminal_text_undoes_slack_escaping():
     assert terminal_text("R&amp;D &lt;b&gt; [1]") == "R&D <b> [1]"
 
