@@ -46,8 +46,9 @@ HELP = """*ragbot commands*
 • `/ragbot escalations`: questions waiting for a human (admins)
 • `/ragbot help`: this message"""
 
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]+$")  # public or private channel (not a DM or a user)
-_CHANNEL = re.compile(r"^<#([A-Z0-9]+)(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,})$")
+# Slack ids are about 11 characters; the bound keeps them inside the database's id columns
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")  # public or private channel (not a DM or a user)
+_CHANNEL = re.compile(r"^<#([A-Z0-9]{2,20})(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,20})$")
 
 
 @dataclass

@@ -202,3 +202,12 @@ def test_two_admins_setting_a_new_key_at_once_both_succeed(start_bot):
     for thread in threads:
         thread.join()
     assert sorted(results) == [str(n) for n in range(1, 7)] and len(h.state.overrides.audit()) == 6
+
+
+def test_channel_ids_longer_than_slack_makes_are_refused(start_bot):
+    """They would overflow the id columns on PostgreSQL and fail every escalated question later."""
+    h = start_bot()
+    long_id = "C" + "X" * 40
+    assert "must be a channel" in _said(h.slack.command(f"set escalation_channel <#{long_id}|esc>", user="UADMIN"))
+    assert "Not changed" in _said(h.slack.command(f"set mention_only false <#{long_id}|x>", user="UADMIN"))
+    assert h.state.overrides.all_scopes() == {}
