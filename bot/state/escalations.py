@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from bot.state.db import Database
 from bot.state.models import Escalation, OutboxMessage, QuestionRecord, utcnow
@@ -58,18 +58,33 @@ class EscalationRepository:
             session.get(Escalation, escalation_id).message_ts = ts
 
     def claim(self, escalation_id: int, user_id: str) -> Escalation:
+        """Claim an open escalation; a claim someone else holds is not taken over silently."""
         with self.db.transaction() as session:
+            taken = session.execute(
+                update(Escalation).where(Escalation.id == escalation_id, Escalation.status == "open").values(status="claimed", claimed_by=user_id)
+            ).rowcount
             row = self._live(session, escalation_id)
-            row.status, row.claimed_by = "claimed", user_id
+            if not taken:
+                if row.claimed_by == user_id:
+                    return row
+                raise EscalationError(f"escalation {escalation_id} is already claimed by <@{row.claimed_by}>; you can still answer it")
             add_message(session, KIND_ESCALATION_UPDATE, {}, request_id=row.request_id, escalation_id=row.id)
             return row
 
     def resolve(self, escalation_id: int, user_id: str, answer: str) -> Escalation:
-        """Store the human's answer and queue its relay and the post's update, atomically."""
+        """Store the human's answer and queue its relay and the post's update, atomically. The
+        conditional update decides between two people answering at the same moment: one wins,
+        the other is told, and the asker gets one answer."""
         with self.db.transaction() as session:
-            row = self._live(session, escalation_id)
-            row.status, row.answered_by, row.human_answer, row.resolved_at = "resolved", user_id, answer, utcnow()
-            row.claimed_by = row.claimed_by or user_id
+            won = session.execute(
+                update(Escalation)
+                .where(Escalation.id == escalation_id, Escalation.status != "resolved")
+                .values(status="resolved", answered_by=user_id, human_answer=answer, resolved_at=utcnow(),
+                        claimed_by=func.coalesce(Escalation.claimed_by, user_id))
+            ).rowcount
+            if not won:
+                self._live(session, escalation_id)  # raises: unknown, or answered by someone else meanwhile
+            row = session.get(Escalation, escalation_id)
             add_message(session, KIND_HUMAN_ANSWER, {}, request_id=row.request_id, escalation_id=row.id)
             add_message(session, KIND_ESCALATION_UPDATE, {}, request_id=row.request_id, escalation_id=row.id)
             return row

@@ -96,6 +96,45 @@ def test_escalation_lifecycle_and_refusals(state):
     assert kinds == ["escalation_post", "escalation_update", "human_answer", "escalation_update"]
 
 
+def test_a_claim_held_by_someone_else_is_not_taken_over(state):
+    escalation_id, _ = state.escalations.create(_escalation("r7"))
+    state.escalations.claim(escalation_id, "UH")
+    assert state.escalations.claim(escalation_id, "UH").claimed_by == "UH"  # pressing again is harmless
+    with pytest.raises(EscalationError, match="already claimed by <@UH>; you can still answer it"):
+        state.escalations.claim(escalation_id, "UOTHER")
+    assert state.escalations.get(escalation_id).claimed_by == "UH"
+    assert [r.kind for r in state.outbox.all()].count("escalation_update") == 1
+
+
+def test_two_people_answering_at_once_one_wins_and_the_other_is_told(tmp_path, state):
+    """Each answer comes through its own connection (two bot threads or instances)."""
+    import threading
+
+    escalation_id, _ = state.escalations.create(_escalation("r8"))
+    others = [open_state(f"sqlite:///{tmp_path / 'state.db'}") for _ in range(4)]
+    barrier, outcomes = threading.Barrier(len(others)), []
+
+    def answer(store, n: int) -> None:
+        barrier.wait()
+        try:
+            store.escalations.resolve(escalation_id, f"U{n}", f"answer {n}")
+            outcomes.append("won")
+        except EscalationError as error:
+            outcomes.append(str(error))
+
+    threads = [threading.Thread(target=answer, args=(store, n)) for n, store in enumerate(others)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in others:
+        store.close()
+    assert outcomes.count("won") == 1 and all("already answered" in o for o in outcomes if o != "won")
+    stored = state.escalations.get(escalation_id)
+    assert stored.human_answer == f"answer {stored.answered_by[1:]}"  # the winner's answer, kept with its author
+    assert [r.kind for r in state.outbox.all()].count("human_answer") == 1  # the asker gets one answer
+
+
 def test_outbox_rows_are_claimed_once_backed_off_and_eventually_dead(state):
     message_id = state.outbox.enqueue("reply", {"channel": "C1"})
     now = utcnow()
