@@ -51,7 +51,7 @@ class ServingRuntime:
         if json_log:
             install_json_handler()  # question lines bare on stderr, whatever the root log format
         escalations = self.bot.state.escalations
-        self.parts.metrics.track_open_escalations(lambda: len(escalations.open(limit=100_000)))
+        self.parts.metrics.track_open_escalations(escalations.count_open)
         self.recovered = self.recover()
         if warm:
             self._warm_thread = threading.Thread(target=self.warm_up, name="ragbot-warm-up", daemon=True)

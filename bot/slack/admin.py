@@ -37,6 +37,7 @@ NOT_SETTABLE = frozenset(
 )
 SECRET_HINTS = frozenset({"key", "salt", "token", "secret"})
 ADMIN_CHECK_TIMEOUT_S = 2
+ESCALATIONS_LISTED = 50  # the oldest first: the ones waiting longest
 
 HELP = """*ragbot commands*
 • `/ragbot config [#channel]`: the effective settings (overrides marked)
@@ -237,15 +238,17 @@ class AdminCommands:
     def escalations(self, args: list[str], user_id: str) -> Reply:
         if not self.is_admin(user_id):  # the list holds questions asked in DMs and private channels
             return Reply("Sorry, only ragbot admins can list escalations; they hold questions asked in private.")
-        rows = self.state.escalations.open()
+        rows = self.state.escalations.open(limit=ESCALATIONS_LISTED)
         if not rows:
             return Reply("No open escalations. :tada:")
+        total = self.state.escalations.count_open()
         lines = []
         for esc in rows:
             who = f"claimed by <@{esc.claimed_by}>" if esc.claimed_by else "unclaimed"
             question = bk.escape((esc.question or "(question not stored)")[:120])
             lines.append(f"• #{esc.id} ({who}, {esc.created_at:%Y-%m-%d %H:%M} UTC) <{bk.thread_link(esc.channel_id, esc.thread_ts)}|thread>: {question}")
-        return Reply(f"*Open escalations ({len(rows)})*\n" + "\n".join(lines))
+        shown = f"{total}" if total == len(rows) else f"{total}; the {len(rows)} oldest shown"
+        return Reply(f"*Open escalations ({shown})*\n" + "\n".join(lines))
 
 
 def _display(key: str, value: str) -> str:

@@ -53,6 +53,10 @@ class EscalationRepository:
             query = select(Escalation).where(Escalation.status.in_(OPEN_STATUSES)).order_by(Escalation.created_at).limit(limit)
             return list(session.scalars(query).all())
 
+    def count_open(self) -> int:
+        with self.db.transaction() as session:
+            return session.scalar(select(func.count()).select_from(Escalation).where(Escalation.status.in_(OPEN_STATUSES))) or 0
+
     def set_message_ts(self, escalation_id: int, ts: str) -> None:
         with self.db.transaction() as session:
             session.get(Escalation, escalation_id).message_ts = ts

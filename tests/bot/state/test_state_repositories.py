@@ -185,3 +185,28 @@ def test_delivered_outbox_rows_are_pruned_after_a_week_and_pending_ones_never(st
     assert state.outbox.prune() == 2
     with state.db.transaction() as session:
         assert sorted(row.id for row in session.query(OutboxMessage)) == sorted([new_sent, old_pending])
+
+
+def test_summary_counts_in_the_database_match_the_rows(state):
+    now = utcnow()
+    latencies = [float(n) for n in range(1, 21)]
+    for n, latency in enumerate(latencies):
+        outcome = ("answered", "fallback", "blocked", "answered")[n % 4]
+        state.questions.record(_record(f"s{n}", outcome=outcome, latency=latency, escalated=n % 5 == 0), [])
+    old = _record("old", latency=999.0)
+    old.created_at = now - timedelta(days=2)
+    state.questions.record(old, [])
+    for user, helpful in (("h1", True), ("h2", True), ("h3", False)):
+        state.questions.add_feedback("s1", user, helpful)
+    summary = state.questions.summary()
+    assert (summary.questions, summary.answered, summary.fallback, summary.blocked, summary.escalated) == (20, 10, 5, 5, 4)
+    assert (summary.helpful, summary.not_helpful) == (2, 1) and summary.helpful_ratio == pytest.approx(2 / 3)
+    assert summary.p50_latency_ms == percentile(latencies, 50) == 10.0 and summary.p95_latency_ms == percentile(latencies, 95) == 19.0
+    empty = state.questions.summary(since=now + timedelta(days=1))
+    assert empty.questions == 0 and empty.p50_latency_ms is None and empty.helpful_ratio is None
+
+
+def test_open_escalations_are_counted_beyond_the_listed_ones(state):
+    for n in range(3):
+        state.escalations.create(_escalation(f"c{n}"))
+    assert state.escalations.count_open() == 3 and len(state.escalations.open(limit=2)) == 2
