@@ -126,6 +126,7 @@ class ProcessGenerator:
         factory: GeneratorFactory = default_factory,
         *,
         metrics: Any = None,
+        readiness: Any = None,
         max_attempts: int = 2,
         child_workers: int = 16,
         hang_grace_s: float = _GRACE_S,
@@ -133,6 +134,7 @@ class ProcessGenerator:
         self.settings = settings
         self.factory = factory
         self.metrics = metrics
+        self.readiness = readiness  # each child's model load (or failure to load) is reported there
         self.max_attempts = max_attempts
         self.child_workers = child_workers
         self.hang_grace_s = hang_grace_s
@@ -270,6 +272,7 @@ class ProcessGenerator:
                 if request_id == READY:
                     if incarnation == self._incarnation:
                         self._ready_at = self._last_heard
+                        self._report_load(value)
                     if value:
                         log.error("generator child %s: %s", process.pid, value)
                     continue
@@ -282,6 +285,16 @@ class ProcessGenerator:
                 pending.future.set_exception((GeneratorTimeout if status == "generator_timeout" else GeneratorError)(value))
         process.join(1)
         self._child_died(incarnation, process.exitcode)
+
+    def _report_load(self, error: str | None) -> None:
+        """A restarted child that cannot load its model (files moved, memory short) makes the
+        instance not ready, so /ready and ragbot_ready say so; a later good load clears it."""
+        if self.readiness is None:
+            return
+        if error:
+            self.readiness.mark_failed("generator", error[:300])
+        else:
+            self.readiness.mark_loaded("generator", round(time.monotonic() - self._started_at, 3))
 
     def _child_died(self, incarnation: int, exitcode: int | None) -> None:
         with self._lock:

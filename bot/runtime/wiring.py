@@ -60,7 +60,7 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
 
     generate_at = _index(pipeline, "generate")
     if settings.generator_process and generate_at is not None:
-        parts.generator = ProcessGenerator(settings, metrics=metrics)
+        parts.generator = ProcessGenerator(settings, metrics=metrics, readiness=parts.readiness)
         pipeline.stages[generate_at] = GenerateStage(parts.generator)
 
     if raw_retriever is not None and generate_at is not None:

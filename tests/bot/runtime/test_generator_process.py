@@ -116,3 +116,26 @@ def test_a_model_that_cannot_load_fails_each_request_without_a_crash_loop(make_s
 
 def broken(settings):
     raise OSError("no weights")
+
+
+def loads_until_it_crashed(settings):
+    """Loads fine until a child crashed; after that the weights are 'gone' (moved by someone)."""
+    if (settings.data_dir / "crashed-once").exists():
+        raise OSError("weights moved")
+    return ScriptedGenerator(settings)
+
+
+def test_a_restarted_child_that_cannot_load_makes_the_instance_not_ready(make_settings, monkeypatch):
+    from bot.observability.health import Readiness
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
+    readiness = Readiness(expected={"generator"})
+    gen = ProcessGenerator(make_settings(generation_timeout_s=1), loads_until_it_crashed, readiness=readiness, hang_grace_s=1.0)
+    try:
+        gen.warm_up()
+        assert readiness.ready
+        with pytest.raises(GeneratorError):
+            gen.generate("crash", PASSAGES)  # the child dies; its replacement cannot load the model
+        assert not readiness.ready and "weights moved" in readiness.snapshot()["failed"]["generator"]
+    finally:
+        gen.close()
