@@ -38,6 +38,7 @@ GeneratorFactory = Callable[[Settings], Generator]
 _GRACE_S = 15.0  # on top of generation_timeout_s, before the parent decides the child is hung
 LOAD_LIMIT_S = 900.0  # longest a new child may take to load its model
 READY = 0  # request id of the child's "model loaded" message
+RELOAD_AFTER_S = 60.0  # a child whose model failed to load tries again on a request this much later
 
 
 def default_factory(settings: Settings) -> Generator:
@@ -47,7 +48,7 @@ def default_factory(settings: Settings) -> Generator:
 
 
 # --- the child ---------------------------------------------------------------------------
-def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, workers: int) -> None:
+def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, workers: int, reload_after_s: float = RELOAD_AFTER_S) -> None:
     """Load the model, say so (``READY``), then serve requests over ``conn`` until the parent
     closes it, each on its own thread. A model that fails to load turns every request into an
     error reply instead of a crash loop. Ctrl-C and SIGTERM sent to the whole process group
@@ -60,23 +61,40 @@ def _child_main(conn: Any, factory: GeneratorFactory, settings: Settings, worker
         with send_lock:
             conn.send(message)
 
-    load_error: str | None = None
-    try:
-        from bot.model_loading import apply_torch_threads
+    model: dict[str, Any] = {"generator": None, "error": None, "tried": 0.0}
+    load_lock = threading.Lock()
 
-        apply_torch_threads(settings.torch_threads)
-        generator = factory(settings)
-        load = getattr(generator, "warm_up", None) or getattr(generator, "load", None)
-        if callable(load):
-            load()
-    except Exception as error:  # noqa: BLE001
-        load_error = f"the generator could not load: {type(error).__name__}: {error}"
-    reply((READY, "ready", load_error))
+    def load_model() -> None:
+        model["tried"] = time.monotonic()
+        try:
+            from bot.model_loading import apply_torch_threads
+
+            apply_torch_threads(settings.torch_threads)
+            generator = factory(settings)
+            load = getattr(generator, "warm_up", None) or getattr(generator, "load", None)
+            if callable(load):
+                load()
+            model["generator"], model["error"] = generator, None
+        except Exception as error:  # noqa: BLE001
+            model["error"] = f"the generator could not load: {type(error).__name__}: {error}"
+        reply((READY, "ready", model["error"]))
+
+    def loaded_generator() -> Any:
+        """The model; after a failed load, another try once ``reload_after_s`` has passed (the
+        files may be back), so the bot recovers without a restart."""
+        if model["error"] is not None and time.monotonic() - model["tried"] >= reload_after_s:
+            with load_lock:
+                if model["error"] is not None and time.monotonic() - model["tried"] >= reload_after_s:
+                    load_model()
+        if model["error"] is not None:
+            raise GeneratorError(model["error"])
+        return model["generator"]
+
+    load_model()
 
     def work(request_id: int, kind: str, payload: dict) -> None:
         try:
-            if load_error is not None:
-                raise GeneratorError(load_error)
+            generator = loaded_generator()
             if kind == "warm":
                 reply((request_id, "ok", None))
                 return
@@ -130,6 +148,7 @@ class ProcessGenerator:
         max_attempts: int = 2,
         child_workers: int = 16,
         hang_grace_s: float = _GRACE_S,
+        reload_after_s: float = RELOAD_AFTER_S,
     ) -> None:
         self.settings = settings
         self.factory = factory
@@ -138,6 +157,7 @@ class ProcessGenerator:
         self.max_attempts = max_attempts
         self.child_workers = child_workers
         self.hang_grace_s = hang_grace_s
+        self.reload_after_s = reload_after_s
         self.restarts = 0
         self._ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
         self._lock = threading.RLock()
@@ -159,7 +179,7 @@ class ProcessGenerator:
     def _start_child(self) -> None:
         parent_conn, child_conn = self._ctx.Pipe()
         process = self._ctx.Process(
-            target=_child_main, args=(child_conn, self.factory, self.settings, self.child_workers), name="ragbot-generator", daemon=True
+            target=_child_main, args=(child_conn, self.factory, self.settings, self.child_workers, self.reload_after_s), name="ragbot-generator", daemon=True
         )
         process.start()
         child_conn.close()

@@ -119,23 +119,29 @@ def broken(settings):
 
 
 def loads_until_it_crashed(settings):
-    """Loads fine until a child crashed; after that the weights are 'gone' (moved by someone)."""
-    if (settings.data_dir / "crashed-once").exists():
+    """Loads fine until a child crashed; after that the weights are 'gone' (moved by someone)
+    until the file 'restored' appears."""
+    if (settings.data_dir / "crashed-once").exists() and not (settings.data_dir / "restored").exists():
         raise OSError("weights moved")
     return ScriptedGenerator(settings)
 
 
-def test_a_restarted_child_that_cannot_load_makes_the_instance_not_ready(make_settings, monkeypatch):
+def test_a_restarted_child_that_cannot_load_makes_the_instance_not_ready_until_it_can(make_settings, monkeypatch):
     from bot.observability.health import Readiness
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
     readiness = Readiness(expected={"generator"})
-    gen = ProcessGenerator(make_settings(generation_timeout_s=1), loads_until_it_crashed, readiness=readiness, hang_grace_s=1.0)
+    settings = make_settings(generation_timeout_s=1)
+    gen = ProcessGenerator(settings, loads_until_it_crashed, readiness=readiness, hang_grace_s=1.0, reload_after_s=0.5)
     try:
         gen.warm_up()
         assert readiness.ready
         with pytest.raises(GeneratorError):
             gen.generate("crash", PASSAGES)  # the child dies; its replacement cannot load the model
         assert not readiness.ready and "weights moved" in readiness.snapshot()["failed"]["generator"]
+        (settings.data_dir / "restored").touch()  # the files are back: a later question loads them, no restart
+        time.sleep(0.6)
+        assert gen.generate("q", PASSAGES).text.startswith("answer to q")
+        assert readiness.ready and gen.restarts == 1
     finally:
         gen.close()
