@@ -19,6 +19,7 @@ from bot.cli.main import app
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 OUTCOMES = ("answered", "fallback", "blocked")
+MAX_WINDOW = timedelta(days=3653)
 
 
 def parse_window(text: str) -> timedelta:
@@ -26,7 +27,13 @@ def parse_window(text: str) -> timedelta:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"--since {text!r} is not a duration like 30m, 24h or 7d")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        window = timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    except OverflowError:
+        window = MAX_WINDOW + MAX_WINDOW
+    if window > MAX_WINDOW:
+        raise ValueError(f"--since {text!r} is longer than ten years")
+    return window
 
 
 def summary_lines(summary: Any, window: str) -> list[str]:
@@ -128,7 +135,8 @@ def stats(
         summary = state.questions.summary(since=start)
         rows = state.questions.list(since=start) if plot is not None else []
     except Exception as error:  # noqa: BLE001 - a broken database is one line, not a traceback
-        fail(f"cannot read the bot's database ({type(error).__name__}): {error}")
+        first = (str(error).strip().splitlines() or [""])[0]  # a database error goes on with the whole statement
+        fail(f"cannot read the bot's database ({type(error).__name__}): {first}")
     for line in summary_lines(summary, since.strip()):
         console.print(line, highlight=False, soft_wrap=True)
     if plot is not None:

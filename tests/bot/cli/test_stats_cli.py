@@ -59,6 +59,8 @@ def test_plot_draws_a_png(data_dir, tmp_path):
 def test_bad_input_is_one_line_and_no_database_is_explained(data_dir, tmp_path):
     for args, expected in (
         (["stats", "--since", "yesterday"], "not a duration"),
+        (["stats", "--since", "99999999999d"], "longer than ten years"),
+        (["stats", "--since", "800000d"], "longer than ten years"),
         (["stats", "--plot", str(tmp_path / "x.jpg")], "must be a .png"),
         (["stats"], "no questions recorded yet"),
     ):
@@ -69,3 +71,14 @@ def test_bad_input_is_one_line_and_no_database_is_explained(data_dir, tmp_path):
 def test_windows_and_buckets():
     assert parse_window("24h") == timedelta(hours=24) and parse_window("7d") == timedelta(days=7)
     assert bucket_width(timedelta(hours=1)) == timedelta(minutes=5) and bucket_width(timedelta(days=30)) == timedelta(days=1)
+
+
+def test_a_database_from_an_older_schema_is_one_line(data_dir):
+    import sqlite3
+
+    data_dir.mkdir(parents=True)
+    with sqlite3.connect(data_dir / "ragbot.db") as db:
+        db.execute("create table questions (request_id varchar primary key, created_at datetime)")
+    result = runner.invoke(app, ["stats"])
+    assert result.exit_code == 2 and "cannot read the bot's database (OperationalError)" in result.output
+    assert "SELECT" not in result.output and len(result.output.strip().splitlines()) <= 2

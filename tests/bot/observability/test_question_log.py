@@ -123,3 +123,14 @@ def test_a_failing_observer_never_breaks_the_reply(make_settings):
 def test_hasher_is_salted():
     assert IdHasher(b"a")("U1") != IdHasher(b"b")("U1")
     assert IdHasher(b"a")("U1") == IdHasher(b"a")("U1") and IdHasher(b"a")(None) is None
+
+
+def test_an_empty_or_garbled_salt_file_is_replaced_not_fatal(make_settings):
+    from bot.observability.hashing import SALT_FILE
+
+    settings = make_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for content in ("", "not hex\n"):
+        (settings.data_dir / SALT_FILE).write_text(content)
+        hasher = IdHasher.from_settings(settings)
+        assert len(hasher(USER)) == 16 and hasher(USER) == IdHasher.from_settings(settings)(USER)  # kept from now on
