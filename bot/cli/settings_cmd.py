@@ -1,7 +1,8 @@
 """`ragbot settings`: every setting's effective value, where it came from, and what it does.
 
 The environment and the config file are what the CLI and `ragbot serve` start from; runtime
-overrides made in Slack (`/ragbot set`) live in the database and show in `/ragbot config`.
+overrides made in Slack (`/ragbot set`) live in the database: global ones are shown as the
+value in effect (origin ``slack``), channel ones under ``channels``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from pathlib import Path
 
 import typer
 from pydantic import SecretStr
 from rich.table import Table
 
-from bot.cli.common import console, settings_or_fail
+from bot.cli.common import console, err_console, settings_or_fail
 from bot.cli.main import app
 from bot.settings import Settings, config_file, shown_url
 
@@ -35,21 +37,53 @@ def _value(value, name: str = "") -> str | int | float | bool | list | None:
     return str(value)
 
 
+def _slack_overrides(settings: Settings) -> dict[str, dict[str, str]]:
+    """Overrides stored by `/ragbot set`, by scope; none when the bot has no database yet."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return {}
+    try:
+        from bot.state import open_state
+
+        state = open_state(url)
+        try:
+            return state.overrides.all_scopes()
+        finally:
+            state.close()
+    except Exception as error:  # noqa: BLE001 - the file/env view is still worth showing
+        err_console.print(f"warning: cannot read Slack overrides from the database ({type(error).__name__})", highlight=False)
+        return {}
+
+
 @app.command("settings")
 def settings_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object: name -> {value, origin}.")) -> None:
     """Show every setting's effective value and whether it comes from the environment, the file or the default."""
     settings = settings_or_fail()
     path = config_file()
     file_keys = set(tomllib.loads(path.read_text()).keys()) if path else set()
-    rows = [(name, _value(getattr(settings, name), name), _origin(name, file_keys), field.description or "")
+    overrides = _slack_overrides(settings)
+    global_overrides = overrides.pop("global", {})
+    try:
+        effective = settings.with_overrides({k: v for k, v in global_overrides.items() if k in Settings.model_fields})
+    except Exception:  # noqa: BLE001 - a stored value the model no longer takes: the bot skips it too
+        effective, global_overrides = settings, {}
+    rows = [(name, _value(getattr(effective, name), name), "slack" if name in global_overrides else _origin(name, file_keys), field.description or "")
             for name, field in Settings.model_fields.items()]
+    channels = {name: {scope: value for scope, values in overrides.items() for key, value in values.items() if key == name} for name, *_ in rows}
     if as_json:
-        console.print_json(json.dumps({name: {"value": value, "origin": origin} for name, value, origin, _ in rows}))
+        console.print_json(json.dumps({
+            name: {"value": value, "origin": origin, **({"channels": channels[name]} if channels[name] else {})} for name, value, origin, _ in rows
+        }))
         return
     table = Table(title=f"ragbot settings (file: {path or 'none'}; env: RAGBOT_<NAME>)", title_justify="left")
     table.add_column("setting", no_wrap=True)
     for column in ("value", "from", "what it does"):
         table.add_column(column, overflow="fold")
     for name, value, origin, description in rows:
-        table.add_row(name, "none" if value is None else str(value), origin, description)
+        shown = "none" if value is None else str(value)
+        if channels[name]:
+            shown += " (" + ", ".join(f"{scope}: {v}" for scope, v in sorted(channels[name].items())) + ")"
+        table.add_row(name, shown, origin, description)
     console.print(table)
+    if global_overrides or overrides:
+        console.print("slack: set with `/ragbot set` (stored in the database; `/ragbot reset KEY` removes one)", highlight=False)
