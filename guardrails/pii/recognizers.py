@@ -28,9 +28,15 @@ def _offline_tld_extract():
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+_PRIVATE_DOMAIN = re.compile(r"[^@\s]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's email pattern with the public-suffix check done offline; addresses on a
+    company's private suffix (bob@corp.internal, it@office.lan) count too: they are still someone's."""
+
     def validate_result(self, pattern_text: str) -> bool:
-        return _offline_tld_extract()(pattern_text).fqdn != ""
+        return _offline_tld_extract()(pattern_text).fqdn != "" or _PRIVATE_DOMAIN.fullmatch(pattern_text) is not None
 
 
 _PHONE = (

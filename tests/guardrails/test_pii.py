@@ -27,6 +27,11 @@ def test_each_high_value_type_is_redacted(pii_engine, entity, value):
     assert f"[{entity}]" in redacted, (redacted, findings)
 
 
+def test_emails_on_a_private_suffix_are_redacted_but_version_pins_are_not(pii_engine):
+    redacted, _ = pii_engine.redact("Mail bob@corp.internal or it-desk@office.lan; we pin pkg@1.2.3.")
+    assert redacted == "Mail [EMAIL_ADDRESS] or [EMAIL_ADDRESS]; we pin pkg@1.2.3."
+
+
 def test_us_phone_is_not_tagged_uk_nhs(pii_engine):
     findings = pii_engine.analyze("Call the help desk on 212-555-0199.")
     assert [f.entity_type for f in findings] == ["PHONE_NUMBER"]
