@@ -62,8 +62,18 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP}
 
 
+_LIST_MARKER = re.compile(r"^(?:\d{1,3}[.)]|[-*•])$")
+
+
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    """Sentences and lines; a list marker ("1.", "-") stays with the item it numbers."""
+    sentences: list[str] = []
+    for part in (s.strip() for s in _SENTENCE.split(text) if s and s.strip()):
+        if sentences and _LIST_MARKER.match(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {part}"
+        else:
+            sentences.append(part)
+    return sentences
 
 
 def negated(text: str) -> bool:
@@ -210,6 +220,7 @@ class GroundednessValidator:
 
 _HAS_CITATION = re.compile(r"\[\d+\]")
 _END = re.compile(r"([.!?:;]*)(\s*)$")
+_FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 
 
 class CitationValidator:
@@ -227,6 +238,7 @@ class CitationValidator:
             return Verdict(self.name, True, 0.0)
         threshold = context.settings.groundedness_threshold
         parts, cursor, added = [], 0, 0
+        fences = [m.span() for m in _FENCED.finditer(text)]
         for s in score_support(text, context.source_texts, context.question, self.embed):
             # sentences come in order: find each after the previous one, never inside an earlier
             # sentence that merely starts the same way (a truncated repeat, say)
@@ -235,7 +247,8 @@ class CitationValidator:
                 continue
             parts.append(text[cursor:at])
             cursor = at + len(s.sentence)
-            if _HAS_CITATION.search(s.sentence) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
+            in_code = any(start <= at < end for start, end in fences)  # a [1] there would break the command
+            if in_code or _HAS_CITATION.search(s.sentence) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
                 parts.append(s.sentence)
                 continue
             parts.append(_END.sub(lambda m: f" [{s.passage}]{m.group(1)}{m.group(2)}", s.sentence, count=1))

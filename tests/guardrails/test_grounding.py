@@ -121,3 +121,18 @@ def test_citation_goes_after_its_own_sentence_not_inside_an_earlier_one(settings
     repeat = "Full-time employees get 28 days of annual leave"  # a truncated repeat, uncited
     result = run_validators(f"{first}\n{repeat}", [CitationValidator(embed=bag_of_words_embed)], ctx)
     assert result.text == f"{first}\n{repeat} [1]"
+
+
+def test_list_markers_stay_with_their_items_and_code_is_not_cited(settings):
+    """A numbered list got "1 [1]." (the marker was a sentence of its own, with a number); a
+    [1] inside a fenced command breaks it when pasted."""
+    from guardrails.grounding import CitationValidator
+
+    steps = "To get a VPN profile:\n1. Open the self-service portal at vpn.example.\n2. Sign in with your single sign-on account."
+    ctx = CheckContext(settings=settings, question="How do I get a VPN profile?", source_texts=[steps + "\nRun sudo wg-quick up kestrel to connect."], n_sources=1)
+    listed = run_validators("1. Open the self-service portal at vpn.example.\n2. Sign in with your single sign-on account.",
+                            [CitationValidator(embed=bag_of_words_embed)], ctx)
+    assert listed.text == "1. Open the self-service portal at vpn.example [1].\n2. Sign in with your single sign-on account [1]."
+    fenced = run_validators("Run this to connect [1]:\n```\nsudo wg-quick up kestrel\n```", [CitationValidator(embed=bag_of_words_embed)], ctx)
+    assert "kestrel\n```" in fenced.text and "kestrel [1]" not in fenced.text
+    assert split_sentences("1. First step here.\n- Second step there.") == ["1. First step here.", "- Second step there."]
