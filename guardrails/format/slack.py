@@ -12,12 +12,13 @@ import re
 from guardrails.base import CheckContext, Verdict
 
 _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
-_MASS_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_MASS_MENTION = re.compile(r"(?<![\w.+-])@(channel|here|everyone)\b(?!\.\w)", re.IGNORECASE)  # not ops@here.io
 # [1], [1, 2], [1-3], [Source 2], [source: 2], 【2】, [^2]
 _CITATION = re.compile(r"[\[【]\s*(?:\^|sources?\s*:?\s*|doc(?:ument)?\s*:?\s*|passage\s*:?\s*)?(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*[\]】]", re.IGNORECASE)
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 _MULTI_SPACE = re.compile(r"[ \t]{2,}")
 TRUNCATION_MARK = " …"
+MAX_CITATION_NUMBER = 50  # top_k is at most 20; a larger number in brackets is a year or an amount
 
 
 def escape_entities(text: str) -> str:
@@ -50,6 +51,8 @@ def repair_citations(text: str, n_sources: int) -> tuple[str, int]:
     def fix(match: re.Match) -> str:
         nonlocal dropped
         numbers = _numbers(match.group(1))
+        if all(n > MAX_CITATION_NUMBER for n in numbers):  # "[2024]", "[250] EUR": not a citation
+            return match.group(0)
         valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= n_sources]
         dropped += len(numbers) - len(valid)
         return "".join(f"[{n}]" for n in valid)
@@ -99,7 +102,7 @@ def truncate(text: str, limit: int) -> str:
     head = text[:room]
     cut = max(head.rfind(". "), head.rfind(".\n"), head.rfind("! "), head.rfind("? "))
     if cut > room // 2:
-        return head[: cut + 1]
+        return head[: cut + 1] + TRUNCATION_MARK
     space = head.rfind(" ")
     return (head[:space] if space > room // 2 else head).rstrip() + TRUNCATION_MARK
 

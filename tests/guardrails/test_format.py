@@ -72,3 +72,18 @@ def test_a_draft_that_only_echoes_the_prompt_refrains(settings):
 def test_the_words_question_and_answer_inside_a_sentence_are_kept(settings):
     draft = "The answer depends on the question you ask HR [1]."
     assert _check(draft, settings).text == draft
+
+
+def test_emails_years_and_amounts_are_not_mentions_or_citations():
+    assert slack_safe("Write to ops@here.io or sales@channel.com; ping @here only in emergencies.") == (
+        "Write to ops@here.io or sales@channel.com; ping here only in emergencies.")
+    assert repair_citations("The policy changed in [2024] and the limit is [250] EUR [1].", 1) == (
+        "The policy changed in [2024] and the limit is [250] EUR [1].", 0)
+    assert repair_citations("See [7].", 1) == ("See.", 1)  # a small number is a citation, to a source not given
+
+
+def test_a_cut_at_a_sentence_end_is_still_marked():
+    from guardrails.format.slack import TRUNCATION_MARK, truncate
+
+    cut = truncate("First sentence is here. " * 20, 100)
+    assert cut.endswith("here." + TRUNCATION_MARK) and len(cut) <= 100
