@@ -23,6 +23,7 @@ from bot.slack import blocks as bk
 from bot.slack.admin import AdminCheck, AdminCommands
 from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
+from bot.slack.incoming import question_text
 from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, thread_key
 from bot.state import Escalation, EscalationError, StateStore
 from bot.state.outbox import KIND_EPHEMERAL
@@ -30,7 +31,6 @@ from bot.state.outbox import KIND_EPHEMERAL
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/ragbot"
-_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
 _ACKNOWLEDGEMENT = re.compile(
     r"^\s*(thanks?( you)?|thx|ty|ok(ay)?|cool|great|perfect|got it|nice|awesome|will do|:[a-z0-9_+-]+:)[\s!.:)]*$", re.IGNORECASE
@@ -166,7 +166,7 @@ class SlackBot:
         if not self.state.events.claim("message:" + thread_key(self.hasher, event.get("channel", ""), event.get("ts", ""))):
             log.info("message of event %s was already answered (an edit); not answering again", event_id)
             return
-        text = _MENTION.sub("", event.get("text") or "").strip()
+        text = question_text(event.get("text") or "")
         job = QuestionJob(
             text=text, user_id=event["user"], channel_id=event["channel"], message_ts=event["ts"],
             thread_ts=event.get("thread_ts") or event["ts"], team_id=body.get("team_id") or event.get("team", ""),

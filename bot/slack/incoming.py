@@ -1,0 +1,30 @@
+"""A Slack message's text as a person wrote it: Slack sends ``R&D`` as ``R&amp;D``, links as
+``<https://…|label>``, channels as ``<#C123|name>``. Search, the checks and the prompt need
+the words, not the markup (an escaped question found worse passages)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")  # the bot's (and others') mentions
+_CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!(?:here|channel|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>|<!date\^[^|>]*\|([^>]*)>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
+
+
+def _link(match: re.Match) -> str:
+    target, label = match.group(1), match.group(2)
+    if target.startswith("mailto:"):
+        return label or target.removeprefix("mailto:")
+    return f"{label} ({target})" if label and label != target else target
+
+
+def question_text(text: str) -> str:
+    """Mentions removed, channels and user groups as ``#name``/``@name``, links as their label
+    and address, entities decoded."""
+    text = _MENTION.sub("", text or "")
+    text = _CHANNEL.sub(lambda m: f"#{m.group(1)}" if m.group(1) else "", text)
+    text = _SPECIAL.sub(lambda m: f"@{m.group(1)}" if m.group(1) else (m.group(2) or ""), text)
+    text = _LINK.sub(_link, text)
+    return html.unescape(text).strip()

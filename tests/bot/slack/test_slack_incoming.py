@@ -1,0 +1,22 @@
+"""Slack's markup is undone before a question is searched, checked or stored."""
+
+import pytest
+
+from bot.slack.incoming import question_text
+
+
+@pytest.mark.parametrize(
+    "sent, meant",
+    [
+        ("<@U0BOT> How do I expense R&amp;D travel &amp; hotels?", "How do I expense R&D travel & hotels?"),
+        ("Is a Mac &gt; 5 years old replaced? &lt;asking for a friend&gt;", "Is a Mac > 5 years old replaced? <asking for a friend>"),
+        ("What does <https://wiki.example.com/vpn|the VPN page> say?", "What does the VPN page (https://wiki.example.com/vpn) say?"),
+        ("Is <https://wiki.example.com/vpn> current?", "Is https://wiki.example.com/vpn current?"),
+        ("Who reads <mailto:it@example.com|it@example.com>?", "Who reads it@example.com?"),
+        ("Should I ask in <#C0123ABC|it-help> or <#C0456DEF>?", "Should I ask in #it-help or ?"),
+        ("<!here> who owns <!subteam^S0123|oncall>?", "who owns @oncall?"),
+        ("<@U0BOT|ragbot> hi <@U0OTHER>", "hi"),
+    ],
+)
+def test_markup_becomes_the_words_a_person_typed(sent, meant):
+    assert question_text(sent) == meant
