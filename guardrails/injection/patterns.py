@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_PREVIOUS = r"(?:all\s+|any\s+|the\s+|your\s+|my\s+|of\s+)*(?:previous|prior|above|earlier|preceding|foregoing|former|initial|original|old|given|system)?"
+_PREVIOUS = r"(?:all\s+|any\s+|the\s+|your\s+|of\s+)*(?:previous|prior|above|earlier|preceding|foregoing|former|initial|original|old|given|system)?"
 _THINGS = r"(?:instructions?|prompts?|rules?|directions?|tasks?|assignments?|context|guidelines?|orders?|commands?|information|messages?|inputs?|text)"
 
 _ENGLISH = [
@@ -20,17 +20,19 @@ _ENGLISH = [
     r"\b(?:now|instead)\s*,?\s*(?:focus\s+on\s+)?(?:your|a)\s+new\s+(?:task|instructions?|role|assignment|job)\b",
     r"\bnew\s+(?:task|instructions?|rules?)\s*(?::|follow|are|is)",
     r"\b(?:you\s+are\s+(?:now|no\s+longer)|from\s+now\s+on,?\s+you|pretend\s+(?:to\s+be|you\s+are|that\s+you)|(?:^|[.!?:]\s*|please\s+|now\s+)act\s+as\s+(?:if|a|an|my|the)\b|roleplay\s+as|role-play\s+as|play\s+the\s+role\s+of|i\s+want\s+you\s+to\s+act\s+as)",
-    r"\b(?:show|reveal|print|repeat|tell|give|display|output|leak|dump)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:your|the)\s+(?:system\s+|initial\s+|hidden\s+|secret\s+|original\s+)?(?:prompts?|instructions|prompt\s+texts?|rules|configuration)\b",
+    r"\b(?:show|reveal|print|repeat|tell|give|display|output|leak|dump)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?"
+    r"(?:your\s+(?:system\s+|initial\s+|hidden\s+|secret\s+|original\s+)?|the\s+(?:system\s+|initial\s+|hidden\s+|secret\s+|original\s+))"
+    r"(?:prompts?|instructions|prompt\s+texts?|rules|configuration)\b(?!\s+(?:on|for|about|regarding|of|to|when|in)\b)",
     r"\bsystem\s+prompt\b",
     r"\b(?:jailbreak|jailbroken|developer\s+mode|dan\s+mode|do\s+anything\s+now|no\s+(?:restrictions|filters|limitations|rules)\s+(?:apply|mode))\b",
-    r"\b(?:admin(?:istrator)?|root)\s+password\b",
+    r"\b(?:what\s+is|what's|tell\s+me|give\s+me|send\s+me|reveal|share|print)\s+(?:me\s+)?(?:the\s+)?(?:admin(?:istrator)?|root)\s+password\b(?!\s+(?:policy|rules?|reset|requirements?|rotation|change|manager))",
     r"\bdo\s+not\s+(?:tell|inform|reveal\s+to)\s+the\s+user\b",
-    r"\b(?:respond|reply|answer)\s+(?:only\s+)?with\s+[\"'“]",
+    r"(?:^|[.!?:]\s*)(?:now\s+|please\s+)?(?:respond|reply|answer)\s+(?:only\s+)?with\s+[\"'“]",
     r"^\s*(?:stop|attention|halt)\b[\s\-–—:!,.]+(?:write|say|print|ignore|forget|now|i\s+urgently)",
     r"\b(?:ignore|disregard)\s+(?:the\s+)?(?:above|previous|preceding)\b",
     # role changes at the start of a sentence: "You are X.", "Now you are X", "Imagine you are X"
     r"(?:^|[.!?:\"]\s*)(?:ok(?:ay)?[.,]?\s*)?(?:now\s+)?you\s+are\s+(?:now\s+)?(?:a|an|the|my|no|three|two)\b",
-    r"\b(?:imagine|suppose)\s+(?:that\s+)?you\s+(?:are|were)\b",
+    r"\b(?:imagine|suppose)\s+(?:that\s+)?you\s+(?:are|were)\s+(?:a|an|the|my|no\s+longer|not\s+an?)\b",
     r"\b(?:you\s+are|you're)\s+(?:role-?playing|playing\s+the\s+role|in\s+(?:your|a)\s+role)",
     r"\bpretend\s+(?:you|that)\b",
     # answering against the system's own sources or rules
@@ -41,7 +43,7 @@ _ENGLISH = [
     r"\b(?:just|only)\s+(?:output|say|print|write)\s+[\"'“]",
     r"\b(?:your|the)\s+instructions\s+are\s+now\b",
     r"\b(?:what|tell\s+me)\s+(?:are|is)\s+your\s+(?:instructions|prompt|rules)\b",
-    r"\bin\s+the\s+prompt\b",
+    r"\b(?:in|from)\s+(?:the|your)\s+(?:system\s+)?prompt\s+(?:above|you\s+(?:were|got|have))\b",
     r"\brepeat\s+after\s+me\b",
     r"\b(?:abandon|remove|erase|clear)\s+all\s+(?:your|the|of\s+your)?\s*(?:previous\s+)?(?:thoughts|tasks|instructions|memory|information)",
     r"\bleave\s+all\s+(?:the\s+)?previous\b",
@@ -51,7 +53,7 @@ _ENGLISH = [
     r"\bif\s+you\s+don'?t\s+know,?\s+make\s+(?:something|it)\s+up\b",
     # praise, then a fresh task: "Very good. That is done. Now write ..."
     r"\b(?:well\s+done|very\s+good|very\s+well\s+done|excellent(?:\s+performance)?|simply\s+great|great\s+job|congratulations[^.!?]*)[.!]\s*(?:[^.!?]{0,60}[.!]\s*){0,2}(?:now|but\s+now)\b",
-    r"\b(?:that\s+is|that's)\s+(?:enough|done)[.!]\s*(?:[^.!?]{0,40}[.!]\s*)?(?:now|please)\b",
+    r"\b(?:that\s+is|that's)\s+(?:enough|done)[.!]\s*(?:[^.!?]{0,40}[.!]\s*)?(?:now|please)\b(?!,?\s+(?:how|what|where|when|who|which|can|could|do|does|is|are|should)\b)",
     r"\b(?:new|another|further)\s+(?:challenge|task|tasks)\s+(?:for\s+you|are\s+followed|follow)",
     r"^\s*(?:human|system|assistant)\s*:",
     r"(?:^|\n)\s*(?:instruction|additional\s+instruction)s?\s*[:\-–]",

@@ -12,6 +12,7 @@ from bot.model_loading import shared_model
 from guardrails.base import CheckContext, Verdict
 from guardrails.injection.detector import DEFAULT_PATH, InjectionDetector
 from guardrails.injection.patterns import pattern_hits, pattern_score
+from guardrails.normalize import normalize_text
 
 
 @shared_model(maxsize=4)
@@ -49,8 +50,8 @@ class InjectionValidator:
             return Verdict(self.name, True, round(score, 4))
         return Verdict(
             self.name, False, round(score, 4),
-            "Your message looks like an attempt to change my instructions, so I won't act on it. "
-            "Please ask a plain question about our documents.",
+            "I can't take this message as written: it reads like instructions for me rather than a question "
+            "(this check sometimes misfires on ordinary wording). Please rephrase it as a question about our documents.",
         )
 
 
@@ -66,6 +67,14 @@ _CUES = re.compile(
     r"pretend|act as|you are now|you must now|from now on|do not tell)\b",
     re.IGNORECASE,
 )
+# A handbook addresses employees in the imperative ("Act as the incident commander", "You are
+# now eligible", "Respond with ack", "Ignore the previous version of this policy"): in a
+# passage a question-side pattern counts only beside a word that addresses a model.
+_MODEL_CUES = re.compile(
+    r"\b(?:instructions?|prompts?|assistant|AI|chatbot|language model|LLM|GPT|bot|model|system|pretend|roleplay|role-play|jailbreak|"
+    r"answer(?:s|ing)?|respon(?:d|se)|reply|repl(?:ies|ying)|say|output|print|user|conversation|chat)\b",
+    re.IGNORECASE,
+)
 INERT = "[text addressed to the assistant removed]"
 
 
@@ -78,15 +87,18 @@ class PassageFinding:
 def flag_sentences(text: str, threshold: float, detector: Path | None = None) -> list[PassageFinding]:
     """Sentences of a passage that read as instructions to the model."""
     sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
-    flagged, cued = [], []
+    flagged, cued, originals = [], [], []
     for sentence in sentences:
-        if pattern_hits(sentence):
+        seen = normalize_text(sentence)  # zero-width and look-alike tricks hide nothing here either
+        hit = pattern_hits(seen)
+        if hit and _MODEL_CUES.search(seen):
             flagged.append(PassageFinding(sentence, 0.95))
-        elif _CUES.search(sentence):
-            cued.append(sentence)
+        elif hit or _CUES.search(seen):  # a pattern without a model cue: the detector decides
+            cued.append(seen)
+            originals.append(sentence)
     if cued:
         probs = get_detector(detector).probability(cued, _embed(cued))
-        flagged.extend(PassageFinding(s, float(p)) for s, p in zip(cued, probs) if p >= threshold)
+        flagged.extend(PassageFinding(s, float(p)) for s, p in zip(originals, probs) if p >= threshold)
     return flagged
 
 
