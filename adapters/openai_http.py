@@ -9,9 +9,12 @@ with ``--lora-modules NAME=PATH``).
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -21,6 +24,8 @@ from adapters.registry import BASE_MODEL, check_name
 from bot.settings import Settings
 
 _CHARS_PER_TOKEN = 4  # the server tokenizes; we only need a rough prompt budget
+MAX_CHARS_PER_TOKEN = 16  # a draft longer than max_new_tokens of these is cut (the server ignored max_tokens)
+MAX_REPLY_BYTES = 4_000_000
 
 
 class OpenAIGenerator:
@@ -37,7 +42,7 @@ class OpenAIGenerator:
     ) -> Generation:
         cfg = settings or self.settings
         if not cfg.openai_base_url:
-            raise GeneratorError("generator_backend is 'openai' but openai_base_url is not set")
+            raise GeneratorError("generator server not configured: generator_backend is 'openai' but openai_base_url is not set")
         adapter = cfg.adapter if cfg.adapter not in (None, BASE_MODEL) else None
         if adapter:
             check_name(adapter)
@@ -47,41 +52,114 @@ class OpenAIGenerator:
         if cfg.min_answer_logprob is not None:
             body["logprobs"] = True  # only when used: not every OpenAI-compatible server knows it
         reply = self._post(cfg, "/chat/completions", body)
+        where = _shown(cfg.openai_base_url)
         try:
-            text = reply["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as error:
-            raise GeneratorError(f"generator server at {cfg.openai_base_url} sent an unexpected reply (no choices[0].message.content)") from error
-        usage = reply.get("usage") or {}
+            text = _content(reply["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise GeneratorError(f"generator server sent an unexpected reply (no text in choices[0].message.content; {where})") from error
+        usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
         return Generation(
-            text=text.strip(),
+            text=text.strip()[: cfg.max_new_tokens * MAX_CHARS_PER_TOKEN],  # a server that ignores max_tokens
             model=str(reply.get("model") or model),
             adapter=adapter,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=_count(usage.get("prompt_tokens")),
+            completion_tokens=_count(usage.get("completion_tokens")),
             mean_logprob=_mean_logprob(reply),
         )
 
     def _post(self, cfg: Settings, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST and read the JSON reply within ``generation_timeout_s`` in all (a server that
+        trickles its body is cut off), at most MAX_REPLY_BYTES, redirects not followed (they
+        would carry the API key to another host). Every failure is a one-line GeneratorError
+        whose text starts with its kind, then where."""
+        where = _shown(cfg.openai_base_url)
         url = cfg.openai_base_url.rstrip("/") + path
         headers = {"Content-Type": "application/json"}
         if cfg.openai_api_key is not None:
             headers["Authorization"] = f"Bearer {cfg.openai_api_key.get_secret_value()}"
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        timeout = cfg.generation_timeout_s
+        deadline = time.monotonic() + timeout
         try:
-            with urllib.request.urlopen(request, timeout=cfg.generation_timeout_s) as response:
-                payload = response.read()
+            request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+            with _OPENER.open(request, timeout=timeout) as response:
+                payload = _read_until(response, deadline, where, timeout)
         except urllib.error.HTTPError as error:
-            detail = error.read()[:200].decode("utf-8", "replace").strip()
-            raise GeneratorError(f"generator server at {cfg.openai_base_url} answered HTTP {error.code}: {detail}") from error
+            raise GeneratorError(f"generator server answered HTTP {error.code} ({where}){_detail(error)}") from error
         except (TimeoutError, socket.timeout) as error:
-            raise GeneratorTimeout(f"generator server at {cfg.openai_base_url} did not answer within {cfg.generation_timeout_s:.0f}s") from error
+            raise GeneratorTimeout(f"generator server did not answer within {timeout:.0f}s ({where})") from error
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise GeneratorError(f"generator server at {cfg.openai_base_url} is unreachable: {reason}") from error
+            raise GeneratorError(f"generator server unreachable ({where}): {_one_line(str(reason))}") from error
+        except (http.client.HTTPException, ValueError) as error:  # a connection cut mid-reply, a URL urllib cannot use
+            raise GeneratorError(f"generator server reply broken ({where}): {type(error).__name__}") from error
         try:
-            return json.loads(payload)
-        except json.JSONDecodeError as error:
-            raise GeneratorError(f"generator server at {cfg.openai_base_url} sent invalid JSON") from error
+            return json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise GeneratorError(f"generator server sent invalid JSON ({where})") from error
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} not followed; set openai_base_url to it", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _read_until(response: Any, deadline: float, where: str, timeout: float) -> bytes:
+    chunks, size = [], 0
+    while True:
+        chunk = response.read1(65536)
+        if not chunk:
+            if getattr(response, "length", None):  # Content-Length promised more: the server hung up
+                raise http.client.IncompleteRead(b"".join(chunks), response.length)
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise GeneratorError(f"generator server sent more than {MAX_REPLY_BYTES // 1_000_000} MB ({where})")
+        if time.monotonic() > deadline:
+            raise GeneratorTimeout(f"generator server did not answer within {timeout:.0f}s ({where})")
+        chunks.append(chunk)
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    if 300 <= error.code < 400:
+        return f": {error.msg}"
+    try:
+        text = error.read(2000).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - the status says enough
+        return ""
+    return f": {_one_line(text)}" if text.strip() and not text.lstrip().startswith("<") else ""  # HTML error pages say nothing
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _shown(url: str | None) -> str:
+    """The server's address without any user:password."""
+    parts = urllib.parse.urlsplit(url or "")
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "") if "@" in parts.netloc else parts.netloc
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _content(value: Any) -> str:
+    """Message content: a string, null (nothing to say), or OpenAI's list of text parts."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, dict) for part in value):
+        return "".join(str(part.get("text") or "") for part in value if part.get("type", "text") == "text")
+    raise ValueError(f"content is {type(value).__name__}")
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _trim(passages: list[Passage], cfg: Settings) -> list[Passage]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -184,7 +186,23 @@ class Settings(BaseSettings):
             raise ValueError(f"chunk_overlap_tokens {self.chunk_overlap_tokens} must be below chunk_tokens {self.chunk_tokens}")
         if self.top_k > self.candidates:
             raise ValueError(f"top_k {self.top_k} is more than the {self.candidates} candidates searched")
+        if self.generator_backend == "openai" and not self.openai_base_url:
+            raise ValueError("generator_backend is 'openai' but openai_base_url is not set (e.g. http://vllm:8000/v1)")
         return self
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        """Checked at start-up: a typo here made every question fail, and a password in it was
+        printed with every error (urllib cannot use one anyway; the key goes in openai_api_key)."""
+        if value is None:
+            return value
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        if "@" in parts.netloc:
+            raise ValueError("must not carry a user or password; put the key in openai_api_key")
+        return value
 
     @field_validator("embedding_model", "generator_model", "reranker_model")
     @classmethod
@@ -285,6 +303,10 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         name = ".".join(str(p) for p in item.get("loc", ())) or "settings"
         value = item.get("input")
+        if isinstance(value, str) and set(re.split(r"[._]", name)) & {"key", "salt", "secret", "token", "password"}:
+            value = "(hidden)"
+        elif isinstance(value, str):
+            value = re.sub(r"(://)[^/@\s]*@", r"\1***@", value)  # a password in a URL
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"setting {name!r}: {message}{shown}" if item.get("loc") else message)  # cross-field checks have no loc

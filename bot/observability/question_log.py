@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -46,7 +47,9 @@ def _verdicts(details: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _error_kind(error: Any) -> str:
-    return str(error).split(":", 1)[0][:80]
+    """The kind an error message starts with ("generator server answered HTTP 503"), before
+    its details or where (messages put a URL in brackets; a URL has a colon of its own)."""
+    return re.split(r":| \(", str(error), maxsplit=1)[0][:80]
 
 
 def question_record(

@@ -21,6 +21,9 @@ class FakeServer:
         self.delay = 0.0
         self.status = 200
         self.reply_text = "Normandy is in France [1]."
+        self.raw: bytes | None = None  # a reply body sent as is (a misbehaving server)
+        self.trickle = False  # send the body one byte at a time, 0.1 s apart
+        self.redirect_to: str | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -28,6 +31,26 @@ class FakeServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 time.sleep(outer.delay)
+                if outer.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if outer.raw is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(outer.raw) + (5 if outer.raw == b"CUT" else 0)))
+                    self.end_headers()
+                    try:
+                        for i in range(len(outer.raw)):
+                            self.wfile.write(outer.raw[i:i + 1] if outer.trickle else outer.raw[i:] if i == 0 else b"")
+                            self.wfile.flush()
+                            if outer.trickle:
+                                time.sleep(0.1)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 if outer.status != 200:
                     self.send_response(outer.status)
                     self.end_headers()
@@ -100,7 +123,7 @@ def test_unreachable_server_is_a_clear_generator_error(tmp_path):
 
 def test_http_errors_and_timeouts_are_generator_errors(server, tmp_path):
     server.status = 503
-    with pytest.raises(GeneratorError, match="HTTP 503: model overloaded"):
+    with pytest.raises(GeneratorError, match=r"HTTP 503 \(http://127.0.0.1:\d+/v1\): model overloaded"):
         OpenAIGenerator(settings_for(tmp_path, server.url)).generate("q?", [])
     server.status, server.delay = 200, 1.5
     started = time.monotonic()
@@ -117,3 +140,64 @@ def test_the_pipeline_stage_falls_back_politely_when_the_server_is_down(tmp_path
     GenerateStage(OpenAIGenerator(settings)).run(turn)
     assert turn.stopped and turn.outcome is Outcome.FALLBACK and turn.escalate
     assert "unreachable" in turn.escalation_reason
+
+
+def _reply(content, **extra) -> bytes:
+    return json.dumps({"choices": [{"message": {"content": content}}], **extra}).encode()
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b"CUT", "reply broken"),  # the connection closes before Content-Length bytes
+        ("{\"choices\": \"caf\u00e9\"}".encode("latin-1"), "invalid JSON"),
+        (_reply(42), "unexpected reply"),
+        (_reply({"text": "hi"}), "unexpected reply"),
+    ],
+)
+def test_a_misbehaving_server_is_a_one_line_generator_error(server, tmp_path, raw, expected):
+    server.raw = raw
+    with pytest.raises(GeneratorError, match=expected) as raised:
+        OpenAIGenerator(settings_for(tmp_path, server.url)).generate("q?", [])
+    assert "\n" not in str(raised.value) and str(raised.value).startswith("generator server")
+
+
+def test_content_parts_and_odd_usage_are_read(server, tmp_path):
+    server.raw = _reply([{"type": "text", "text": "Normandy is "}, {"type": "text", "text": "in France [1]."}], usage={"prompt_tokens": "n/a"})
+    result = OpenAIGenerator(settings_for(tmp_path, server.url)).generate("q?", [])
+    assert result.text == "Normandy is in France [1]." and result.prompt_tokens == 0
+
+
+def test_a_trickling_body_is_cut_off_at_the_timeout(server, tmp_path):
+    server.raw, server.trickle = _reply("x" * 200), True  # ~25 s at 0.1 s a byte
+    started = time.monotonic()
+    with pytest.raises(GeneratorTimeout):
+        OpenAIGenerator(settings_for(tmp_path, server.url, generation_timeout_s=1)).generate("q?", [])
+    assert time.monotonic() - started < 3
+
+
+def test_redirects_are_not_followed_so_the_key_stays_with_the_server(server, tmp_path):
+    other = FakeServer()
+    try:
+        server.redirect_to = other.url + "/chat/completions"
+        with pytest.raises(GeneratorError, match="HTTP 302 .*not followed"):
+            OpenAIGenerator(settings_for(tmp_path, server.url, openai_api_key="sk-secret")).generate("q?", [])
+        assert other.requests == []
+    finally:
+        other.httpd.shutdown()
+
+
+def test_server_url_is_checked_at_start_up(tmp_path):
+    from bot.settings import SettingsError
+
+    for url, message in (("http://admin:hunter2@127.0.0.1:9/v1", "must not carry a user or password"), ("not a url", "is not an http"),
+                         (None, "openai_base_url is not set")):
+        with pytest.raises(SettingsError, match=message) as raised:
+            settings_for(tmp_path, url)
+        assert "hunter2" not in str(raised.value)
+
+
+def test_an_over_long_draft_is_cut(server, tmp_path):
+    server.reply_text = "word " * 20000
+    result = OpenAIGenerator(settings_for(tmp_path, server.url, max_new_tokens=10)).generate("q?", [])
+    assert len(result.text) <= 160

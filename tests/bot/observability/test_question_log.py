@@ -134,3 +134,10 @@ def test_an_empty_or_garbled_salt_file_is_replaced_not_fatal(make_settings):
         (settings.data_dir / SALT_FILE).write_text(content)
         hasher = IdHasher.from_settings(settings)
         assert len(hasher(USER)) == 16 and hasher(USER) == IdHasher.from_settings(settings)(USER)  # kept from now on
+
+
+def test_an_error_kind_stops_before_the_address_it_names():
+    from bot.observability.question_log import _error_kind
+
+    assert _error_kind("generator server answered HTTP 503 (http://vllm:8000/v1): overloaded") == "generator server answered HTTP 503"
+    assert _error_kind("generator server unreachable (http://vllm:8000/v1): refused") == "generator server unreachable"
