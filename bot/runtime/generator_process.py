@@ -38,6 +38,7 @@ GeneratorFactory = Callable[[Settings], Generator]
 _GRACE_S = 15.0  # on top of generation_timeout_s, before the parent decides the child is hung
 LOAD_LIMIT_S = 900.0  # longest a new child may take to load its model
 READY = 0  # request id of the child's "model loaded" message
+EAGER_RESTART_AFTER_S = 10.0  # a child that lived this long is replaced at once when it dies idle
 RELOAD_AFTER_S = 60.0  # a child whose model failed to load tries again on a request this much later
 
 
@@ -325,8 +326,15 @@ class ProcessGenerator:
             self.restarts += 1
             if self.metrics is not None:
                 self.metrics.generator_restarts.inc()
-            if not orphans:  # the next question starts a new child
-                log.warning("generator child exited (code %s) with nothing in flight", exitcode)
+            if self.readiness is not None:  # no model until a new child has loaded it
+                self.readiness.mark_failed("generator", f"generator child exited (code {exitcode}); reloading")
+            if not orphans:
+                # reload now, so the next asker does not wait for it; a child that died young
+                # (a crash loop) is left for the next question to start
+                lived = time.monotonic() - self._started_at
+                log.warning("generator child exited (code %s) with nothing in flight%s", exitcode, "; restarting it" if lived >= EAGER_RESTART_AFTER_S else "")
+                if lived >= EAGER_RESTART_AFTER_S:
+                    self._start_child()
                 return
             log.error("generator child crashed (exit code %s) with %d request(s) in flight; restarting", exitcode, len(orphans))
             for pending in orphans:

@@ -145,3 +145,22 @@ def test_a_restarted_child_that_cannot_load_makes_the_instance_not_ready_until_i
         assert readiness.ready and gen.restarts == 1
     finally:
         gen.close()
+
+
+def test_a_child_that_dies_idle_is_replaced_at_once_and_readiness_follows(make_settings, monkeypatch):
+    """The next asker used to wait for the model to load again; /ready said ready with no child."""
+    from bot.observability.health import Readiness
+    from bot.runtime import generator_process
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
+    monkeypatch.setattr(generator_process, "EAGER_RESTART_AFTER_S", 0.0)
+    readiness = Readiness(expected={"generator"})
+    gen = ProcessGenerator(make_settings(generation_timeout_s=1), scripted, readiness=readiness, hang_grace_s=1.0)
+    try:
+        gen.warm_up()
+        first = gen.pid
+        gen.kill_child()
+        assert wait_until(lambda: gen.pid not in (None, first) and readiness.ready, timeout=60)
+        assert gen.restarts == 1 and gen.generate("q", PASSAGES).text.startswith("answer to q")
+    finally:
+        gen.close()
