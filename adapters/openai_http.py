@@ -26,6 +26,7 @@ from bot.settings import Settings
 _CHARS_PER_TOKEN = 4  # the server tokenizes; we only need a rough prompt budget
 MAX_CHARS_PER_TOKEN = 16  # a draft longer than max_new_tokens of these is cut (the server ignored max_tokens)
 MAX_REPLY_BYTES = 4_000_000
+MAX_RETRY_WAIT_S = 5.0  # a busy server's Retry-After is waited out once when it is this short
 
 
 class OpenAIGenerator:
@@ -51,7 +52,7 @@ class OpenAIGenerator:
         body = {"model": model, "messages": messages, "max_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
         if cfg.min_answer_logprob is not None:
             body["logprobs"] = True  # only when used: not every OpenAI-compatible server knows it
-        reply = self._post(cfg, "/chat/completions", body)
+        reply = self._post_retrying(cfg, "/chat/completions", body)
         where = _shown(cfg.openai_base_url)
         try:
             text = _content(reply["choices"][0]["message"]["content"])
@@ -66,6 +67,18 @@ class OpenAIGenerator:
             completion_tokens=_count(usage.get("completion_tokens")),
             mean_logprob=_mean_logprob(reply),
         )
+
+    def _post_retrying(self, cfg: Settings, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One retry when a busy server (429, 503) asks for a short wait that fits the deadline."""
+        started = time.monotonic()
+        try:
+            return self._post(cfg, path, body)
+        except _Busy as busy:
+            left = cfg.generation_timeout_s - (time.monotonic() - started)
+            if busy.wait is None or busy.wait > min(MAX_RETRY_WAIT_S, left - 1):
+                raise
+            time.sleep(busy.wait)
+            return self._post(cfg.model_copy(update={"generation_timeout_s": left - busy.wait}), path, body)
 
     def _post(self, cfg: Settings, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST and read the JSON reply within ``generation_timeout_s`` in all (a server that
@@ -84,7 +97,10 @@ class OpenAIGenerator:
             with _OPENER.open(request, timeout=timeout) as response:
                 payload = _read_until(response, deadline, where, timeout)
         except urllib.error.HTTPError as error:
-            raise GeneratorError(f"generator server answered HTTP {error.code} ({where}){_detail(error)}") from error
+            message = f"generator server answered HTTP {error.code} ({where}){_detail(error)}"
+            if error.code in (429, 503):
+                raise _Busy(message, _retry_after(error)) from error
+            raise GeneratorError(message) from error
         except (TimeoutError, socket.timeout) as error:
             raise GeneratorTimeout(f"generator server did not answer within {timeout:.0f}s ({where})") from error
         except (urllib.error.URLError, OSError) as error:
@@ -96,6 +112,21 @@ class OpenAIGenerator:
             return json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise GeneratorError(f"generator server sent invalid JSON ({where})") from error
+
+
+class _Busy(GeneratorError):
+    """The server is overloaded or rate-limited; ``wait`` is its Retry-After in seconds, if any."""
+
+    def __init__(self, message: str, wait: float | None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    try:
+        return max(0.0, float(error.headers.get("Retry-After", "")))
+    except (TypeError, ValueError):
+        return None
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -24,6 +24,7 @@ class FakeServer:
         self.raw: bytes | None = None  # a reply body sent as is (a misbehaving server)
         self.trickle = False  # send the body one byte at a time, 0.1 s apart
         self.redirect_to: str | None = None
+        self.busy_times = 0  # answer 429 with Retry-After: 1 this many times first
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +32,13 @@ class FakeServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 time.sleep(outer.delay)
+                if outer.busy_times > 0:
+                    outer.busy_times -= 1
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if outer.redirect_to:
                     self.send_response(302)
                     self.send_header("Location", outer.redirect_to)
@@ -201,3 +209,15 @@ def test_an_over_long_draft_is_cut(server, tmp_path):
     server.reply_text = "word " * 20000
     result = OpenAIGenerator(settings_for(tmp_path, server.url, max_new_tokens=10)).generate("q?", [])
     assert len(result.text) <= 160
+
+
+def test_a_busy_server_is_retried_once_after_its_short_retry_after(server, tmp_path):
+    server.busy_times = 1
+    result = OpenAIGenerator(settings_for(tmp_path, server.url, generation_timeout_s=5)).generate("q?", [])
+    assert result.text == "Normandy is in France [1]." and len(server.requests) == 2
+    server.busy_times = 2
+    with pytest.raises(GeneratorError, match="HTTP 429"):
+        OpenAIGenerator(settings_for(tmp_path, server.url, generation_timeout_s=5)).generate("q?", [])
+    server.busy_times = 1
+    with pytest.raises(GeneratorError, match="HTTP 429"):  # the wait does not fit the deadline
+        OpenAIGenerator(settings_for(tmp_path, server.url, generation_timeout_s=1.5)).generate("q?", [])
