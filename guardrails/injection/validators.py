@@ -12,7 +12,7 @@ from bot.model_loading import shared_model
 from guardrails.base import CheckContext, Verdict
 from guardrails.injection.detector import DEFAULT_PATH, InjectionDetector
 from guardrails.injection.patterns import pattern_hits, pattern_score
-from guardrails.normalize import normalize_text
+from guardrails.normalize import fold_confusables, normalize_text
 
 
 @shared_model(maxsize=4)
@@ -28,7 +28,9 @@ def _embed(texts: list[str]) -> np.ndarray:
 
 
 def injection_scores(texts: list[str], detector: Path | None = None) -> list[float]:
-    """Layered score per text: a known phrasing scores 0.95 at once; otherwise the detector's probability."""
+    """Layered score per text: a known phrasing scores 0.95 at once; otherwise the detector's
+    probability. Look-alike letters are read as Latin first (they hid attacks from both)."""
+    texts = [fold_confusables(t) for t in texts]
     scores = [pattern_score(t) for t in texts]
     rest = [i for i, s in enumerate(scores) if s == 0.0]
     if rest:
@@ -89,7 +91,7 @@ def flag_sentences(text: str, threshold: float, detector: Path | None = None) ->
     sentences = [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
     flagged, cued, originals = [], [], []
     for sentence in sentences:
-        seen = normalize_text(sentence)  # zero-width and look-alike tricks hide nothing here either
+        seen = fold_confusables(normalize_text(sentence))  # zero-width and look-alike tricks hide nothing here either
         hit = pattern_hits(seen)
         if hit and _MODEL_CUES.search(seen):
             flagged.append(PassageFinding(sentence, 0.95))
