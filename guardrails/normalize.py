@@ -69,6 +69,17 @@ def _has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|hiya|yo|howdy|greetings|good\s+(?:morning|afternoon|evening)|test(?:ing)?|ping|help|are\s+you\s+there)"
+    r"(?:[\s!.,:;)-]+(?:there|all|everyone|team|folks|bot|ragbot))?[\s!.,:;?)-]*$",
+    re.IGNORECASE,
+)
+GREETING_REPLY = (
+    "Hi! I answer questions from the team's documents and cite my sources. "
+    "Ask me something like \u201cHow do I set up the VPN?\u201d"
+)
+
+
 class QuestionShapeValidator:
     """Rejects what is not a question we can read: empty, too short, too long, or binary-looking."""
 
@@ -90,6 +101,8 @@ class QuestionShapeValidator:
             return Verdict(self.name, False, 0.0, "Your message is empty. Please type a question.")
         if not _has_words(clean):  # emoji or punctuation only: not empty, but nothing to search for
             return Verdict(self.name, False, 0.0, "I can only search for words. Please ask your question in words.")
+        if _GREETING.match(clean):  # not a question to search for, nor one to hand to a human
+            return Verdict(self.name, False, 0.0, GREETING_REPLY)
         if len(clean) < settings.min_question_chars:
             return Verdict(self.name, False, 0.0, "Your question is too short for me to search. Please add a few words.")
         if len(clean) > settings.max_question_chars:

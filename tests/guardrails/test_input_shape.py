@@ -1,3 +1,5 @@
+import pytest
+
 from guardrails.base import CheckContext, run_validators
 from guardrails.normalize import NormalizeValidator, QuestionShapeValidator, normalize_text
 
@@ -71,3 +73,18 @@ def test_normalize_action_block_blocks(settings):
     strict = settings.with_overrides({"normalize_action": "block"})
     result = run_validators("a\u200bb c", [NormalizeValidator()], CheckContext(settings=strict))
     assert result.stop == "block" and result.verdicts[0].action == "block"
+
+
+@pytest.mark.parametrize("greeting", ["hello", "Hi there!", "hey team", "test", "help", "Good morning everyone :)", "are you there?"])
+def test_a_greeting_gets_a_how_to_not_a_fallback_and_an_escalation(settings, greeting):
+    from guardrails.normalize import GREETING_REPLY, QuestionShapeValidator
+
+    verdict = QuestionShapeValidator().validate(greeting, CheckContext(settings=settings, question=greeting))
+    assert not verdict.passed and verdict.message == GREETING_REPLY
+
+
+def test_questions_that_start_like_a_greeting_are_questions(settings):
+    from guardrails.normalize import QuestionShapeValidator
+
+    for question in ("Hi, how do I set up the VPN?", "help with expenses please", "testing laptops: who pays?"):
+        assert QuestionShapeValidator().validate(question, CheckContext(settings=settings, question=question)).passed
