@@ -27,6 +27,9 @@ from pydantic_settings import (
 )
 
 OnFail = Literal["fix", "refrain", "escalate", "block"]
+# Checks with nothing to repair and nothing to fall back on: "fix" and "refrain" would tell the
+# asker "I couldn't find this" and open an escalation for every over-long or disguised message.
+Refusal = Literal["block", "escalate"]
 
 FALLBACK_TEXT = (
     "I couldn't find this in the knowledge base, so I won't guess. "
@@ -131,11 +134,11 @@ class Settings(BaseSettings):
     # --- guardrails ------------------------------------------------------------------
     max_question_chars: int = Field(2000, ge=10, le=40000)
     min_question_chars: int = Field(2, ge=1, le=100)
-    question_shape_action: OnFail = Field("block", description="Empty, too short, too long or binary-looking questions.")
+    question_shape_action: Refusal = Field("block", description="Empty, too short, too long or binary-looking questions, greetings.")
     normalize_action: OnFail = Field("fix", description="Questions with hidden/control characters or odd whitespace.")
     injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
     injection_detector: Path | None = Field(None, description="Injection detector .npz from `ragbot train-guard`; default: the one ragbot ships.")
-    injection_action: OnFail = "block"
+    injection_action: Refusal = Field("block", description="escalate also hands the message to a human (e.g. security).")
     indirect_injection_action: OnFail = "fix"
     indirect_injection_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Detector score above which a retrieved sentence counts as an instruction to the model.")
     input_pii_action: OnFail = "fix"
@@ -146,7 +149,7 @@ class Settings(BaseSettings):
     groundedness_action: OnFail = Field("fix", description="fix drops unsupported sentences (refrains when none are supported).")
     rate_user_per_minute: int = Field(10, ge=1, le=10000)
     rate_channel_per_minute: int = Field(60, ge=1, le=100000)
-    rate_limit_action: OnFail = Field("block", description="What to do when a user or channel is over its rate.")
+    rate_limit_action: Literal["block"] = Field("block", description="Over-rate messages are refused with the wait (escalating them would turn a flood into human work).")
     max_answer_chars: int = Field(3900, ge=100, le=40000)
 
     # --- escalation and Slack -------------------------------------------------------

@@ -39,12 +39,10 @@ def test_users_are_independent_but_share_the_channel_bucket(settings):
     assert _ask(validator, s, user="U3", channel="C2").stop is None
 
 
-def test_rate_limit_action_escalate_and_cli_is_exempt(settings):
+def test_the_cli_user_is_exempt(settings):
     validator = RateLimitValidator(RateLimiter(Clock()))
-    s = settings.with_overrides({"rate_user_per_minute": 1, "rate_limit_action": "escalate"})
-    assert _ask(validator, s).stop is None
-    result = _ask(validator, s)
-    assert result.stop is None and result.escalate and result.verdicts[0].action == "escalate"
+    s = settings.with_overrides({"rate_user_per_minute": 1})
+    assert _ask(validator, s).stop is None and _ask(validator, s).stop == "block"
     assert all(_ask(validator, s, user="cli", channel="cli").verdicts[0].passed for _ in range(5))
 
 
