@@ -89,11 +89,39 @@ def _near_copy(sentence: str, source: str, cosine: float) -> bool:
     return bool(mine and theirs) and len(mine & theirs) / len(mine | theirs) >= NEAR_COPY_WORDS
 
 
+# Words that say the opposite of each other without a "not" (stemmed like content_words).
+_ANTONYMS = [
+    ({"enabl", "enable"}, {"disabl", "disable"}), ({"support"}, {"unsupport"}), ({"allow", "permitt", "permit"}, {"forbidden", "prohibit", "ban", "bann", "disallow"}),
+    ({"optional"}, {"mandatory", "requir", "compulsory", "obligatory"}), ({"includ"}, {"exclud"}), ({"accept"}, {"reject"}),
+    ({"approv"}, {"reject", "deni", "declin"}), ({"public"}, {"private", "internal", "confidential"}), ({"alway"}, {"never"}),
+    ({"encrypt"}, {"unencrypt", "plaintext"}), ({"free"}, {"paid", "charg"}), ({"before"}, {"after"}),
+]
+
+
+def _opposite_words(sentence: str, source: str) -> bool:
+    mine, theirs = content_words(sentence), content_words(source)
+    for one, other in _ANTONYMS:
+        for a, b in ((one, other), (other, one)):
+            if mine & a and theirs & b and not theirs & a and not mine & b:
+                return True
+    return False
+
+
+def _restates(sentence: str, source: str) -> bool:
+    """Every content word of the answer sentence (three or more) is in the source sentence: the
+    same claim, so a "not"/"never" that only the source has is a contradiction, not a side clause."""
+    mine = {w for w in content_words(sentence) if not negated(w)}
+    return len(mine) >= 3 and mine <= content_words(source)
+
+
 def _flipped(sentence: str, source: str, cosine: float) -> bool:
-    """The answer adds a negation its closest source sentence lacks, or drops one from a near copy."""
+    """The answer adds a negation its closest source sentence lacks, drops one from a near copy
+    or a restatement, or swaps a word for its opposite (enabled/disabled, optional/mandatory)."""
+    if _opposite_words(sentence, source):
+        return True
     if negated(sentence) == negated(source):
         return False
-    return negated(sentence) or _near_copy(sentence, source, cosine)
+    return negated(sentence) or _near_copy(sentence, source, cosine) or _restates(sentence, source)
 
 
 def _checkable(sentence: str) -> bool:

@@ -136,3 +136,21 @@ def test_list_markers_stay_with_their_items_and_code_is_not_cited(settings):
     fenced = run_validators("Run this to connect [1]:\n```\nsudo wg-quick up kestrel\n```", [CitationValidator(embed=bag_of_words_embed)], ctx)
     assert "kestrel\n```" in fenced.text and "kestrel [1]" not in fenced.text
     assert split_sentences("1. First step here.\n- Second step there.") == ["1. First step here.", "- Second step there."]
+
+
+@pytest.mark.parametrize(
+    "source, answer",
+    [
+        ("Never share passwords or one-time codes with anyone, including IT staff.", "Yes, you can share one-time codes with IT staff."),
+        ("Split tunnelling is disabled by policy.", "Split tunnelling is enabled by policy."),
+        ("The VPN is mandatory when working from home.", "The VPN is optional when working from home."),
+        ("Third-party VPN clients are not supported on company laptops.", "Third-party VPN clients are supported."),
+    ],
+)
+def test_an_answer_that_says_the_opposite_of_its_source_fails(settings, source, answer):
+    """A premise taken from the question, a dropped "never", a word swapped for its opposite:
+    each passed with support near 1.0 (found by review, session 6)."""
+    ctx = CheckContext(settings=settings, question="Can I share one-time codes with IT staff?", source_texts=[source], n_sources=1)
+    verdict = run_validators(answer, [GroundednessValidator(embed=bag_of_words_embed)], ctx).verdicts[0]
+    assert not verdict.passed, (answer, verdict.score)
+    assert run_validators(source, [GroundednessValidator(embed=bag_of_words_embed)], ctx).verdicts[0].passed  # the source itself passes
