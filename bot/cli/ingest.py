@@ -26,6 +26,7 @@ def ingest(
     from retrieval.factory import build_ingestor
 
     settings = settings_or_fail()
+    lock = _one_ingest_at_a_time(settings.data_dir)
     try:
         ingestor = build_ingestor(settings)
         with Progress(
@@ -40,6 +41,11 @@ def ingest(
             report = ingestor.ingest(paths, progress=show, prune=prune)
     except RetrievalError as error:
         fail(str(error))
+    except Exception as error:  # noqa: BLE001 - a store failure (read-only disk, a schema clash) is one line, not a traceback
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        fail(f"ingest stopped: {type(error).__name__}: {first} (files already stored stay; rerun after fixing it)")
+    finally:
+        lock.close()
     console.print(f"{report.summary()} in {report.seconds:.1f} s (tenant {settings.tenant!r}, store {settings.store})", highlight=False, soft_wrap=True)
     if report.files == 0 and not report.failures:
         console.print(f"  no supported files found ({', '.join(sorted(SUPPORTED_SUFFIXES))})", highlight=False, soft_wrap=True)
@@ -47,3 +53,21 @@ def ingest(
         console.print(f"  [red]failed[/] {name}: {reason}", highlight=False, soft_wrap=True)
     if report.failures:  # the rest went in; a scheduled ingest still has to notice
         raise typer.Exit(1)
+
+
+def _one_ingest_at_a_time(data_dir: Path):
+    """Hold an exclusive lock on the data dir's ingest for this run: two ingests at once each
+    saw the other's documents as changed and stored every changed chunk twice."""
+    import fcntl
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(data_dir / "ingest.lock", "w")  # noqa: SIM115 - held until the run ends
+    except OSError as error:
+        fail(f"cannot write to data_dir {data_dir}: {error.strerror or error}")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        console.print("another ingest is running on this data dir; waiting for it to finish", highlight=False)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle

@@ -115,10 +115,14 @@ class LanceStore:
         if not chunks:
             return UpsertReport()
         table = self._open(create_dim=int(vectors.shape[1]))
-        self.delete_documents({c.doc_id for c in chunks})
         columns = [name for name in _TEXT_FIELDS if name in table.schema.names]  # stores made before a field was added
         rows = [{**{name: getattr(c, name) or "" for name in columns}, "vector": v} for c, v in zip(chunks, vectors.astype(np.float32))]
-        table.add(rows)
+        # One commit replaces the documents' chunks: a reader never sees them gone (delete, then
+        # add, committed an empty knowledge base a searcher could land on for seconds).
+        ids = sorted({c.doc_id for c in chunks})
+        replaced = f"doc_id IN ({', '.join(_quote(i) for i in ids)})"
+        (table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all()
+         .when_not_matched_by_source_delete(replaced).execute(rows))
         return UpsertReport(written=len(rows))
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:

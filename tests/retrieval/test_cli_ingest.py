@@ -45,3 +45,31 @@ def test_empty_folder_says_no_supported_files(runner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest", str(tmp_path / "docs")])
     assert result.exit_code == 0, result.output
     assert "0 files" in result.output and "no supported files found (.htm, .html" in result.output
+
+
+def test_a_store_failure_is_one_line(runner, corpus: Path, monkeypatch) -> None:
+    import retrieval.factory
+
+    def broken(settings):
+        raise RuntimeError("Retryable commit conflict for version 7\n  at lance::dataset ...")
+
+    monkeypatch.setattr(retrieval.factory, "build_ingestor", broken)
+    result = runner.invoke(app, ["ingest", str(corpus)])
+    assert result.exit_code == 2 and "ingest stopped: RuntimeError: Retryable commit conflict for version 7" in result.output
+    assert "Traceback" not in result.output and "lance::dataset" not in result.output
+
+
+def test_a_second_ingest_waits_for_the_first(tmp_path: Path, capsys) -> None:
+    import threading
+
+    from bot.cli.ingest import _one_ingest_at_a_time
+
+    held = _one_ingest_at_a_time(tmp_path)
+    got = threading.Event()
+    second = threading.Thread(target=lambda: (_one_ingest_at_a_time(tmp_path), got.set()))
+    second.start()
+    assert not got.wait(0.5)  # blocked while the first holds the data dir
+    held.close()
+    assert got.wait(5)
+    second.join()
+    assert "another ingest is running" in capsys.readouterr().out
