@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from bot.answer import Answer, Outcome
-from bot.cli.common import check_adapter_or_fail, cli_logging, console, fail, settings_or_fail
+from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, cli_logging, console, fail, settings_or_fail
 from bot.cli.main import app
 from guardrails.normalize import normalize_text
 
@@ -27,6 +27,7 @@ def ask(
     questions = _questions(question, questions_file)
     settings = settings_or_fail()
     check_adapter_or_fail(settings)
+    check_knowledge_base_or_fail(settings)
     cli_logging(settings)
     from bot.factory import build_pipeline
     from retrieval.factory import knowledge_base_size

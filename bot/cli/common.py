@@ -75,3 +75,14 @@ def settings_or_fail() -> Settings:
 
     apply_torch_threads(settings.torch_threads)
     return settings
+
+
+def check_knowledge_base_or_fail(settings: Settings) -> None:
+    """Answering with another embedding model than the store was built with finds nothing
+    (cosines near 0), so commands that search refuse to start with it."""
+    from retrieval.manifest import mismatch
+
+    changed = mismatch(settings)
+    if changed:
+        fail(f"the knowledge base was built with other settings ({changed}); set them back, "
+             "or re-ingest everything with `ragbot ingest --rebuild PATH...`")

@@ -17,17 +17,26 @@ from retrieval.loaders import SUPPORTED_SUFFIXES
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Markdown, text, HTML, PDF, SQuAD 2.0 JSON."),
     prune: bool = typer.Option(False, "--prune", help="Remove stored documents under PATH that no longer exist there."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Empty this tenant's knowledge base first (after changing the embedding model or chunk settings)."),
 ) -> None:
     """Load, chunk, embed and store documents; unchanged ones are skipped.
 
     Files that fail are listed by name and skipped (what is already stored from them stays);
     the exit status is then 1, though everything else went in.
     """
-    from retrieval.factory import build_ingestor
+    from retrieval import manifest
+    from retrieval.factory import build_ingestor, build_store
 
     settings = settings_or_fail()
     lock = _one_ingest_at_a_time(settings.data_dir)
     try:
+        changed = manifest.mismatch(settings)
+        if changed and not rebuild:
+            fail(f"the knowledge base was built with other settings ({changed}); chunks from both would be mixed. "
+                 "Re-ingest everything with --rebuild, or set them back")
+        if rebuild:
+            build_store(settings).clear()
+            manifest.forget(settings)
         ingestor = build_ingestor(settings)
         with Progress(
             TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
@@ -39,6 +48,8 @@ def ingest(
                 bar.update(task, completed=done, total=total, description=name)
 
             report = ingestor.ingest(paths, progress=show, prune=prune)
+        if report.chunks or rebuild:
+            manifest.record(settings)
     except RetrievalError as error:
         fail(str(error))
     except Exception as error:  # noqa: BLE001 - a store failure (read-only disk, a schema clash) is one line, not a traceback

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from bot.cli.common import check_adapter_or_fail, console, fail, settings_or_fail
+from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, console, fail, settings_or_fail
 from bot.cli.main import app
 from bot.settings import Settings, shown_url
 
@@ -81,6 +81,7 @@ def serve(
     """Answer questions in Slack. Tokens come from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN."""
     settings = settings_or_fail()
     check_adapter_or_fail(settings)
+    check_knowledge_base_or_fail(settings)
     bot_token, signing_secret, app_token = _env("SLACK_BOT_TOKEN"), _env("SLACK_SIGNING_SECRET"), _env("SLACK_APP_TOKEN")
     if not bot_token:
         fail("SLACK_BOT_TOKEN is not set (the xoxb-... token from your Slack app's OAuth & Permissions page)")

@@ -40,6 +40,10 @@ class ChunkStore(Protocol):
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int: ...
 
+    def clear(self) -> None:
+        """Remove every chunk of this tenant, and its vector size (``ingest --rebuild``)."""
+        ...
+
     def finish_ingest(self) -> None:
         """Bring indexes up to date after a batch of writes."""
         ...

@@ -136,6 +136,14 @@ class LanceStore:
             table.delete(f"doc_id IN ({', '.join(_quote(i) for i in batch)})")
         return before - table.count_rows()
 
+    def clear(self) -> None:
+        if not self.directory.is_dir():
+            return
+        db = self._connect()
+        if self.name in db.list_tables().tables:
+            db.drop_table(self.name)
+        self._table = None
+
     def finish_ingest(self) -> None:
         from lancedb.index import FTS
 

@@ -133,6 +133,9 @@ class WeaviateStore:
         if self._tenant_exists():
             self.client.collections.get(self.collection_name).tenants.remove([self.tenant_id])
 
+    def clear(self) -> None:
+        self.drop_tenant()
+
     def drop_collection(self) -> None:
         """Delete the whole collection, every tenant included (tests and resets)."""
         self.client.collections.delete(self.collection_name)

@@ -73,3 +73,18 @@ def test_a_second_ingest_waits_for_the_first(tmp_path: Path, capsys) -> None:
     assert got.wait(5)
     second.join()
     assert "another ingest is running" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_changed_chunk_settings_are_refused_until_a_rebuild(runner, corpus: Path, monkeypatch) -> None:
+    """Chunk settings (and the embedding model) apply only to documents that change, and vectors
+    from two models cannot be compared: ingest, ask and serve say so instead of mixing them."""
+    assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0
+    monkeypatch.setenv("RAGBOT_CHUNK_TOKENS", "128")
+    refused = runner.invoke(app, ["ingest", str(corpus)])
+    assert refused.exit_code == 2 and "chunk_tokens 48 -> 128" in refused.output and "--rebuild" in refused.output
+    asked = runner.invoke(app, ["ask", "How do I connect to the VPN?"])
+    assert asked.exit_code == 2 and "built with other settings" in asked.output
+    rebuilt = runner.invoke(app, ["ingest", "--rebuild", str(corpus)])
+    assert rebuilt.exit_code == 0 and "3 added" in rebuilt.output
+    assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0  # the new settings are the recorded ones now
