@@ -28,5 +28,7 @@ class RelevanceGateStage:
         turn.confidence = relevance
         threshold = turn.settings.min_relevance
         turn.note(relevance=round(relevance, 4), min_relevance=threshold)
-        if relevance < threshold:
+        if not turn.hits:  # nothing to answer from, whatever min_relevance says (0 lets everything else through)
+            turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, "no passage found", escalate=True)
+        elif relevance < threshold:
             turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, f"relevance {relevance:.2f} under min_relevance {threshold:.2f}", escalate=True)

@@ -7,6 +7,7 @@ shared relative-score fusion. Rows added after the last index build are still se
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -18,6 +19,8 @@ from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
 from retrieval.hashing import content_hash
 from retrieval.store.base import TITLE_BOOST, UpsertReport, relative_score_fusion
 from retrieval.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
 
 _TEXT_FIELDS = ["chunk_id", "doc_id", "title", "location", "section", "text", "parent_id", "parent_text", "content_hash", "updated"]
 _DELETE_BATCH = 400
@@ -169,7 +172,9 @@ class LanceStore:
                 .limit(k)
                 .to_list()
             )
-        except (ValueError, RuntimeError):  # queries made only of stop words or symbols
+        except (ValueError, RuntimeError) as error:  # a damaged index: say so, and search by vector alone
+            log.warning("keyword search failed on %s (%s); answering from vector search only. Re-run `ragbot ingest` to rebuild the index",
+                        self.name, type(error).__name__)
             return []
         return [self._hit(row, bm25=float(row["_score"]), vector=vector) for row in rows]
 

@@ -207,3 +207,11 @@ def test_answer_question_is_the_stored_form_while_search_sees_the_query(make_set
     answer = pipeline.run("What is the hotel limit in London?")
     assert retriever.queries[-1] == "What is the hotel limit in London?"
     assert answer.question == "What is the hotel limit in [LOCATION]?"
+
+
+def test_no_hits_fall_back_even_when_min_relevance_is_zero(make_settings):
+    """min_relevance 0 lets every hit through; with no hit at all the generator ran with no passages."""
+    pipeline, _, generator = _pipeline(make_settings(min_relevance=0.0), hits=[])
+    answer = pipeline.run("How long is a VPN profile valid?")
+    assert answer.outcome is Outcome.FALLBACK and answer.escalate and generator.calls == []
+    assert answer.stage("relevance_gate").decision != "continue"
