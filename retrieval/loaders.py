@@ -217,4 +217,13 @@ def discover(paths: list[Path]) -> Discovery:
                     found.files.append((file, root))
                 else:
                     found.ignored.append(file)
+    # a file named twice (`ingest docs docs/vpn.md`, `docs ./docs/`) is one file, not a clash
+    seen: set[Path] = set()
+    unique = []
+    for file, root in found.files:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append((file, root))
+    found.files = unique
     return found

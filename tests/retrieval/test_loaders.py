@@ -119,6 +119,15 @@ def test_broken_link_and_unlistable_folder_are_problems_not_silence(tmp_path: Pa
     assert found.problems == {tmp_path / "gone.md": "broken link", locked: "cannot read folder (Permission denied)"}
 
 
+def test_a_file_named_twice_is_found_once(tmp_path: Path) -> None:
+    """`ingest docs docs/vpn.md` reported the second as a clashing document id and exited 1."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vpn.md").write_text("# VPN\n\ntext")
+    found = discover(check_paths([docs, docs / "vpn.md", tmp_path / "docs" / "." ]))
+    assert [f.name for f, _ in found.files] == ["vpn.md"]
+
+
 def test_utf16_text_with_bom_is_read(tmp_path: Path) -> None:
     page = tmp_path / "notes.txt"
     page.write_bytes("Windows notes: caf\u00e9.".encode("utf-16"))
