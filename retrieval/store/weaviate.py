@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
-from retrieval.hashing import stable_uuid
+from retrieval.hashing import content_hash, stable_uuid
 from retrieval.store.base import TITLE_BOOST, UpsertReport
 from retrieval.types import Chunk, Hit
 
@@ -25,12 +25,17 @@ TEXT_PROPERTIES = ["chunk_id", "doc_id", "title", "location", "section", "text",
 SEARCHABLE = {"title", "text"}
 QUERY_PROPERTIES = [f"title^{TITLE_BOOST:g}", "text"]
 BATCH_SIZE = 200
+MAX_DELETE_ROUNDS = 1000
 _BM25_IN_EXPLAIN = re.compile(r"keyword,bm25.*?original score ([0-9.eE+-]+)", re.IGNORECASE | re.DOTALL)
 
 
 def tenant_name(tenant: str) -> str:
-    """Weaviate tenant names allow letters, digits, '-' and '_' (1-64 chars)."""
-    return (re.sub(r"[^A-Za-z0-9_-]", "_", tenant) or "default")[:64]
+    """Weaviate tenant names allow letters, digits, '-' and '_' (1-64 chars). A name that had to
+    change gets a hash of the original, so 'acme.corp' and 'acme_corp' stay two tenants."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", tenant)
+    if safe == tenant and 0 < len(tenant) <= 64:
+        return tenant
+    return f"{safe[:55]}_{content_hash(tenant)[:8]}"
 
 
 def bm25_from_explain(explain: str | None) -> float | None:
@@ -174,17 +179,24 @@ class WeaviateStore:
         self.delete_documents({c.doc_id for c in chunks})
         report = UpsertReport()
         objects = self.data_objects(chunks, vectors)
+        failed: set[int] = set()
         for start in range(0, len(objects), BATCH_SIZE):
             batch = objects[start : start + BATCH_SIZE]
             try:
                 result = collection.data.insert_many(batch)
             except Exception as error:  # the whole batch failed (e.g. WeaviateInsertManyAllFailedError)
+                failed.update(range(start, start + len(batch)))
                 report.failed.extend(f"{chunks[start + i].chunk_id}: {type(error).__name__}" for i in range(len(batch)))
                 continue
-            errors = getattr(result, "errors", {}) or {}
-            for index, error in errors.items():
+            for index, error in (getattr(result, "errors", {}) or {}).items():
+                failed.add(start + index)
                 report.failed.append(f"{chunks[start + index].chunk_id}: {getattr(error, 'message', error)}")
-            report.written += len(batch) - len(errors)
+        # a half-written document would carry the new hash and count as unchanged on the next
+        # run, so it would never be repaired: what was written of it goes, and the next run retries
+        broken = {chunks[i].doc_id for i in failed}
+        if broken:
+            self.delete_documents(broken)
+        report.written = sum(1 for chunk in chunks if chunk.doc_id not in broken)
         return report
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
@@ -196,8 +208,13 @@ class WeaviateStore:
         deleted = 0
         collection = self._collection()
         for start in range(0, len(ids), BATCH_SIZE):
-            result = collection.data.delete_many(where=Filter.by_property("doc_id").contains_any(ids[start : start + BATCH_SIZE]))
-            deleted += int(getattr(result, "successful", 0) or 0)
+            where = Filter.by_property("doc_id").contains_any(ids[start : start + BATCH_SIZE])
+            for _ in range(MAX_DELETE_ROUNDS):  # one request deletes at most QUERY_MAXIMUM_RESULTS objects
+                result = collection.data.delete_many(where=where)
+                done = int(getattr(result, "successful", 0) or 0)
+                deleted += done
+                if done == 0 or int(getattr(result, "matches", 0) or 0) <= done:
+                    break
         return deleted
 
     def finish_ingest(self) -> None:

@@ -102,7 +102,8 @@ def test_batch_import_uses_uuid5_ids_tenant_and_vectors_and_reports_failed_objec
     wire.batch_errors = {1: "vector lengths don't match"}
     chunks = [_chunk("leave.md", 0), _chunk("leave.md", 1)]
     report = store.upsert(chunks, np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32))
-    assert report.written == 1 and report.failed == ["leave.md::p0::c1: vector lengths don't match"]
+    # the document is not left half-written (it would count as unchanged next run): its accepted chunk goes too
+    assert report.written == 0 and report.failed == ["leave.md::p0::c1: vector lengths don't match"]
     [request] = wire.sent["batch"]
     objects = list(request.objects)
     assert [o.uuid for o in objects] == [stable_uuid("T024BE7LD", c.chunk_id) for c in chunks]
@@ -115,7 +116,9 @@ def test_batch_import_uses_uuid5_ids_tenant_and_vectors_and_reports_failed_objec
 
 def test_same_chunk_same_uuid_and_tenants_differ() -> None:
     assert stable_uuid("T1", "a::p0::c0") == stable_uuid("T1", "a::p0::c0") != stable_uuid("T2", "a::p0::c0")
-    assert tenant_name("team one/ø") == "team_one__"
+    assert tenant_name("T024BE7LD") == "T024BE7LD"  # a valid name is kept as it is
+    assert tenant_name("team one/ø").startswith("team_one___") and tenant_name("acme.corp") != tenant_name("acme_corp")
+    assert tenant_name("x" * 70) != tenant_name("x" * 64 + "yyyyyy") and len(tenant_name("x" * 70)) <= 64
 
 
 def test_collection_schema_sent_to_the_server(wire) -> None:
@@ -142,3 +145,22 @@ def test_missing_url_is_a_clear_error(make_settings) -> None:
 
     with pytest.raises(StoreUnavailable, match="weaviate_url"):
         build_store(make_settings(store="weaviate"))
+
+
+def test_deletes_repeat_until_the_server_has_deleted_every_match(monkeypatch) -> None:
+    """One delete_many removes at most QUERY_MAXIMUM_RESULTS objects (10,000 by default)."""
+    from types import SimpleNamespace
+
+    from retrieval.store.weaviate import WeaviateStore
+
+    left = [25_000]
+
+    def delete_many(where):
+        done = min(left[0], 10_000)
+        matches, left[0] = left[0], left[0] - done
+        return SimpleNamespace(matches=matches, successful=done)
+
+    store = WeaviateStore(lambda: None, "RagbotChunk", "T1")
+    monkeypatch.setattr(store, "_tenant_exists", lambda: True)
+    monkeypatch.setattr(store, "_collection", lambda create=False: SimpleNamespace(data=SimpleNamespace(delete_many=delete_many)))
+    assert store.delete_documents(["big.md"]) == 25_000 and left[0] == 0
