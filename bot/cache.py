@@ -219,7 +219,13 @@ class KnowledgeBaseVersion:
         for owner in (self.retriever, store):
             explicit = getattr(owner, "kb_version", None)
             if callable(explicit):
-                return str(explicit())
+                try:
+                    return str(explicit())
+                except Exception as error:  # noqa: BLE001 - a store that is down or gone: no cache for
+                    # this question, and the retrieve stage meets the failure on its own path (retries,
+                    # the store-down message and metric) instead of a generic "cache failed"
+                    log.warning("cannot read the knowledge base version (%s); answer cache skipped", type(error).__name__)
+                    return None
         directory, name = getattr(store, "directory", None), getattr(store, "name", None)
         if directory is None or name is None:
             return None

@@ -185,3 +185,15 @@ def test_waiters_answer_for_themselves_when_the_first_asker_gets_no_draft(make_s
     assert time.monotonic() - started < 10  # woken by the first one's end, not by the 60 s timeout
     assert all(a.outcome is Outcome.FALLBACK for a in answers) and len(cache) == 0
     assert pipeline.run("How long is a VPN profile valid?").outcome is Outcome.ANSWERED  # nothing left claimed
+
+
+def test_a_store_that_cannot_say_its_version_turns_the_cache_off_not_the_answer(caplog):
+    """A deleted store made kb_version raise inside the cache stage: the question failed as
+    'cache failed' instead of meeting the store outage on the retrieve stage's own path."""
+
+    class GoneStore:
+        def kb_version(self):
+            raise OSError("No such file or directory: store/chunks_default.lance")
+
+    assert KnowledgeBaseVersion(GoneStore(), ttl_s=0)() is None
+    assert "cannot read the knowledge base version (OSError)" in caplog.text
