@@ -79,7 +79,7 @@ class Ingestor:
         import time
 
         started = time.perf_counter()
-        roots = check_paths(paths)
+        roots = check_paths(paths, allow_missing=prune)
         found = discover(roots)
         report = IngestReport(files=len(found.files), ignored=len(found.ignored))
         kept = list(found.problems)  # unreadable folders and broken links: what is stored from them stays

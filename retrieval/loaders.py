@@ -169,11 +169,15 @@ def load_file(path: Path) -> list[Document]:
         raise CorruptFile(f"{path.name}: unreadable ({type(error).__name__}: {str(error)[:200]})") from None
 
 
-def check_paths(paths: list[Path]) -> list[Path]:
-    """Resolve the paths to ingest; a missing path or an explicitly named unsupported file is an error."""
+def check_paths(paths: list[Path], allow_missing: bool = False) -> list[Path]:
+    """Resolve the paths to ingest; a missing path (unless ``allow_missing``: with --prune it
+    names a deleted folder whose documents should go) or a named unsupported file is an error."""
     resolved = []
     for raw in paths:
         path = Path(raw).expanduser()
+        if not path.exists() and not path.is_symlink() and allow_missing:
+            resolved.append(path.resolve())
+            continue
         if not path.exists():
             raise MissingPath(f"no such file or folder: {raw}")
         if path.is_file() and path.suffix.lower() not in LOADERS:
@@ -198,6 +202,8 @@ def discover(paths: list[Path]) -> Discovery:
     for root in paths:
         if root.is_file():
             found.files.append((root, root))
+            continue
+        if not root.exists():  # a deleted folder named for --prune: nothing to walk
             continue
 
         def unreadable(error: OSError) -> None:

@@ -59,6 +59,19 @@ def test_an_emptied_file_keeps_its_stored_copy_even_with_prune(settings, corpus:
     assert "leave.md" in _stored(settings)
 
 
+def test_prune_removes_the_documents_of_a_deleted_folder(settings, corpus: Path, tmp_path: Path) -> None:
+    """The folder must exist to be walked, so `ingest OLD --prune` after `mv OLD NEW` failed and
+    answers kept citing files that were gone."""
+    from retrieval.errors import RetrievalError
+
+    _ingest(settings, [corpus])
+    corpus.rename(tmp_path / "moved")
+    with pytest.raises(RetrievalError, match="no such file or folder"):
+        _ingest(settings, [corpus])  # without --prune a missing path is still a mistake
+    report = _ingest(settings, [corpus], prune=True)
+    assert report.removed == 3 and not report.failures and _stored(settings) == set()
+
+
 def test_same_named_failures_in_different_folders_are_both_reported(settings, tmp_path: Path) -> None:
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
