@@ -95,7 +95,7 @@ class OpenAIGenerator:
         try:
             request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
             with _OPENER.open(request, timeout=timeout) as response:
-                payload = _read_until(response, deadline, where, timeout)
+                payload = _read_until(response, deadline, where)
         except urllib.error.HTTPError as error:
             message = f"generator server answered HTTP {error.code} ({where}){_detail(error)}"
             if error.code in (429, 503):
@@ -137,7 +137,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def _read_until(response: Any, deadline: float, where: str, timeout: float) -> bytes:
+def _read_until(response: Any, deadline: float, where: str) -> bytes:
+    """The body, refused past MAX_REPLY_BYTES; past the deadline a TimeoutError, which the
+    caller reports like a server that never answered."""
     chunks, size = [], 0
     while True:
         chunk = response.read1(65536)
@@ -149,7 +151,7 @@ def _read_until(response: Any, deadline: float, where: str, timeout: float) -> b
         if size > MAX_REPLY_BYTES:
             raise GeneratorError(f"generator server sent more than {MAX_REPLY_BYTES // 1_000_000} MB ({where})")
         if time.monotonic() > deadline:
-            raise GeneratorTimeout(f"generator server did not answer within {timeout:.0f}s ({where})")
+            raise TimeoutError
         chunks.append(chunk)
 
 
@@ -168,11 +170,10 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def _shown(url: str | None) -> str:
-    """The server's address without any user:password."""
+    """The server's address for messages, without a query (which may carry a key); the settings
+    model already refuses a user or password in it."""
     parts = urllib.parse.urlsplit(url or "")
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "") if "@" in parts.netloc else parts.netloc
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _content(value: Any) -> str:

@@ -301,12 +301,21 @@ def shown_url(url: str) -> str:
         return "(unparsable URL)"
 
 
+SECRET_WORDS = frozenset({"key", "salt", "secret", "token", "password"})
+
+
+def is_secret_name(name: str) -> bool:
+    """A setting whose value is never shown: a whole word of its name says so (openai_api_key,
+    log_salt), so max_new_tokens is not one."""
+    return bool(SECRET_WORDS & set(re.split(r"[._]", name)))
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         name = ".".join(str(p) for p in item.get("loc", ())) or "settings"
         value = item.get("input")
-        if isinstance(value, str) and set(re.split(r"[._]", name)) & {"key", "salt", "secret", "token", "password"}:
+        if isinstance(value, str) and is_secret_name(name):
             value = "(hidden)"
         elif isinstance(value, str):
             value = re.sub(r"(://)[^/@\s]*@", r"\1***@", value)  # a password in a URL

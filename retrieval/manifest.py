@@ -31,11 +31,23 @@ def current(settings: Settings) -> dict[str, str]:
     return values
 
 
-def recorded(settings: Settings) -> dict[str, str] | None:
+def _table(settings: Settings) -> dict[str, dict[str, str]]:
     try:
-        return json.loads(_path(settings).read_text()).get(_key(settings))
-    except (OSError, ValueError, AttributeError):
-        return None
+        table = json.loads(_path(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def _save(settings: Settings, table: dict[str, dict[str, str]]) -> None:
+    path = _path(settings)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table, indent=2))
+    tmp.replace(path)
+
+
+def recorded(settings: Settings) -> dict[str, str] | None:
+    return _table(settings).get(_key(settings))
 
 
 def mismatch(settings: Settings) -> str | None:
@@ -49,23 +61,13 @@ def mismatch(settings: Settings) -> str | None:
 
 
 def record(settings: Settings) -> None:
-    path = _path(settings)
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
-        table = {}
+    table = _table(settings)
     table[_key(settings)] = current(settings)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=2))
-    tmp.replace(path)
+    _save(settings, table)
 
 
 def forget(settings: Settings) -> None:
     """The store for this tenant was emptied (``ingest --rebuild``)."""
-    path = _path(settings)
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    table.pop(_key(settings), None)
-    path.write_text(json.dumps(table, indent=2))
+    table = _table(settings)
+    if table.pop(_key(settings), None) is not None:
+        _save(settings, table)

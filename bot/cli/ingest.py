@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.cli.common import console, fail, settings_or_fail
 from bot.cli.main import app
+from bot.observability.log_format import first_line
 from retrieval.errors import RetrievalError
 from retrieval.loaders import SUPPORTED_SUFFIXES
 
@@ -53,8 +54,7 @@ def ingest(
     except RetrievalError as error:
         fail(str(error))
     except Exception as error:  # noqa: BLE001 - a store failure (read-only disk, a schema clash) is one line, not a traceback
-        first = (str(error).strip().splitlines() or [""])[0][:300]
-        fail(f"ingest stopped: {type(error).__name__}: {first} (files already stored stay; rerun after fixing it)")
+        fail(f"ingest stopped: {type(error).__name__}: {first_line(error)} (files already stored stay; rerun after fixing it)")
     finally:
         lock.close()
     console.print(f"{report.summary()} in {report.seconds:.1f} s (tenant {settings.tenant!r}, store {settings.store})", highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ import typer
 
 from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, console, fail, settings_or_fail
 from bot.cli.main import app
+from bot.observability.log_format import first_line
 from bot.settings import Settings, shown_url
 
 log = logging.getLogger("ragbot.serve")
@@ -30,8 +31,7 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     try:
         state = open_state(settings.effective_database_url)
     except Exception as error:  # noqa: BLE001 - one line, not a traceback
-        detail = (str(error).splitlines() or [""])[0][:200]
-        fail(f"cannot open the bot's database {shown_url(settings.effective_database_url)}: {type(error).__name__}: {detail}")
+        fail(f"cannot open the bot's database {shown_url(settings.effective_database_url)}: {type(error).__name__}: {first_line(error, 200)}")
     hasher = redactor = None
     try:
         from bot.observability.hashing import IdHasher

@@ -19,6 +19,7 @@ from rich.table import Table
 from bot.cli.common import console, err_console, settings_or_fail
 from bot.cli.main import app
 from bot.settings import Settings, config_file, shown_url
+from bot.state.overrides import GLOBAL
 
 
 def _origin(name: str, file_keys: set[str]) -> str:
@@ -37,22 +38,24 @@ def _value(value, name: str = "") -> str | int | float | bool | list | None:
     return str(value)
 
 
-def _slack_overrides(settings: Settings) -> dict[str, dict[str, str]]:
-    """Overrides stored by `/ragbot set`, by scope; none when the bot has no database yet."""
+def _slack_overrides(settings: Settings) -> tuple[Settings, dict[str, dict[str, str]]]:
+    """The settings in effect everywhere with the overrides stored by `/ragbot set` (read as the
+    bot reads them), and those overrides by scope; none when the bot has no database yet."""
     url = settings.effective_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return {}
+        return settings, {}
     try:
+        from bot.slack.effective import EffectiveSettings
         from bot.state import open_state
 
         state = open_state(url)
         try:
-            return state.overrides.all_scopes()
+            return EffectiveSettings(settings, state.overrides).for_channel(None), state.overrides.all_scopes()
         finally:
             state.close()
     except Exception as error:  # noqa: BLE001 - the file/env view is still worth showing
         err_console.print(f"warning: cannot read Slack overrides from the database ({type(error).__name__})", highlight=False)
-        return {}
+        return settings, {}
 
 
 @app.command("settings")
@@ -61,12 +64,8 @@ def settings_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON ob
     settings = settings_or_fail()
     path = config_file()
     file_keys = set(tomllib.loads(path.read_text()).keys()) if path else set()
-    overrides = _slack_overrides(settings)
-    global_overrides = overrides.pop("global", {})
-    try:
-        effective = settings.with_overrides({k: v for k, v in global_overrides.items() if k in Settings.model_fields})
-    except Exception:  # noqa: BLE001 - a stored value the model no longer takes: the bot skips it too
-        effective, global_overrides = settings, {}
+    effective, overrides = _slack_overrides(settings)
+    global_overrides = overrides.pop(GLOBAL, {})
     rows = [(name, _value(getattr(effective, name), name), "slack" if name in global_overrides else _origin(name, file_keys), field.description or "")
             for name, field in Settings.model_fields.items()]
     channels = {name: {scope: value for scope, values in overrides.items() for key, value in values.items() if key == name} for name, *_ in rows}

@@ -16,6 +16,7 @@ import typer
 
 from bot.cli.common import console, fail, settings_or_fail
 from bot.cli.main import app
+from bot.observability.log_format import first_line
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 OUTCOMES = ("answered", "fallback", "blocked")
@@ -135,8 +136,7 @@ def stats(
         summary = state.questions.summary(since=start)
         rows = state.questions.list(since=start) if plot is not None else []
     except Exception as error:  # noqa: BLE001 - a broken database is one line, not a traceback
-        first = (str(error).strip().splitlines() or [""])[0]  # a database error goes on with the whole statement
-        fail(f"cannot read the bot's database ({type(error).__name__}): {first}")
+        fail(f"cannot read the bot's database ({type(error).__name__}): {first_line(error)}")
     for line in summary_lines(summary, since.strip()):
         console.print(line, highlight=False, soft_wrap=True)
     if plot is not None:

@@ -10,6 +10,12 @@ from collections.abc import Callable
 MAX_ERROR_CHARS = 300
 
 
+def first_line(error: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """An error's message up to its first line break: a database error goes on with the whole
+    statement (and, without hide_parameters, the stored values)."""
+    return (str(error).strip().splitlines() or [""])[0][:limit]
+
+
 class OneLineFormatter(logging.Formatter):
     def __init__(self, fmt: str, redactor: Callable[[str], str] | None = None) -> None:
         super().__init__(fmt)
@@ -24,7 +30,7 @@ class OneLineFormatter(logging.Formatter):
         return super().format(record)
 
     def _summary(self, error: BaseException) -> str:
-        first = (str(error).strip().splitlines() or [""])[0][:MAX_ERROR_CHARS]
+        first = first_line(error)
         if not first:
             return ""
         if self.redactor is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 
 from adapters.registry import AdapterError, AdapterRegistry
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, is_secret_name
 from bot.slack import blocks as bk
 from bot.slack.effective import EffectiveSettings, parse_value
 from bot.state import GLOBAL, StateStore
@@ -35,7 +35,6 @@ NOT_SETTABLE = frozenset(
         "injection_detector",
     }
 )
-SECRET_HINTS = frozenset({"key", "salt", "token", "secret"})
 ADMIN_CHECK_TIMEOUT_S = 2
 ESCALATIONS_LISTED = 50  # the oldest first: the ones waiting longest
 
@@ -261,7 +260,7 @@ def _display(key: str, value: str) -> str:
 def _shown(key: str, value) -> str:
     if value is None:
         return "none"
-    if SECRET_HINTS & set(key.split("_")):  # whole words: max_new_tokens is not a token
+    if is_secret_name(key):
         return "(hidden)"
     if isinstance(value, list):
         return ",".join(str(v) for v in value)

@@ -108,12 +108,9 @@ class EscalationRepository:
         redacted = redactor(raw)
         if redacted == raw:
             return False
-        with self.db.transaction() as session:
-            row = session.get(Escalation, escalation_id)
-            if row.human_answer != raw:  # changed meanwhile (cannot happen once resolved; be safe)
-                return False
-            row.human_answer = redacted
-            return True
+        with self.db.transaction() as session:  # unless another redaction got there first
+            changed = update(Escalation).where(Escalation.id == escalation_id, Escalation.human_answer == raw).values(human_answer=redacted)
+            return session.execute(changed).rowcount == 1
 
     def redact_recent_answers(self, redactor: Callable[[str], str], within: timedelta = timedelta(days=2)) -> int:
         """Housekeeping: redact delivered answers a crash or a failed redaction left as written."""

@@ -41,11 +41,13 @@ def test_settings_shows_what_admins_set_in_slack(monkeypatch, tmp_path) -> None:
     state.overrides.set(GLOBAL, "min_relevance", "0.9", "UADMIN")
     state.overrides.set(GLOBAL, "top_k", "2", "UADMIN")  # the stored override wins over the start-up value, as in the bot
     state.overrides.set("C2", "mention_only", "false", "UADMIN")
+    state.overrides.set(GLOBAL, "escalation_channel", "none", "UADMIN")  # stored as the word; the bot reads it as unset
     state.close()
     result = CliRunner().invoke(app, ["settings", "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert shown["min_relevance"] == {"value": 0.9, "origin": "slack"} and shown["top_k"] == {"value": 2, "origin": "slack"}
     assert shown["mention_only"] == {"value": True, "origin": "default", "channels": {"C2": "false"}}
+    assert shown["escalation_channel"] == {"value": None, "origin": "slack"}
     table = CliRunner().invoke(app, ["settings"])
     assert "C2: false" in table.output and "/ragbot set" in table.output
