@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from retrieval.store.lance import READ_CONSISTENCY
 
@@ -43,3 +46,48 @@ def test_replacing_a_document_never_leaves_a_version_without_it(make_settings, c
         table.checkout(version)
         stored = set(table.to_lance().to_table(columns=["doc_id"])["doc_id"].to_pylist())
         assert len(stored) == len(list(corpus.iterdir())), f"version {version} lacks a document"
+
+
+def _edit_and_reingest(settings, corpus: Path, times: int) -> None:
+    from retrieval.factory import build_ingestor
+
+    for round_ in range(times):
+        for page in corpus.rglob("*.md"):
+            page.write_text(page.read_text() + f"\nEdit {round_}.\n")
+        build_ingestor(settings).ingest([corpus])
+
+
+@pytest.mark.filterwarnings("ignore:optimize")
+def test_reingesting_removes_superseded_versions(make_settings, corpus: Path, monkeypatch) -> None:
+    """Each ingest adds versions and a new keyword index; without cleanup the store only grew."""
+    import retrieval.store.lance as lance
+    from retrieval.factory import build_ingestor, build_retriever, build_store
+
+    monkeypatch.setattr(lance, "KEEP_OLD_VERSIONS", timedelta(0))  # as if every earlier version were old
+    waits: list[float] = []
+    monkeypatch.setattr(lance.time, "sleep", waits.append)
+    settings = make_settings()
+    build_ingestor(settings).ingest([corpus])
+    _edit_and_reingest(settings, corpus, times=4)
+
+    table = build_store(settings)._open()
+    assert len(table.list_versions()) <= 2
+    assert len(list((settings.data_dir / "store" / f"{table.name}.lance" / "data").iterdir())) <= 2
+    assert waits and all(0 < w <= 2 * lance.READ_CONSISTENCY.total_seconds() + 1 for w in waits)  # readers got time to move on
+    hits = build_retriever(settings).search("How many days of annual leave?", k=3, alpha=0.5)
+    assert hits[0].chunk.title == "Annual leave"
+    texts = table.to_lance().to_table(columns=["parent_text"])["parent_text"].to_pylist()
+    assert any("Edit 3." in t for t in texts) and not any("Edit 3." not in t and "Edit 2." in t for t in texts)
+
+
+def test_young_versions_are_kept_and_nothing_waits(make_settings, corpus: Path, monkeypatch) -> None:
+    import retrieval.store.lance as lance
+    from retrieval.factory import build_ingestor, build_store
+
+    waits: list[float] = []
+    monkeypatch.setattr(lance.time, "sleep", waits.append)
+    settings = make_settings()
+    build_ingestor(settings).ingest([corpus])
+    before = len(build_store(settings)._open().list_versions())
+    _edit_and_reingest(settings, corpus, times=1)
+    assert len(build_store(settings)._open().list_versions()) > before and not waits
