@@ -23,6 +23,13 @@ class Source(BaseModel):
     score: float
     doc_id: str = ""
     section: str = ""
+    url: str = ""  # where a reader can open it (settings.source_links), when known
+
+    @property
+    def heading(self) -> str:
+        """The title, then the section path below it: two passages of one document differ."""
+        below = "" if self.section == self.title else self.section.removeprefix(f"{self.title} > ")
+        return f"{self.title} › {below.replace(' > ', ' › ')}" if below and self.title else (self.title or below)
 
 
 class StageTrace(BaseModel):

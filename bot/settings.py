@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     rate_channel_per_minute: int = Field(60, ge=1, le=100000)
     rate_limit_action: Literal["block"] = Field("block", description="Over-rate messages are refused with the wait (escalating them would turn a flood into human work).")
     max_answer_chars: int = Field(3900, ge=100, le=40000)
+    source_links: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where readers open ingested files: folder -> URL prefix (e.g. {\"/srv/handbook\": \"https://git.example.com/handbook/blob/main\"}); "
+        "a source under the folder links to the URL plus its path below it. Unset: sources show the file path.",
+    )
 
     # --- escalation and Slack -------------------------------------------------------
     escalation_threshold: float = Field(0.35, ge=0.0, le=1.0)
@@ -206,6 +211,27 @@ class Settings(BaseSettings):
         if "@" in parts.netloc:
             raise ValueError("must not carry a user or password; put the key in openai_api_key")
         return value
+
+    @field_validator("source_links")
+    @classmethod
+    def _link_prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        checked = {}
+        for folder, url in value.items():
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} (for {folder}) is not an http(s) URL")
+            if not folder.strip():
+                raise ValueError(f"an empty folder name for {url!r}")
+            checked[str(Path(folder).expanduser()).rstrip("/") or "/"] = url.rstrip("/")
+        return checked
+
+    def source_link(self, location: str) -> str:
+        """The URL a reader can open for a stored location (longest matching folder), or ""."""
+        for folder in sorted(self.source_links, key=len, reverse=True):
+            if location == folder or location.startswith(folder.rstrip("/") + "/"):
+                below = location[len(folder):].lstrip("/")
+                return self.source_links[folder] + ("/" + urllib.parse.quote(below, safe="/#") if below else "")
+        return ""
 
     @field_validator("embedding_model", "generator_model", "reranker_model")
     @classmethod

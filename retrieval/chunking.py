@@ -7,6 +7,7 @@ embedding model's own tokenizer, so a child never overflows the model's window.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -24,10 +25,16 @@ class Section:
 
 
 def split_sections(text: str) -> list[Section]:
-    """Split Markdown-like text at ATX headings (outside code fences); heading lines stay in the text."""
+    """Split Markdown-like text at ATX headings (outside code fences); heading lines stay in the text.
+
+    A heading with nothing under it but a deeper heading (``## Laptops`` / ``### Ordering``) is
+    not a section of its own: a passage of one heading line outranked the text it names. Its
+    line leads the next section instead.
+    """
     sections: list[Section] = []
     trail: list[tuple[int, str]] = []
     lines: list[str] = []
+    has_body = False
     in_fence = False
 
     def flush() -> None:
@@ -40,13 +47,20 @@ def split_sections(text: str) -> list[Section]:
             in_fence = not in_fence
         match = None if in_fence else _HEADING.match(line)
         if match:
-            flush()
-            lines = []
             level = len(match.group(1))
+            if has_body or not trail:
+                flush()
+                lines = []
+            else:  # keep the empty headings this one sits under, drop an empty sibling
+                lines = [kept for kept in lines if (m := _HEADING.match(kept)) and len(m.group(1)) < level]
+            has_body = False
             trail = [(lvl, title) for lvl, title in trail if lvl < level]
             trail.append((level, match.group(2).strip()))
+        elif line.strip():
+            has_body = True
         lines.append(line)
-    flush()
+    if has_body or not sections:
+        flush()
     return sections
 
 
@@ -57,6 +71,9 @@ class Chunker:
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         overlap = min(overlap_tokens, chunk_tokens // 2)
+        # The splitter measures whole sections with the tokenizer; transformers then warns that
+        # they are longer than the model's window, which only the children must fit.
+        logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
         self.child_splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
             tokenizer, chunk_size=chunk_tokens, chunk_overlap=overlap
         )
@@ -69,8 +86,18 @@ class Chunker:
             if len(section.text) <= self.parent_max_chars:
                 result.append(section)
             else:
-                result.extend(Section(section.path, piece) for piece in self.parent_splitter.split_text(section.text))
+                result.extend(Section(section.path, piece) for piece in self._split_parent(section.text))
         return result
+
+    def _split_parent(self, text: str) -> list[str]:
+        """Pieces of a long section, each led by the section's heading (later pieces had none)."""
+        first, _, rest = text.partition("\n")
+        if not _HEADING.match(first) or len(first) > self.parent_max_chars // 4:
+            return self.parent_splitter.split_text(text)
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        room = self.parent_max_chars - len(first) - 2
+        return [f"{first}\n\n{piece}" for piece in RecursiveCharacterTextSplitter(chunk_size=room, chunk_overlap=0).split_text(rest.strip())]
 
     def chunk(self, document: Document) -> list[Chunk]:
         doc_hash = document_hash(document)
@@ -78,9 +105,10 @@ class Chunker:
         for p_index, parent in enumerate(self.parents(document)):
             parent_id = f"{document.doc_id}::p{p_index}"
             section = " > ".join(parent.path)
-            for c_index, piece in enumerate(self.child_splitter.split_text(parent.text)):
-                if not piece.strip():
-                    continue
+            pieces = [piece for piece in self.child_splitter.split_text(parent.text) if piece.strip()]
+            if len(pieces) > 1:  # a heading split off a long first paragraph: title and section already lead every child's embedding
+                pieces = [piece for piece in pieces if not _HEADING.fullmatch(piece.strip())]
+            for c_index, piece in enumerate(pieces):
                 chunks.append(
                     Chunk(
                         chunk_id=f"{parent_id}::c{c_index}",
@@ -98,8 +126,13 @@ class Chunker:
         return chunks
 
 
+# Part of every document's hash: a change to how documents are loaded or split makes the next
+# ingest re-chunk every document, instead of keeping the old pieces of unchanged files forever.
+LAYOUT_VERSION = "2"
+
+
 def document_hash(document: Document) -> str:
-    return content_hash(document.title, document.text)
+    return content_hash(LAYOUT_VERSION, document.title, document.text)
 
 
 def embedding_text(chunk: Chunk) -> str:

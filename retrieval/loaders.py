@@ -29,9 +29,6 @@ PDF_SUFFIXES = {".pdf"}
 JSON_SUFFIXES = {".json"}
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | JSON_SUFFIXES
 
-_ATX_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
 def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
 
@@ -51,6 +48,10 @@ def _read_text(path: Path) -> str:
         raise CorruptFile(f"{path.name}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
 
 
+def _stem_title(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ")
+
+
 def _file_document(path: Path, title: str, text: str, kind: str) -> Document:
     location = str(path)
     return Document(
@@ -59,51 +60,104 @@ def _file_document(path: Path, title: str, text: str, kind: str) -> Document:
 
 
 def load_markdown(path: Path) -> list[Document]:
-    text = _read_text(path)
-    match = _ATX_TITLE.search(text)
-    title = match.group(1).strip() if match else path.stem.replace("-", " ").replace("_", " ")
-    return [_file_document(path, title, text, "markdown")]
+    """Markdown with its YAML front matter as metadata (``title:`` wins) and setext headings
+    rewritten as ``#`` headings, so titles and section paths come from real headings only."""
+    meta, text = _front_matter(_read_text(path))
+    text, first_h1 = _atx_headings(text)
+    title = meta.get("title") if isinstance(meta.get("title"), str) and meta["title"].strip() else first_h1
+    return [_file_document(path, (title or "").strip() or _stem_title(path), text, "markdown")]
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
+
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    """A leading ``---`` YAML block that parses to a mapping, and the text without it."""
+    import yaml
+
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return {}, text  # a thematic break and prose, not front matter
+    return (meta, text[match.end():]) if isinstance(meta, dict) else ({}, text)
+
+
+def _atx_headings(text: str) -> tuple[str, str]:
+    """The text with top-level setext headings (underlined) written as ATX, and its first h1.
+
+    Parsed with markdown-it, so a ``# comment`` in a code block is not a heading."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    lines = text.splitlines()
+    first_h1 = ""
+    rewrites: list[tuple[int, int, str]] = []
+    for opening, inline in zip(tokens, tokens[1:]):
+        if opening.type != "heading_open" or opening.level != 0 or not opening.map:
+            continue
+        words = " ".join("".join(c.content for c in inline.children or [] if c.type in ("text", "code_inline")).split())
+        if opening.tag == "h1" and not first_h1:
+            first_h1 = words
+        if opening.markup in ("=", "-"):
+            start, end = opening.map
+            rewrites.append((start, end, f"{'#' * int(opening.tag[1])} {inline.content.strip()}"))
+    for start, end, heading in reversed(rewrites):
+        lines[start:end] = [heading]
+    return ("\n".join(lines) if rewrites else text), first_h1
 
 
 def load_text(path: Path) -> list[Document]:
     text = _read_text(path)
-    return [_file_document(path, path.stem.replace("-", " ").replace("_", " "), text, "text")]
+    return [_file_document(path, _stem_title(path), text, "text")]
 
 
-_HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "iframe"]
-_HTML_BLOCKS = {"p", "li", "pre", "blockquote", "td", "th", "dd", "dt", "figcaption", "div", "section", "article"}
+_HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "iframe", "button", "dialog"]
+_HTML_DROP_ROLES = ["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]
+# Page furniture that sites put in plain <div>s: a word of the id or class names it.
+_HTML_FURNITURE = re.compile(r"(?:^|[-_\s])(cookies?|consent|gdpr|sidebar|breadcrumbs?|navbar|site-?footer|footer|skip-?link|social|share|advert|ads|newsletter|banner)(?:$|[-_\s])", re.I)
+_TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·:-]\s+[^|\u2013\u2014·:-]+$")
+
+
+def _furniture(tag) -> bool:
+    if tag.attrs is None:
+        return False
+    if tag.has_attr("hidden") or tag.get("aria-hidden") == "true" or tag.get("role") in _HTML_DROP_ROLES:
+        return True
+    names = " ".join([tag.get("id") or "", *(tag.get("class") or [])])
+    return bool(names.strip()) and bool(_HTML_FURNITURE.search(names))
 
 
 def load_html(path: Path) -> list[Document]:
-    """Main text only: navigation, headers, footers and scripts dropped; headings kept as Markdown."""
+    """Main text only, as Markdown (headings, lists, tables and code kept; loose text too):
+    navigation, banners, sidebars, footers and scripts dropped. The declared charset is honoured."""
     from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
 
-    soup = BeautifulSoup(_read_text(path), "html.parser")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096] and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise CorruptFile(f"{path.name}: binary content in an HTML file")
+    soup = BeautifulSoup(raw, "html.parser")  # decodes by BOM, then <meta charset>, then a guess
     title_tag = soup.find("title")
+    page_title = title_tag.get_text(" ", strip=True) if title_tag else ""
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
-    for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo", "complementary"]}):
+    for tag in soup.find_all(_furniture):
         tag.decompose()
-    root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"}) or soup.body or soup
-    lines: list[str] = []
-    for element in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", *_HTML_BLOCKS]):
-        if element.name in {"div", "section", "article"} and element.find(["p", "li", "pre", "h1", "h2", "h3", "h4", "div"]):
-            continue  # a container: its children are emitted on their own
-        if element.find_parent(["p", "li", "pre", "td", "th"]) is not None:
-            continue
-        text = " ".join(element.get_text(" ", strip=True).split())
-        if not text:
-            continue
-        if element.name.startswith("h") and element.name[1:].isdigit():
-            lines.append(f"{'#' * int(element.name[1:])} {text}")
-        else:
-            lines.append(text)
-    body = "\n\n".join(lines).strip()
-    if not body:
-        body = " ".join(root.get_text(" ", strip=True).split())
-    h1 = root.find("h1") if hasattr(root, "find") else None
-    title = (title_tag.get_text(strip=True) if title_tag else "") or (h1.get_text(strip=True) if h1 else "") or path.stem
+    articles = soup.find_all("article")
+    root = soup.find("main") or soup.find(attrs={"role": "main"}) or (articles[0] if len(articles) == 1 else None) or soup.body or soup
+    converter = MarkdownConverter(heading_style="ATX", strip=["a", "img", "b", "strong", "em", "i", "u", "mark", "span"], escape_asterisks=False, escape_underscores=False, escape_misc=False)
+    body = re.sub(r"\n{3,}", "\n\n", converter.convert_soup(root)).strip()
+    h1 = root.find("h1")
+    heading = " ".join(h1.get_text(" ", strip=True).split()) if h1 else ""
+    title = heading or _TITLE_SUFFIX.sub("", page_title).strip() or _stem_title(path)
     return [_file_document(path, title, body, "html")]
+
+
+# What office tools write as a PDF's title when nobody set one ("Microsoft Word - travel_v3.docx").
+_MACHINE_TITLE = re.compile(r"^(microsoft \w+ - |untitled\b)|\.(docx?|pptx?|xlsx?|odt|rtf|pdf|txt)$", re.I)
 
 
 def load_pdf(path: Path) -> list[Document]:
@@ -126,7 +180,8 @@ def load_pdf(path: Path) -> list[Document]:
     text = "\n\n".join(p for p in pages if p)
     if not text.strip():
         raise CorruptFile(f"{path.name}: the PDF has no text layer")
-    return [_file_document(path, str(meta_title).strip() or path.stem, text, "pdf")]
+    meta_title = str(meta_title).strip()
+    return [_file_document(path, meta_title if meta_title and not _MACHINE_TITLE.search(meta_title) else _stem_title(path), text, "pdf")]
 
 
 def load_squad(path: Path) -> list[Document]:
@@ -209,7 +264,14 @@ def discover(paths: list[Path]) -> Discovery:
         def unreadable(error: OSError) -> None:
             found.problems[Path(error.filename or root)] = f"cannot read folder ({error.strerror or error})"
 
-        for folder, dirs, names in os.walk(root, onerror=unreadable):  # symlinked folders are not followed
+        walked: set[str] = set()  # real paths: a link back up the tree is walked once, not forever
+        for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in walked:
+                found.problems[Path(folder)] = "links to a folder already walked (skipped)"
+                dirs[:] = []
+                continue
+            walked.add(real)
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 file = Path(folder) / name

@@ -81,7 +81,7 @@ def render(answer: Answer, *, show_trace: bool = False) -> None:
     if answer.outcome is Outcome.ANSWERED and answer.sources:
         console.print("Sources:")
         for source in answer.sources:
-            console.print(f"  [{source.n}] {escape(source.title)} ({escape(source.location)}) score {source.score:.2f}", highlight=False)
+            console.print(f"  [{source.n}] {escape(source.heading)} ({escape(source.url or source.location)}) score {source.score:.2f}", highlight=False)
     if show_trace:
         for stage in answer.trace:
             details = ", ".join(f"{k}={v}" for k, v in stage.details.items() if not isinstance(v, dict))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.answer import Answer, Outcome
+from bot.answer import Answer, Outcome, Source
 from guardrails.format.slack import escape_entities
 
 SECTION_LIMIT = 3000
@@ -93,20 +93,21 @@ def confidence_words(confidence: float) -> str:
     return "very low"
 
 
-def source_line(n: int, title: str, location: str, score: float | None = None) -> str:
-    """``n. <url|title>`` for web locations, ``n. *title* (path)`` otherwise."""
-    shown_title = escape(title or location or "untitled")
-    if location.startswith(("http://", "https://")):
-        line = f"{n}. <{location}|{shown_title}>"
+def source_line(n: int, heading: str, location: str, score: float | None = None, url: str = "") -> str:
+    """``n. <url|heading>`` for web locations, ``n. *heading* (path)`` otherwise."""
+    shown = escape(heading or location or "untitled")
+    link = url or (location if location.startswith(("http://", "https://")) else "")
+    if link:
+        line = f"{n}. <{link}|{shown}>"
     else:
-        line = f"{n}. *{shown_title}*" + (f" ({escape(location)})" if location and location != title else "")
+        line = f"{n}. *{shown}*" + (f" ({escape(location)})" if location and location != heading else "")
     return line + (f" · score {score:.2f}" if score is not None else "")
 
 
 def source_blocks(sources: list[Any], with_scores: bool = False) -> list[dict[str, Any]]:
     if not sources:
         return []
-    lines = [source_line(s.n, s.title, s.location, s.score if with_scores else None) for s in sources]
+    lines = [source_line(s.n, s.heading, s.location, s.score if with_scores else None, s.url) for s in sources]
     return sections("*Sources*\n" + "\n".join(lines))
 
 
@@ -165,7 +166,7 @@ def escalation_blocks(esc: Any) -> list[dict[str, Any]]:
         blocks.extend(sections(f"*{label}:*\n{to_mrkdwn(esc.draft)}"))
     else:
         blocks.append(context("No draft answer was produced."))
-    blocks.extend(source_blocks(_SourceView.many(esc.sources), with_scores=True))
+    blocks.extend(source_blocks(_stored_sources(esc.sources), with_scores=True))
     if esc.status == "resolved":
         blocks.extend(sections(f"*Human answer:*\n{to_mrkdwn(esc.human_answer or '')}"))
     else:
@@ -204,15 +205,6 @@ def answer_modal(esc: Any) -> dict[str, Any]:
     }
 
 
-class _SourceView:
-    """Stored sources are dicts; the renderers read attributes."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.n = data.get("n", 0)
-        self.title = data.get("title", "")
-        self.location = data.get("location", "")
-        self.score = data.get("score")
-
-    @classmethod
-    def many(cls, items: list[dict[str, Any]] | None) -> list["_SourceView"]:
-        return [cls(item) for item in items or []]
+def _stored_sources(items: list[dict[str, Any]] | None) -> list[Source]:
+    """Stored sources are dicts (older rows lack the later fields)."""
+    return [Source.model_validate({"n": 0, "title": "", "location": "", "score": 0.0, **{k: v for k, v in item.items() if v is not None}}) for item in items or []]

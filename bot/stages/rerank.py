@@ -51,6 +51,6 @@ class LikelihoodRerankStage:
             log.debug("likelihood reranking failure in request %s", turn.request.request_id, exc_info=True)
             turn.note(rerank="failed", error=f"{type(error).__name__}: {error}"[:300])
             return
-        turn.passages, turn.sources = select_passages(turn.hits, settings.top_k, settings.parent_max_chars)
+        turn.passages, turn.sources = select_passages(turn.hits, settings)
         top = turn.hits[0]
         turn.note(rerank="reordered" if top.chunk.parent_id != before else "kept", depth=depth, top_likelihood=top.likelihood)

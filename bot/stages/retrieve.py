@@ -6,6 +6,7 @@ from typing import Protocol
 
 from adapters.base import Passage
 from bot.answer import Source
+from bot.settings import Settings
 from bot.turn import Turn
 from retrieval.types import Hit
 
@@ -29,7 +30,7 @@ class RetrieveStage:
     def run(self, turn: Turn) -> None:
         settings = turn.settings
         turn.hits = self.retriever.search(search_text(turn), k=settings.candidates, alpha=settings.alpha)
-        turn.passages, turn.sources = select_passages(turn.hits, settings.top_k, settings.parent_max_chars)
+        turn.passages, turn.sources = select_passages(turn.hits, settings)
         top = turn.hits[0] if turn.hits else None
         turn.note(
             hits=len(turn.hits),
@@ -40,8 +41,9 @@ class RetrieveStage:
         )
 
 
-def select_passages(hits: list[Hit], top_k: int, max_chars: int) -> tuple[list[Passage], list[Source]]:
+def select_passages(hits: list[Hit], settings: Settings) -> tuple[list[Passage], list[Source]]:
     """Number the best hits' parent sections (one passage per parent) as ``[1]..[top_k]``."""
+    top_k, max_chars = settings.top_k, settings.parent_max_chars
     passages: list[Passage] = []
     sources: list[Source] = []
     seen: set[str] = set()
@@ -54,7 +56,8 @@ def select_passages(hits: list[Hit], top_k: int, max_chars: int) -> tuple[list[P
         passages.append(Passage(n=n, title=chunk.title, text=chunk.parent_text[:max_chars]))
         score = hit.rerank if hit.rerank is not None else (hit.cosine if hit.cosine is not None else hit.score)
         sources.append(
-            Source(n=n, title=chunk.title, location=chunk.location, score=round(float(score), 4), doc_id=chunk.doc_id, section=chunk.section)
+            Source(n=n, title=chunk.title, location=chunk.location, score=round(float(score), 4), doc_id=chunk.doc_id, section=chunk.section,
+                   url=settings.source_link(chunk.location))
         )
         if len(passages) >= top_k:
             break

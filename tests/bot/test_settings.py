@@ -120,3 +120,15 @@ def test_injection_detector_must_be_a_file(monkeypatch, tmp_path):
     monkeypatch.setenv("RAGBOT_INJECTION_DETECTOR", str(tmp_path / "missing.npz"))
     with pytest.raises(SettingsError, match="no such detector file"):
         load_settings()
+
+
+def test_source_links_map_folders_to_urls(make_settings):
+    settings = make_settings(source_links={"/srv/handbook/": "https://git.example.com/handbook/blob/main/", "/srv/handbook/hr": "https://hr.example.com"})
+    assert settings.source_link("/srv/handbook/it/vpn guide.md") == "https://git.example.com/handbook/blob/main/it/vpn%20guide.md"
+    assert settings.source_link("/srv/handbook/hr/leave.md") == "https://hr.example.com/leave.md"  # the longest folder wins
+    assert settings.source_link("/srv/handbook-old/x.md") == "" and settings.source_link("/elsewhere/x.md") == ""
+
+
+def test_source_links_must_be_web_urls(make_settings):
+    with pytest.raises(SettingsError, match="not an http"):
+        make_settings(source_links={"/srv/handbook": "file:///srv/handbook"})

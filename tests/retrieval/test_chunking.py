@@ -36,3 +36,21 @@ def test_children_fit_the_token_budget_and_point_to_their_parent(embedder) -> No
     assert embedding_text(short[0]).startswith("VPN — VPN > Short\n")
     assert len({c.content_hash for c in chunks}) == 1
     assert all(c.updated == "" for c in chunks)  # this document has no modification time
+
+
+def test_a_heading_with_only_subheadings_leads_the_next_section() -> None:
+    """``## Laptops`` / ``### Ordering`` made two one-line passages that outranked the answer."""
+    sections = split_sections("## Laptops\n\n### Ordering\n\n#### Apple\n\nOrder a MacBook in the portal.\n### Returns\nBring it back.\n")
+    assert [s.path for s in sections] == [["Laptops", "Ordering", "Apple"], ["Laptops", "Returns"]]
+    assert sections[0].text.startswith("## Laptops\n### Ordering\n#### Apple") and "MacBook" in sections[0].text
+    assert [s.path for s in split_sections("# A\n## Empty\n## C\ntext")] == [["A", "C"]]  # an empty sibling is dropped
+    assert [s.text for s in split_sections("# Only a title")] == ["# Only a title"]
+
+
+def test_every_piece_of_a_long_section_keeps_its_heading(embedder) -> None:
+    body = " ".join(f"Sentence {i} says that the VPN token number {i} expires after ninety days." for i in range(60))
+    chunker = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=8, parent_max_chars=1500)
+    chunks = chunker.chunk(Document(doc_id="d1", title="VPN", text=f"## Tokens\n\n{body}", location="vpn.md"))
+    parents = {c.parent_id: c.parent_text for c in chunks}
+    assert len(parents) > 1 and all(p.startswith("## Tokens\n\n") and len(p) <= 1500 for p in parents.values())
+    assert not any(c.text.strip() == "## Tokens" for c in chunks)  # no child of the heading alone

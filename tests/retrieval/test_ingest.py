@@ -112,3 +112,15 @@ def test_unreadable_folder_is_reported_and_not_pruned(settings, corpus: Path, un
     report = _ingest(settings, [corpus], prune=True)
     assert report.failures == {"team": "cannot read folder (Permission denied)"} and report.removed == 0
     assert "on-call.md" in _stored(settings)
+
+
+def test_a_new_document_layout_rechunks_unchanged_files(settings, corpus: Path, monkeypatch) -> None:
+    """After an upgrade that loads or splits documents differently, unchanged files are re-chunked
+    (otherwise the old pieces stayed until each file happened to change)."""
+    import retrieval.chunking as chunking
+
+    _ingest(settings, [corpus])
+    assert _ingest(settings, [corpus]).skipped == 3
+    monkeypatch.setattr(chunking, "LAYOUT_VERSION", chunking.LAYOUT_VERSION + "-next")
+    again = _ingest(settings, [corpus])
+    assert again.updated == 3 and again.skipped == 0

@@ -148,3 +148,82 @@ def test_malformed_squad_is_corrupt_with_a_reason(tmp_path: Path, body: str, mes
     file.write_text(body)
     with pytest.raises(CorruptFile, match=message):
         load_file(file)
+
+
+def test_html_keeps_loose_text_every_article_and_tables_as_rows(tmp_path: Path) -> None:
+    """Text outside <p>/<li>, a <div> beside a nested <div>, and a second <article> were lost."""
+    page = tmp_path / "office.html"
+    page.write_text(
+        "<html><head><title>index</title></head><body>"
+        "<div id='cookie-banner' class='cookie-consent'>We use cookies. Accept all?</div>"
+        "<div class='sidebar'>Popular pages TrendingWidget</div>"
+        "<article><h1>Office guide</h1>A VPN profile is valid for 90 days.<br>Renew it early."
+        "<div><span>The dishwasher runs at 18:00.</span><div><p>The fridge is emptied on Fridays.</p></div></div>"
+        "<table><tr><th>Platform</th><th>Client</th></tr><tr><td>Linux</td><td>wg-quick</td></tr></table>"
+        "<pre>def reimburse(amount):\n    return amount * 0.9</pre></article>"
+        "<article><h2>Licenses</h2><p>Licenses are approved by procurement.</p></article>"
+        "<div id='site-footer'>Copyright ACME FooterText</div></body></html>"
+    )
+    [doc] = load_file(page)
+    assert doc.title == "Office guide"  # the page's <h1>, not a <title> of "index"
+    for kept in ("A VPN profile is valid for 90 days.", "The dishwasher runs at 18:00.", "The fridge is emptied on Fridays.",
+                 "| Linux | wg-quick |", "    return amount * 0.9", "## Licenses", "Licenses are approved by procurement."):
+        assert kept in doc.text
+    for dropped in ("cookies", "TrendingWidget", "FooterText"):
+        assert dropped not in doc.text
+    assert doc.text.count("wg-quick") == 1
+
+
+def test_html_honours_the_declared_charset_and_strips_the_site_from_the_title(tmp_path: Path) -> None:
+    page = tmp_path / "CAFE.HTM"
+    page.write_bytes('<html><head><meta charset="windows-1252"><title>Café menu | ACME Intranet</title></head>'
+                     '<body><p>Crème brûlée on Fridays for 3€.</p></body></html>'.encode("cp1252"))
+    [doc] = load_file(page)
+    assert doc.title == "Café menu" and "Crème brûlée on Fridays for 3€." in doc.text
+
+
+def test_markdown_front_matter_setext_headings_and_code_comments(tmp_path: Path) -> None:
+    """The title came from a ``# comment`` in a code block; front matter was searchable text and
+    its title ignored; underlined headings were not headings."""
+    page = tmp_path / "onboarding.md"
+    page.write_text(
+        "---\ntitle: Engineer onboarding\nowner: platform\n---\n"
+        "```bash\n# install the toolchain first\nbrew bundle\n```\n\n"
+        "Expenses\n========\n\nMeals are covered up to 35 EUR.\n\nTravel\n------\n\nTrains are reimbursed.\n"
+    )
+    [doc] = load_file(page)
+    assert doc.title == "Engineer onboarding"
+    assert "owner: platform" not in doc.text and "# Expenses" in doc.text and "## Travel" in doc.text
+    untitled = tmp_path / "notes.md"
+    untitled.write_text("```sh\n# run as root\nmake\n```\n\nSetext title\n===\n\nBody.\n")
+    assert load_file(untitled)[0].title == "Setext title"
+    rule = tmp_path / "rule.md"
+    rule.write_text("---\n\nNot front matter, a rule.\n\n---\n")
+    assert "Not front matter" in load_file(rule)[0].text
+
+
+def test_pdf_title_written_by_office_tools_is_not_used(tmp_path: Path, pdf_bytes) -> None:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=io.BytesIO(pdf_bytes(["Trains are booked in the travel portal."])))
+    writer.add_metadata({"/Title": "Microsoft Word - travel_v3_FINAL.docx"})
+    path = tmp_path / "travel-policy.pdf"
+    with path.open("wb") as out:
+        writer.write(out)
+    assert load_file(path)[0].title == "travel policy"
+
+
+def test_symlinked_folders_are_walked_once(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "real").mkdir(parents=True)
+    (docs / "real" / "a.md").write_text("# A\n\ntext\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "b.md").write_text("# B\n\ntext\n")
+    (docs / "linked").symlink_to(shared)
+    (docs / "real" / "loop").symlink_to(docs)  # points back up the tree
+    found = discover([docs])
+    assert sorted(f.name for f, _ in found.files) == ["a.md", "b.md"]
+    assert any("already walked" in why for why in found.problems.values())

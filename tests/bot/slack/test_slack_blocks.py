@@ -68,3 +68,15 @@ def test_fallbacks_offer_only_ask_a_human_and_held_drafts_are_not_shown():
     assert [e["action_id"] for e in fallback[-1]["elements"]] == [bk.ACTION_ASK_HUMAN]
     held = bk.answer_blocks(_answer("A risky draft"), escalated=True, held=True)
     assert "risky" not in str(held) and bk.HELD_TEXT in str(held)
+
+
+def test_sources_name_their_section_and_use_the_configured_link():
+    """Two passages of one document rendered identically, and file paths could not be opened."""
+    answer = Answer(text="See [1] and [2].", outcome=Outcome.ANSWERED, confidence=0.8, request_id="r", sources=[
+        Source(n=1, title="Onboarding", location="/srv/kb/onboarding.md", score=0.9, section="Onboarding > Laptop > Ordering",
+               url="https://git.example.com/kb/onboarding.md"),
+        Source(n=2, title="Onboarding", location="/srv/kb/onboarding.md", score=0.8, section="Onboarding > Accounts"),
+    ])
+    texts = "\n".join(_section_texts(bk.answer_blocks(answer, escalated=False, held=False)))
+    assert "1. <https://git.example.com/kb/onboarding.md|Onboarding › Laptop › Ordering>" in texts
+    assert "2. *Onboarding › Accounts* (/srv/kb/onboarding.md)" in texts
