@@ -5,7 +5,8 @@ open-escalation count to Prometheus, and re-queue the questions the last shutdow
 finish. ``shutdown``: stop taking questions, let the queue drain for ``shutdown_grace_s``,
 store what is left (question redacted, routing ids, request id) and close the generator.
 A re-queued question whose request id already has a stored answer is skipped, so nobody
-gets two replies.
+gets two replies; one whose text had personal data redacted is not answered from the
+redacted words (a worse answer or a fallback): the asker is asked to send it again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from bot.runtime.wiring import ServingParts
 
 log = logging.getLogger(__name__)
 
+ASK_AGAIN_TEXT = (
+    "I was restarted while answering this. Your question named personal details, which I don't keep "
+    "across a restart, so please ask it again."
+)
+
 
 def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
     payload = dataclasses.asdict(job)
@@ -29,6 +35,7 @@ def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
     text = payload.get("text") or ""
     try:
         payload["text"] = redactor(text) if redactor is not None else text
+        payload["redacted"] = payload["text"] != text
     except Exception:  # noqa: BLE001 - the raw Slack text is kept rather than the question lost (a known trade-off, logged)
         log.exception("redacting a kept question failed (request %s)", payload.get("request_id"))
     return payload
@@ -91,6 +98,9 @@ class ServingRuntime:
             if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
                 continue  # it was answered after all (it finished just as the last run stopped)
             job = QuestionJob(**{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
+            if payload.get("redacted"):  # answering "...the hotel limit in [LOCATION]?" would fall back or mislead
+                self.bot.worker.post_note(job, ASK_AGAIN_TEXT)
+                continue
             if self.bot.worker.submit(job):
                 queued += 1
             else:

@@ -1,9 +1,10 @@
 """Questions kept across a restart: what a shutdown could not finish, retried at the next start.
 
 Payloads are JSON (the caller decides what goes in: for Slack, the routing ids and the
-question *redacted*, since the pipeline redacts personal data before answering anyway).
-Rows are tagged with the instance that wrote them so several bots sharing one PostgreSQL
-database each take back only their own.
+question *redacted*). Rows exist only for instances that stopped, so whichever instance starts
+next takes them all: a replacement container or pod has a new hostname (taking only rows with
+one's own hostname left those questions unanswered forever). The hostname that kept a row is
+recorded for the operator; two instances starting at once each get a row at most once.
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ class PendingQuestions:
         return len(rows)
 
     def take_all(self) -> list[dict[str, Any]]:
-        """This instance's saved questions, oldest first, removed from the table in the same transaction."""
+        """Every kept question, oldest first; each is removed by the one taker whose delete hits it."""
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(pending_table.c.id, pending_table.c.payload).where(pending_table.c.instance == self.instance).order_by(pending_table.c.id)
-            ).all()
-            if rows:
-                conn.execute(delete(pending_table).where(pending_table.c.id.in_([r.id for r in rows])))
-        return [json.loads(r.payload) for r in rows]
+            rows = conn.execute(select(pending_table.c.id, pending_table.c.payload).order_by(pending_table.c.id)).all()
+        taken = []
+        for row in rows:
+            with self.engine.begin() as conn:
+                if conn.execute(delete(pending_table).where(pending_table.c.id == row.id)).rowcount == 1:
+                    taken.append(json.loads(row.payload))
+        return taken
 
     def count(self) -> int:
         with self.engine.begin() as conn:
-            return len(conn.execute(select(pending_table.c.id).where(pending_table.c.instance == self.instance)).all())
+            return len(conn.execute(select(pending_table.c.id)).all())

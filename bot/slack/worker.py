@@ -94,7 +94,7 @@ class QuestionWorker:
         if not self._pool.submit(job):
             log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
             # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
-            threading.Thread(target=self._post_quietly, args=(job, BUSY_TEXT), name="ragbot-busy-reply", daemon=True).start()
+            threading.Thread(target=self.post_note, args=(job, BUSY_TEXT), name="ragbot-busy-reply", daemon=True).start()
             return False
         return True
 
@@ -119,7 +119,7 @@ class QuestionWorker:
                 log.info("request %s failed during shutdown; it is kept for the next start", job.request_id)
                 return
             log.exception("question failed (request %s)", job.request_id)
-            self._post_quietly(job, FAILURE_TEXT.format(request_id=job.request_id))
+            self.post_note(job, FAILURE_TEXT.format(request_id=job.request_id))
 
     # --- the one path every question takes ---------------------------------------------
     def handle(self, job: QuestionJob) -> Answer:
@@ -184,7 +184,8 @@ class QuestionWorker:
         except Exception as error:  # noqa: BLE001
             log.debug("%s failed for request %s: %s", method, job.request_id, error)
 
-    def _post_quietly(self, job: QuestionJob, text: str) -> None:
+    def post_note(self, job: QuestionJob, text: str) -> None:
+        """A short message in the job's thread; when Slack fails it goes to the outbox for retry."""
         try:
             self.client.chat_postMessage(channel=job.channel_id, thread_ts=job.thread_ts, text=text, blocks=[bk.section(bk.escape(text))])
         except Exception:  # noqa: BLE001 - keep it for the retry loop instead

@@ -78,3 +78,19 @@ def test_graceful_shutdown_finishes_what_it_can_and_persists_the_rest(make_setti
     assert restarted.drain(10)
     assert done == {j["id"]: 1 for j in jobs}
     assert store.count() == 0 and PendingQuestions(store.engine, instance="bot-2").take_all() == []
+
+
+def test_a_replacement_with_another_hostname_takes_the_kept_questions_once(make_settings):
+    """Containers and pods restart under a new hostname: rows kept under the old one were never taken."""
+    settings = make_settings()
+    settings.data_dir.mkdir(parents=True)
+    PendingQuestions(settings.effective_database_url, instance="ragbot-7f9c-abcde").save([{"id": "q1"}, {"id": "q2"}])
+    first = PendingQuestions(settings.effective_database_url, instance="ragbot-7f9c-xyz12")
+    second = PendingQuestions(settings.effective_database_url, instance="ragbot-7f9c-other")
+    taken: list[list] = [[], []]
+    threads = [threading.Thread(target=lambda i=i, s=s: taken[i].extend(s.take_all())) for i, s in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(job["id"] for job in taken[0] + taken[1]) == ["q1", "q2"] and first.count() == 0
