@@ -90,8 +90,6 @@ def serve(
     if not http and not app_token:
         fail("Socket Mode needs SLACK_APP_TOKEN (an xapp-... token with connections:write); or serve the Events API with --http")
     _serve_logging(settings)
-    # Bolt logs a rejected request's whole body at INFO: a stale but genuine event carries a question
-    logging.getLogger("slack_bolt.RequestVerification").setLevel(max(logging.WARNING, logging.getLogger().level))
     bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)
     bot.start_background()
     from bot.runtime.lifecycle import ServingRuntime

@@ -32,9 +32,31 @@ log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/ragbot"
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
+# "thanks", "ok :thumbsup:", ":+1::skin-tone-3:", ":+1: :+1:": a reply in the bot's thread, not a question
 _ACKNOWLEDGEMENT = re.compile(
-    r"^\s*(thanks?( you)?|thx|ty|ok(ay)?|cool|great|perfect|got it|nice|awesome|will do|:[a-z0-9_+-]+:)[\s!.:)]*$", re.IGNORECASE
+    r"^(?=.*\w)\s*((thanks?( you)?( so much)?|thx|ty|ok(ay)?|cool|great|perfect|got it|nice|awesome|will do)[\s!.,]*)?"
+    r"(:[a-z0-9_+'-]+:[\s!.]*)*[\s!.:)]*$",
+    re.IGNORECASE,
 )
+
+
+class _BoltLogFilter(logging.Filter):
+    """Two of Bolt's log lines. A rejected request is logged with its whole body at INFO: a stale
+    but genuine event carries the asker's words, raw; the line stays, the body goes (a level set
+    on that logger did not hold: Bolt resets it when it builds the middleware). And every start
+    warned that SLACK_BOT_TOKEN "will be unused" (Bolt reads it from the environment beside the
+    client ragbot builds from it): dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "`token` will be unused" in message:
+            return False
+        if "body:" in message:
+            record.msg, record.args = message.split("(signature:")[0].strip() + " (request body not logged)", ()
+        return True
+
+
+_BOLT_LOG_FILTER = _BoltLogFilter()
 
 
 class SlackBot:
@@ -66,6 +88,8 @@ class SlackBot:
         if redactor is not None:
             chores.append(lambda: state.escalations.redact_recent_answers(redactor))
         self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=chores)
+        for name in ("slack_bolt.App", "slack_bolt.RequestVerification"):
+            logging.getLogger(name).addFilter(_BOLT_LOG_FILTER)
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
