@@ -239,10 +239,16 @@ class GroundednessValidator:
         for sentence in weak:  # the fix: keep only what the sources support
             kept = kept.replace(sentence, "")
         kept = re.sub(r"[ \t]{2,}", " ", kept).strip()
+        if kept and len(weak) < len(supports):
+            # what is left must itself hold a supported claim: cutting a weak "4. Color printing"
+            # also cut it out of "The answer is: 4. Color printing", leaving "The answer is:"
+            left = score_support(kept, context.source_texts, context.question, self.embed)
+            if not left or min(s.support for s in left) < threshold:
+                kept = ""
         return Verdict(
             self.name, False, score,
             f"{len(weak)} of {len(supports)} sentence(s) of the answer are not clearly supported by the sources.",
-            fixed=kept if len(weak) < len(supports) and kept else None,
+            fixed=kept or None,
         )
 
 

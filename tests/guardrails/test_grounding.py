@@ -54,6 +54,14 @@ def test_wholly_unsupported_answer_refrains_even_under_fix(settings):
     assert result.stop == "refrain"
 
 
+def test_a_fix_that_leaves_no_supported_claim_refrains(settings):
+    """Cutting the weak list item "4. Days of ..." also cut the supported copy of its words out of
+    the lead-in line that repeated it, leaving "The answer is:", which was sent as an answer."""
+    draft = "4. Days of annual leave are 28 per year\n\nThe answer is: 4. Days of annual leave are 28 per year"
+    result = _check(draft, settings, groundedness_action="fix")
+    assert result.stop == "refrain", result.text
+
+
 def test_escalate_action(settings):
     result = _check("The CEO personally approves every yacht purchase.", settings, groundedness_action="escalate")
     assert result.stop is None and result.escalate
