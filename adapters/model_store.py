@@ -96,6 +96,15 @@ def resolve_model_dir(generator_model: Path | None, cache_dir: Path) -> Path:
     return path
 
 
+def configured_base_hash(generator_model: Path | None, cache_dir: Path) -> str | None:
+    """The weights hash of the base model the settings name, when it exists on disk (the default
+    is only known once converted); adapters record the hash they were trained on."""
+    path = Path(generator_model).expanduser() if generator_model is not None else cache_dir / _CACHE_SUBDIR
+    if generator_model is None and not is_complete(path):
+        return None
+    return model_hash(path) if (path / "config.json").is_file() else None
+
+
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -59,6 +59,30 @@ def _missing_part(folder: Path) -> str | None:
     return None
 
 
+def _unloadable(folder: Path) -> str | None:
+    """What would make peft fail on ``folder``'s files (cheap: the config and the weights' header)."""
+    missing = _missing_part(folder)
+    if missing:
+        return missing
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"adapter_config.json is not readable JSON ({error})"
+    if not isinstance(config, dict) or "peft_type" not in config:
+        return "adapter_config.json is not a peft adapter config (no peft_type)"
+    weights = folder / "adapter_model.safetensors"
+    if weights.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights), framework="pt") as handle:
+                if not list(handle.keys()):
+                    return "adapter_model.safetensors holds no tensors"
+        except Exception as error:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+            return f"adapter_model.safetensors is damaged ({type(error).__name__}: {str(error)[:120]})"
+    return None
+
+
 class AdapterRegistry:
     def __init__(self, adapters_dir: Path, pretrained_dir: Path = PRETRAINED_DIR) -> None:
         self.adapters_dir = Path(adapters_dir)
@@ -130,10 +154,25 @@ class AdapterRegistry:
             return None
         return self.get(name)
 
-    def use(self, name: str) -> str | None:
-        """Make ``name`` active (``none`` = base model); returns the previous one."""
+    def check(self, name: str, base_hash: str | None = None) -> AdapterInfo:
+        """``name``'s adapter if it would load: files whole, and trained on the base model whose
+        weights hash is ``base_hash`` (when known). A switch to one that would not load sent every
+        answer to a human until someone noticed."""
+        info = self.get(name)
+        problem = _unloadable(info.path)
+        if problem:
+            raise AdapterError(f"adapter {name!r} at {info.path} cannot be loaded: {problem}")
+        trained_on = info.metadata.get("base_model_sha256")
+        if base_hash and trained_on and trained_on != base_hash:
+            raise AdapterError(
+                f"adapter {name!r} was trained on another base model ({info.metadata.get('base_model', '?')}) than the one configured"
+            )
+        return info
+
+    def use(self, name: str, base_hash: str | None = None) -> str | None:
+        """Make ``name`` active (``none`` = base model) once it is known to load; returns the previous one."""
         if name != BASE_MODEL:
-            self.get(name)
+            self.check(name, base_hash)
         with self._lock:
             state = self._state()
             previous = self.active()
@@ -151,7 +190,7 @@ class AdapterRegistry:
                 raise AdapterError("nothing to roll back to: no earlier `ragbot adapters use` recorded")
             previous = history.pop()
             if previous != BASE_MODEL:
-                self.get(previous)  # gone or broken since: refuse rather than fail every answer
+                self.check(previous)  # gone or broken since: refuse rather than fail every answer
             self._write({"active": previous, "history": history, "changed_at": time.time()})
         return previous
 

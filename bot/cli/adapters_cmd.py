@@ -47,9 +47,11 @@ def use(name: str = typer.Argument(..., help="Adapter name, or 'none' for the ba
     """Make NAME the active adapter (a running bot picks it up on its next request)."""
     from adapters.registry import AdapterError
 
-    _, registry = _registry()
+    from adapters.model_store import configured_base_hash
+
+    settings, registry = _registry()
     try:
-        previous = registry.use(name)
+        previous = registry.use(name, configured_base_hash(settings.generator_model, settings.model_cache_dir))
     except AdapterError as error:
         fail(str(error))
     console.print(f"active adapter: {name} (was {previous or 'none'}); `ragbot adapters rollback` undoes this", highlight=False)

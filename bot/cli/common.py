@@ -56,10 +56,13 @@ def check_adapter_or_fail(settings: Settings) -> None:
     back on every question (commands that list adapters must still run with a typo set)."""
     if settings.adapter is None or settings.generator_backend != "transformers":
         return
-    from adapters.registry import AdapterError, AdapterRegistry
+    from adapters.model_store import configured_base_hash
+    from adapters.registry import BASE_MODEL, AdapterError, AdapterRegistry
 
+    if settings.adapter == BASE_MODEL:
+        return
     try:
-        AdapterRegistry(settings.adapters_dir).resolve(settings.adapter)
+        AdapterRegistry(settings.adapters_dir).check(settings.adapter, configured_base_hash(settings.generator_model, settings.model_cache_dir))
     except AdapterError as error:
         fail(f"bad setting: adapter: {error}")
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
-from adapters.registry import AdapterError, AdapterRegistry
+from adapters.model_store import configured_base_hash
+from adapters.registry import BASE_MODEL, AdapterError, AdapterRegistry
 from bot.settings import Settings, SettingsError, is_secret_name
 from bot.slack import blocks as bk
 from bot.slack.effective import EffectiveSettings, parse_value
@@ -186,9 +187,10 @@ class AdminCommands:
         value = parse_value(raw)
         if key == "escalation_channel" and value is not None and not _CHANNEL_ID.match(value):
             return "Not changed: `escalation_channel` must be a channel, e.g. `/ragbot set escalation_channel #help-desk`."
-        if key == "adapter" and value is not None and self.adapters is not None:
+        if key == "adapter" and value not in (None, BASE_MODEL) and self.adapters is not None:
+            base = self.settings.base
             try:
-                self.adapters.resolve(value)
+                self.adapters.check(value, configured_base_hash(base.generator_model, base.model_cache_dir))
             except AdapterError as error:
                 return f"Not changed: {bk.escape(str(error))}"
         return None

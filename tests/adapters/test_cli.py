@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from adapters.registry import METADATA_FILE
 from bot.cli.main import app
+from tests.adapters.conftest import write_adapter_files
 
 runner = CliRunner()
 
@@ -16,11 +17,7 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGBOT_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("RAGBOT_ADAPTER", raising=False)
     for name in ("alpha", "beta"):
-        folder = tmp_path / "adapters" / name
-        folder.mkdir(parents=True)
-        (folder / "adapter_config.json").write_text("{}")
-        (folder / "adapter_model.safetensors").write_bytes(b"weights")
-        (folder / METADATA_FILE).write_text(json.dumps({"base_model": "smollm2-135m-instruct", "metrics": {"initial_eval_loss": 2.0, "best_eval_loss": 0.5}}))
+        write_adapter_files(tmp_path / "adapters" / name, base_model="smollm2-135m-instruct", metrics={"initial_eval_loss": 2.0, "best_eval_loss": 0.5})
     return tmp_path
 
 
@@ -141,9 +138,11 @@ def test_earlier_output_is_not_overwritten_without_force(data_dir, tmp_path, com
 @pytest.mark.slow
 def test_training_over_a_finished_adapter_needs_force(data_dir, tmp_path, monkeypatch, smol_dir):
     monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    weights = data_dir / "adapters" / "alpha" / "adapter_model.safetensors"
+    before = weights.read_bytes()
     assert runner.invoke(app, ["adapters", "use", "alpha"]).exit_code == 0
     result = runner.invoke(app, ["finetune", "train", "--data", str(tmp_path / "nodata"), "--name", "alpha", "--fresh"])
     assert result.exit_code == 2 and "adapter 'alpha' (the active adapter) already exists" in result.output and "--force" in result.output
-    assert (data_dir / "adapters" / "alpha" / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert weights.read_bytes() == before
     forced = runner.invoke(app, ["finetune", "train", "--data", str(tmp_path / "nodata"), "--name", "alpha", "--fresh", "--force"])
     assert "already exists" not in forced.output

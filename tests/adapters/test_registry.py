@@ -4,15 +4,11 @@ from pathlib import Path
 import pytest
 
 from adapters.registry import METADATA_FILE, AdapterError, AdapterRegistry
+from tests.adapters.conftest import write_adapter_files
 
 
 def make_adapter(root, name, **meta):
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text("{}")
-    (folder / "adapter_model.safetensors").write_bytes(b"weights")
-    (folder / METADATA_FILE).write_text(json.dumps(meta))
-    return folder
+    return write_adapter_files(root / name, **meta)
 
 
 @pytest.fixture
@@ -104,6 +100,27 @@ def test_an_incomplete_adapter_is_named_as_such_and_cannot_be_chosen(registry, t
     with pytest.raises(AdapterError, match=r"adapter 'half' .* is incomplete \(no adapter_model.safetensors\)"):
         registry.use("half")
     assert [a.name for a in registry.list()] == []
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "adapter_model.safetensors").write_bytes((f / "adapter_model.safetensors").read_bytes()[:40]), "adapter_model.safetensors is damaged"),
+    (lambda f: (f / "adapter_config.json").write_text("{not json"), "adapter_config.json is not readable JSON"),
+    (lambda f: (f / "adapter_config.json").write_text("{}"), "no peft_type"),
+])
+def test_an_adapter_that_would_not_load_cannot_be_chosen(registry, tmp_path, damage, message):
+    """`use` said "active adapter: ..." and every answer then went to a human."""
+    registry.use(make_adapter(tmp_path / "adapters", "good").name)
+    damage(make_adapter(tmp_path / "adapters", "bad"))
+    with pytest.raises(AdapterError, match=message):
+        registry.use("bad")
+    assert registry.active() == "good"
+
+
+def test_an_adapter_of_another_base_model_cannot_be_chosen(registry, tmp_path):
+    make_adapter(tmp_path / "adapters", "other", base_model="Llama", base_model_sha256="0" * 64)
+    with pytest.raises(AdapterError, match="trained on another base model"):
+        registry.use("other", base_hash="f" * 64)
+    assert registry.use("other", base_hash=None) is None  # the base model's hash unknown: allowed
 
 
 def test_rollback_refuses_an_adapter_deleted_since(registry, tmp_path):
