@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import typer
@@ -14,15 +15,16 @@ from bot.cli.common import check_adapter_or_fail, console, err_console, fail, ou
 from bot.cli.main import eval_app
 
 
-def _eval_pipeline(settings, kb_dir: Path):
-    """The real pipeline over an isolated knowledge base in ``kb_dir``; the generator keeps the
-    configured model cache and adapter registry (they live under the main data dir)."""
+def _eval_pipeline(settings, kb_dir: Path, tenant: str):
+    """The real pipeline over an isolated knowledge base (``kb_dir``, and its own ``tenant``: on
+    Weaviate the data dir does not isolate anything, and the evaluation paragraphs went into the
+    live tenant); the generator keeps the configured model cache and adapter registry."""
     from adapters.local import TransformersGenerator
     from adapters.model_store import resolve_model_dir
     from adapters.registry import AdapterRegistry
     from bot.factory import build_pipeline
 
-    overrides = {"data_dir": kb_dir}
+    overrides = {"data_dir": kb_dir, "tenant": tenant}
     if settings.generator_backend == "transformers":
         overrides["generator_model"] = resolve_model_dir(settings.generator_model, settings.model_cache_dir)
     eval_settings = settings.with_overrides(overrides)
@@ -31,6 +33,18 @@ def _eval_pipeline(settings, kb_dir: Path):
     if isinstance(stage.generator, TransformersGenerator):
         stage.generator = TransformersGenerator(eval_settings, AdapterRegistry(settings.adapters_dir))
     return eval_settings, pipeline
+
+
+def _drop_knowledge_base(eval_settings) -> None:
+    """A server-side evaluation tenant goes with the run (an embedded one goes with its folder)."""
+    if eval_settings is None or eval_settings.store != "weaviate":
+        return
+    from retrieval.factory import build_store
+
+    try:
+        build_store(eval_settings).drop_tenant()
+    except Exception as error:  # noqa: BLE001 - the figures stand; say what is left behind
+        err_console.print(f"warning: could not remove the evaluation tenant {eval_settings.tenant!r}: {error}", highlight=False)
 
 
 @eval_app.command("answers")
@@ -61,6 +75,7 @@ def eval_answers(
         if path is not None and not path.is_file():
             fail(f"{path} is not a file")
     temporary = kb_dir is None
+    eval_settings = None
     kb_dir = Path(tempfile.mkdtemp(prefix="ragbot-eval-")) if temporary else kb_dir
     try:
         try:
@@ -70,7 +85,7 @@ def eval_answers(
             if adapter is not None:
                 settings = settings.with_overrides({"adapter": adapter})
                 check_adapter_or_fail(settings)
-            eval_settings, pipeline = _eval_pipeline(settings, kb_dir)
+            eval_settings, pipeline = _eval_pipeline(settings, kb_dir, f"eval-{uuid.uuid4().hex[:8]}" if temporary else "eval")
             ingested = build_ingestor(eval_settings).ingest([squad])
             if ingested.documents == 0:
                 fail(f"{squad}: no paragraph text to build the evaluation knowledge base from")
@@ -84,6 +99,7 @@ def eval_answers(
         summary = summarize(results)
     finally:
         if temporary:
+            _drop_knowledge_base(eval_settings)
             shutil.rmtree(kb_dir, ignore_errors=True)
     context = {"squad": str(squad), "ood": str(ood) if ood else None, "limit per category": limit, "seed": seed,
                "articles": ", ".join(article) or "all", "adapter": settings.adapter or "(active)", "questions": counts(results),

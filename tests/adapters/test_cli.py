@@ -146,3 +146,20 @@ def test_training_over_a_finished_adapter_needs_force(data_dir, tmp_path, monkey
     assert weights.read_bytes() == before
     forced = runner.invoke(app, ["finetune", "train", "--data", str(tmp_path / "nodata"), "--name", "alpha", "--fresh", "--force"])
     assert "already exists" not in forced.output
+
+
+def test_eval_answers_builds_its_knowledge_base_in_a_tenant_of_its_own(data_dir, tmp_path, monkeypatch):
+    """On Weaviate the data dir isolates nothing: the SQuAD paragraphs went into the live tenant."""
+    import bot.cli.eval_answers as eval_answers
+    import retrieval.factory
+    from bot.settings import load_settings
+
+    settings = load_settings(tenant="acme", generator_backend="openai", openai_base_url="http://127.0.0.1:9/v1")
+    eval_settings, _ = eval_answers._eval_pipeline(settings, tmp_path / "kb", "eval-1234")
+    assert eval_settings.tenant == "eval-1234" and eval_settings.data_dir == tmp_path / "kb"
+
+    dropped = []
+    monkeypatch.setattr(retrieval.factory, "build_store", lambda s: type("Store", (), {"drop_tenant": lambda self: dropped.append(s.tenant)})())
+    eval_answers._drop_knowledge_base(eval_settings.with_overrides({"store": "weaviate", "weaviate_url": "http://127.0.0.1:9"}))
+    eval_answers._drop_knowledge_base(eval_settings)  # embedded: its folder goes instead
+    assert dropped == ["eval-1234"]
