@@ -10,7 +10,10 @@ The database keeps the question, the reply and its sources, not the passage text
 passages are fetched again by retrieval over the current knowledge base (the same stage
 the pipeline uses). A helpful answer's ``[n]`` citations are renumbered to the new
 passages; when a cited document is no longer retrieved, the record is skipped (and
-counted) rather than taught with a citation that points nowhere.
+counted) rather than taught with a citation that points nowhere. An answer with personal
+data the passages do not show (a human's reply naming a colleague's address) or with the
+output guard's ``[PERSON]`` placeholders is skipped and counted too: the export is a file
+that travels, and the adapter must not learn to write placeholders.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from adapters.base import Passage
 from adapters.finetune.records import Record
 from adapters.prompt import build_messages
 from bot.answer import Source
+from guardrails.pii.engine import PLACEHOLDER
+from guardrails.pii.validators import unsourced_pii
 
 _CITATION = re.compile(r"\[(\d+)\]")
 
@@ -98,6 +103,12 @@ def to_record(candidate: Candidate, fetch: FetchPassages, report: ExportReport) 
                 return None
             mapping[n] = new[key]
         answer = _CITATION.sub(lambda m: f"[{mapping[int(m.group(1))]}]", answer)
+    if PLACEHOLDER.search(answer):  # "[PERSON] was ..." would teach the adapter to write placeholders
+        report.skip("the answer holds redacted personal data")
+        return None
+    if unsourced_pii(answer, [p.text for p in passages]):  # a human's answer is kept raw until delivered
+        report.skip("the answer names personal data the passages do not show")
+        return None
     messages = build_messages(candidate.question, passages) + [{"role": "assistant", "content": answer}]
     doc_ids = [s.doc_id or s.location for s in sources]
     if candidate.kind == "helpful":

@@ -115,7 +115,7 @@ class PiiEngine:
             persons = [(f.start, f.end, f.score) for f in kept if f.entity_type == "PERSON"]
             kept += [Finding("PERSON", s, e, score) for s, e, score in repeated_mentions(text, persons)]
         # text redacted before ("[PHONE_NUMBER]") is not personal data: spaCy reads some placeholders as names
-        placeholders = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+        placeholders = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
         kept = [f for f in kept if all(f.end <= start or f.start >= end for start, end in placeholders)]
         return _resolve_overlaps(kept)
 
@@ -183,7 +183,7 @@ def _resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-_PLACEHOLDER = re.compile(r"\[[A-Z_]{2,}\]")
+PLACEHOLDER = re.compile(r"\[[A-Z_]{2,}\]")
 
 
 def placeholder(entity_type: str) -> str:

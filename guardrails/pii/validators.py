@@ -37,6 +37,11 @@ class QuestionPiiValidator:
         )
 
 
+def unsourced_pii(text: str, sources: list[str]) -> list:
+    """Findings in ``text`` that are high-risk or that no source shows verbatim."""
+    return [f for f in get_engine().analyze(text) if f.entity_type in HIGH_RISK or not _quoted(text[f.start:f.end], sources)]
+
+
 def _quoted(value: str, sources: list[str]) -> bool:
     """``value`` appears in a source as a whole (a word-bounded match): "Ben" is not quoted by
     "Benefits", nor ana@x.com by dana@x.com."""
@@ -53,12 +58,10 @@ class AnswerPiiValidator:
 
     def validate(self, text: str, context: CheckContext) -> Verdict:
         engine = get_engine()
-        findings = engine.analyze(text)
         if context.settings.pii_allow_from_sources and context.source_texts:
-            findings = [
-                f for f in findings
-                if f.entity_type in HIGH_RISK or not _quoted(text[f.start:f.end], context.source_texts)
-            ]
+            findings = unsourced_pii(text, context.source_texts)
+        else:
+            findings = engine.analyze(text)
         if not findings:
             return Verdict(self.name, True, 0.0)
         return Verdict(

@@ -48,3 +48,19 @@ def test_export_takes_mostly_helpful_answers_and_resolved_human_answers(tmp_path
     assert report.helpful == 1 and report.human == 1
     assert report.skipped == {"a cited source is no longer retrieved": 1}
     assert by_request["r1"].meta["doc_ids"] == ["other", "vpn"]
+
+
+def test_answers_with_personal_data_or_placeholders_are_not_exported(tmp_path):
+    """A human answer is stored raw until delivered: it was exported with a colleague's email and
+    phone; and "[PERSON] ..." answers taught the adapter to write placeholders."""
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    common = dict(channel_id="C", thread_ts="1.0", asker_id="U", escalation_channel="E", status="resolved")
+    with db.transaction() as s:
+        s.add(QuestionRecord(request_id="r1", question="Who led the team?", outcome="answered", answer_text="[PERSON] led it [1].",
+                             sources=[{"n": 1, "title": "x", "location": "loc/vpn", "score": 0.9, "doc_id": "vpn"}]))
+        s.add(Feedback(request_id="r1", user_hash="u1", helpful=True))
+        s.add_all([Escalation(request_id="r2", question="Who do I ask?", human_answer="Ask Jane Doe, jane.doe@example.com, 212-555-0199.", **common),
+                   Escalation(request_id="r3", question="Where is the form?", human_answer="In the Expenses app.", **common)])
+    records, report = export_records(db, fetcher(["vpn"]))
+    assert [r.meta["request_id"] for r in records] == ["r3"]
+    assert report.skipped == {"the answer holds redacted personal data": 1, "the answer names personal data the passages do not show": 1}
