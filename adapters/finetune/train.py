@@ -209,6 +209,7 @@ class Trainer:
             state["initial_eval"] = evaluate()
         model.train()
         started = time.perf_counter() - state["seconds"]
+        session_started = time.perf_counter()  # --max-minutes counts this run (a resumed run got one step)
         stopped = "done"
         last_step = min(total_steps, cfg.stop_at_step or total_steps)
         if last_step < total_steps:
@@ -231,7 +232,8 @@ class Trainer:
             state["train_loss_ema"] = batch_loss if ema is None else 0.9 * ema + 0.1 * batch_loss
             state["seconds"] = time.perf_counter() - started
             metrics = {"loss": batch_loss, "tokens_per_s": state["tokens"] / max(state["seconds"], 1e-9)}
-            if val_items and (state["step"] % cfg.eval_every == 0 or state["step"] in (total_steps, last_step)):
+            out_of_time = cfg.max_minutes is not None and time.perf_counter() - session_started > cfg.max_minutes * 60
+            if val_items and (state["step"] % cfg.eval_every == 0 or state["step"] in (total_steps, last_step) or out_of_time):
                 value = evaluate()
                 state["eval_losses"].append((state["step"], value))
                 metrics["eval_loss"] = value
@@ -242,7 +244,6 @@ class Trainer:
                     state["bad_evals"] += 1
             if progress:
                 progress(state["step"], total_steps, metrics)
-            out_of_time = cfg.max_minutes is not None and state["seconds"] > cfg.max_minutes * 60
             early = val_items and state["bad_evals"] >= cfg.patience
             if state["step"] % cfg.save_every == 0 or out_of_time or early or state["step"] in (total_steps, last_step):
                 self._checkpoint(model, optimizer, scheduler, state, order, best_weights, data_hash)

@@ -83,3 +83,20 @@ def test_the_shipped_adapter_fits_the_freshly_converted_model_and_answers(local_
     finally:
         local_generator.registry = original
     assert answer.adapter == shipped[0].name and "28" in answer.text and "[1]" in answer.text
+
+
+@pytest.mark.slow
+def test_a_resumed_run_gets_its_own_time_limit(smol_dir, tmp_path):
+    """--max-minutes was compared with the time of every run so far: each rerun did one step."""
+    import torch
+
+    data = examples()
+    runs = tmp_path / "run"
+    Trainer(smol_dir, runs, config(4, stop_at=1)).train(data, data, data_hash="h1")
+    [checkpoint] = list((runs / "checkpoints").glob("step-*/trainer.pt"))
+    saved = torch.load(checkpoint, weights_only=False)
+    saved["state"]["seconds"] = 10 * 3600.0  # as if earlier runs had trained for ten hours
+    torch.save(saved, checkpoint)
+    limited = TrainConfig(**{**config(4).__dict__, "max_minutes": 30.0})
+    result = Trainer(smol_dir, runs, limited).train(data, data, data_hash="h1")
+    assert result.steps == 4 and "time limit" not in result.stopped_because
