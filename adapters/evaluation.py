@@ -32,7 +32,8 @@ def normalize(text: str) -> str:
 
 
 def contains_answer(reply: str, answers: list[str]) -> bool:
-    padded = f" {normalize(reply)} "
+    """A gold answer in the reply; citation markers are not words of it ("[2]" is not the answer "2")."""
+    padded = f" {normalize(_CITATION.sub(' ', reply))} "
     return any(normalize(a) and f" {normalize(a)} " in padded for a in answers)
 
 

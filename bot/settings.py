@@ -159,7 +159,7 @@ class Settings(BaseSettings):
 
     # --- escalation and Slack -------------------------------------------------------
     escalation_threshold: float = Field(0.35, ge=0.0, le=1.0)
-    escalation_channel: str | None = None
+    escalation_channel: str | None = Field(None, description="Channel id (C.../G..., from the channel's details) where low-confidence questions go to humans; unset: none are escalated.")
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids allowed to change settings.")
     workspace_admins_are_admins: bool = False
     mention_only: bool = Field(True, description="In channels, answer only when mentioned (threads already answered excepted).")
@@ -210,6 +210,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         if "@" in parts.netloc:
             raise ValueError("must not carry a user or password; put the key in openai_api_key")
+        return value
+
+    @field_validator("escalation_channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        """Slack's API takes a channel id; a name ("#it-help") or a user id failed at the first escalation."""
+        if value is not None and not re.fullmatch(r"[CG][A-Z0-9]{2,20}", value):
+            raise ValueError(f"{value!r} is not a channel id (C... or G...; in Slack, `/ragbot set escalation_channel #channel` fills it in)")
         return value
 
     @field_validator("source_links")

@@ -66,8 +66,9 @@ def _questions(question: str, questions_file: Path | None) -> list[str]:
 
 
 def terminal_text(text: str) -> str:
-    """The reply is Slack mrkdwn (``&``, ``<``, ``>`` escaped); a terminal shows the plain characters."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """The reply is Slack mrkdwn (``&``, ``<``, ``>`` escaped); a terminal shows the plain characters,
+    and has no "Ask a human" button for the fallback texts to point at."""
+    return text.replace(" with the button below", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def render(answer: Answer, *, show_trace: bool = False) -> None:

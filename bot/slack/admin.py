@@ -48,7 +48,6 @@ HELP = """*ragbot commands*
 • `/ragbot help`: this message"""
 
 # Slack ids are about 11 characters; the bound keeps them inside the database's id columns
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")  # public or private channel (not a DM or a user)
 _CHANNEL = re.compile(r"^<#([A-Z0-9]{2,20})(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,20})$")
 
 
@@ -185,8 +184,6 @@ class AdminCommands:
         if problem:
             return problem
         value = parse_value(raw)
-        if key == "escalation_channel" and value is not None and not _CHANNEL_ID.match(value):
-            return "Not changed: `escalation_channel` must be a channel, e.g. `/ragbot set escalation_channel #help-desk`."
         if key == "adapter" and value not in (None, BASE_MODEL) and self.adapters is not None:
             base = self.settings.base
             try:

@@ -18,6 +18,8 @@ def test_squad_normalization_and_containment():
     assert contains_answer("in the 10th and 11th centuries [2]", ["10th and 11th centuries"])
     assert not contains_answer("Francesca [1]", ["France"])  # whole words only
     assert not contains_answer("anything", ["", "  "])
+    assert not contains_answer("There were three of them [2].", ["2"])  # a citation marker is not the answer
+    assert contains_answer("There were 2 of them [1].", ["2"])
 
 
 def test_citations_must_exist_and_point_at_given_sources():

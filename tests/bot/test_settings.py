@@ -132,3 +132,11 @@ def test_source_links_map_folders_to_urls(make_settings):
 def test_source_links_must_be_web_urls(make_settings):
     with pytest.raises(SettingsError, match="not an http"):
         make_settings(source_links={"/srv/handbook": "file:///srv/handbook"})
+
+
+@pytest.mark.parametrize("value", ["#it-escalations", "U024BE7LH", "it-help"])
+def test_escalation_channel_must_be_a_channel_id(make_settings, value):
+    """A name or a user id was accepted and failed at the first escalation."""
+    with pytest.raises(SettingsError, match="not a channel id"):
+        make_settings(escalation_channel=value)
+    assert make_settings(escalation_channel="C024BE91L").escalation_channel == "C024BE91L"

@@ -58,6 +58,9 @@ def test_a_data_dir_that_is_a_file_is_not_an_empty_knowledge_base(tmp_path):
 
 def test_terminal_text_undoes_slack_escaping():
     assert terminal_text("R&amp;D &lt;b&gt; [1]") == "R&D <b> [1]"
+    from bot.settings import FALLBACK_TEXT
+
+    assert terminal_text(FALLBACK_TEXT).endswith("You can ask a human.")  # no button in a terminal
 
 
 @pytest.mark.slow

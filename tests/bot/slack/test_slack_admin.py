@@ -83,8 +83,8 @@ def test_values_are_validated_by_the_settings_model(start_bot):
     assert "Usage" in _said(h.slack.command("set top_k"))
     # values each in range that cannot work, or that would never take effect
     assert "leaves under 80 of max_context_tokens" in _said(h.slack.command("set max_new_tokens 2000"))
-    assert "must be a channel" in _said(h.slack.command("set escalation_channel <@UADMIN>"))
-    assert "must be a channel" in _said(h.slack.command("set escalation_channel help-desk"))
+    assert "not a channel id" in _said(h.slack.command("set escalation_channel <@UADMIN>"))
+    assert "not a channel id" in _said(h.slack.command("set escalation_channel help-desk"))
     assert "unknown adapter 'tpyo'" in _said(h.slack.command("set adapter tpyo"))
     assert "only be set in the environment" in _said(h.slack.command("set store_retries 5"))
     assert h.state.overrides.audit() == []
@@ -208,6 +208,6 @@ def test_channel_ids_longer_than_slack_makes_are_refused(start_bot):
     """They would overflow the id columns on PostgreSQL and fail every escalated question later."""
     h = start_bot()
     long_id = "C" + "X" * 40
-    assert "must be a channel" in _said(h.slack.command(f"set escalation_channel <#{long_id}|esc>", user="UADMIN"))
+    assert "not a channel id" in _said(h.slack.command(f"set escalation_channel <#{long_id}|esc>", user="UADMIN"))
     assert "Not changed" in _said(h.slack.command(f"set mention_only false <#{long_id}|x>", user="UADMIN"))
     assert h.state.overrides.all_scopes() == {}
