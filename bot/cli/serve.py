@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 import typer
 
@@ -57,6 +58,13 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     return bot
 
 
+def _slack_refusal(error: BaseException, token_name: str) -> str:
+    """Slack's reason in a few words ("Slack refused SLACK_APP_TOKEN (invalid_auth)")."""
+    response = getattr(error, "response", None)
+    reason = response.get("error") if response is not None and hasattr(response, "get") else None
+    return f"Slack refused {token_name} ({reason})" if reason else first_line(error)
+
+
 def _serve_logging(settings) -> None:
     """Timestamped lines on stderr; errors as one redacted line (tracebacks only at DEBUG)."""
     from bot.observability.log_format import install
@@ -89,6 +97,8 @@ def serve(
         fail("SLACK_SIGNING_SECRET is not set (Basic Information > App Credentials); --http needs it to verify requests")
     if not http and not app_token:
         fail("Socket Mode needs SLACK_APP_TOKEN (an xapp-... token with connections:write); or serve the Events API with --http")
+    if not http and not app_token.startswith("xapp-"):
+        fail("SLACK_APP_TOKEN must be the app-level token (xapp-..., Basic Information > App-Level Tokens), not a bot or user token")
     _serve_logging(settings)
     bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)
     bot.start_background()
@@ -113,8 +123,13 @@ def serve(
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+            handler = SocketModeHandler(bot.app, app_token)
+            try:  # connect first: "connected" was printed before a rejected token's 40-line traceback
+                handler.connect()
+            except Exception as error:  # noqa: BLE001 - one line, then the same orderly stop
+                fail(f"cannot connect over Socket Mode: {_slack_refusal(error, 'SLACK_APP_TOKEN')}")
             console.print("ragbot is connected over Socket Mode (Ctrl-C to stop)", highlight=False)
-            SocketModeHandler(bot.app, app_token).start()
+            threading.Event().wait()
     except KeyboardInterrupt:
         console.print("stopping: finishing questions in progress (further Ctrl-C/SIGTERM ignored; SIGKILL forces)…", highlight=False)
     finally:

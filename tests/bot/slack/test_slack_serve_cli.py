@@ -35,6 +35,7 @@ def test_missing_tokens_are_one_line_errors(monkeypatch):
         (["serve"], {}, "SLACK_BOT_TOKEN"),
         (["serve"], {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN"),
         (["serve", "--http"], {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        (["serve"], {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "must be the app-level token (xapp-"),
     ):
         result = runner.invoke(app, args, env=env)
         output = result.output + (result.stderr if hasattr(result, "stderr") else "")
@@ -63,3 +64,13 @@ def test_serve_http_answers_signed_requests_on_localhost(tmp_path, fake_api):
         process.terminate()
         process.wait(timeout=60)
     assert process.returncode in (0, -15, 130)
+
+
+@pytest.mark.slow
+def test_a_rejected_app_token_is_one_line_not_connected_and_a_traceback(tmp_path, fake_api):
+    env = _env(tmp_path, fake_api.url, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xapp-revoked")  # the fake refuses it
+    result = subprocess.run([*RAGBOT, "serve"], env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in output
+    assert "connected" not in output and "Traceback" not in output
