@@ -9,8 +9,9 @@ import typer
 from rich.markup import escape
 
 from bot.answer import Answer, Outcome
-from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, cli_logging, console, fail, settings_or_fail
+from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, cli_logging, console, err_console, fail, settings_or_fail, slack_overrides
 from bot.cli.main import app
+from bot.state.overrides import GLOBAL
 from guardrails.normalize import normalize_text
 
 _OUTCOME_STYLE = {Outcome.ANSWERED: "green", Outcome.FALLBACK: "yellow", Outcome.BLOCKED: "red"}
@@ -25,7 +26,9 @@ def ask(
 ) -> None:
     """Answer QUESTION from the ingested knowledge base, with numbered sources."""
     questions = _questions(question, questions_file)
-    settings = settings_or_fail()
+    settings, overrides = slack_overrides(settings_or_fail())  # answer as the bot would, with /ragbot set's global values
+    if overrides.get(GLOBAL):
+        err_console.print(f"note: with settings changed in Slack: {', '.join(f'{k}={v}' for k, v in sorted(overrides[GLOBAL].items()))}", highlight=False)
     check_adapter_or_fail(settings)
     check_knowledge_base_or_fail(settings)
     cli_logging(settings)

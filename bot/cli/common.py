@@ -89,3 +89,24 @@ def check_knowledge_base_or_fail(settings: Settings) -> None:
     if changed:
         fail(f"the knowledge base was built with other settings ({changed}); set them back, "
              "or re-ingest everything with `ragbot ingest --rebuild PATH...`")
+
+
+def slack_overrides(settings: Settings) -> tuple[Settings, dict[str, dict[str, str]]]:
+    """The settings in effect everywhere with the overrides stored by `/ragbot set` (read as the
+    bot reads them), and those overrides by scope; none when the bot has no database yet.
+    `ragbot settings` shows them and `ragbot ask` answers with them, as the bot would."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return settings, {}
+    try:
+        from bot.slack.effective import EffectiveSettings
+        from bot.state import open_state
+
+        state = open_state(url)
+        try:
+            return EffectiveSettings(settings, state.overrides).for_channel(None), state.overrides.all_scopes()
+        finally:
+            state.close()
+    except Exception as error:  # noqa: BLE001 - the file/env view is still worth showing
+        err_console.print(f"warning: cannot read Slack overrides from the database ({type(error).__name__})", highlight=False)
+        return settings, {}

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from pathlib import Path
 
 import typer
 from pydantic import SecretStr
 from rich.table import Table
 
-from bot.cli.common import console, err_console, settings_or_fail
+from bot.cli.common import console, err_console, settings_or_fail, slack_overrides
 from bot.cli.main import app
 from bot.settings import Settings, config_file, shown_url
 from bot.state.overrides import GLOBAL
@@ -38,33 +37,13 @@ def _value(value, name: str = "") -> str | int | float | bool | list | None:
     return str(value)
 
 
-def _slack_overrides(settings: Settings) -> tuple[Settings, dict[str, dict[str, str]]]:
-    """The settings in effect everywhere with the overrides stored by `/ragbot set` (read as the
-    bot reads them), and those overrides by scope; none when the bot has no database yet."""
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return settings, {}
-    try:
-        from bot.slack.effective import EffectiveSettings
-        from bot.state import open_state
-
-        state = open_state(url)
-        try:
-            return EffectiveSettings(settings, state.overrides).for_channel(None), state.overrides.all_scopes()
-        finally:
-            state.close()
-    except Exception as error:  # noqa: BLE001 - the file/env view is still worth showing
-        err_console.print(f"warning: cannot read Slack overrides from the database ({type(error).__name__})", highlight=False)
-        return settings, {}
-
-
 @app.command("settings")
 def settings_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object: name -> {value, origin}.")) -> None:
     """Show every setting's effective value and whether it comes from the environment, the file or the default."""
     settings = settings_or_fail()
     path = config_file()
     file_keys = set(tomllib.loads(path.read_text()).keys()) if path else set()
-    effective, overrides = _slack_overrides(settings)
+    effective, overrides = slack_overrides(settings)
     global_overrides = overrides.pop(GLOBAL, {})
     rows = [(name, _value(getattr(effective, name), name), "slack" if name in global_overrides else _origin(name, file_keys), field.description or "")
             for name, field in Settings.model_fields.items()]

@@ -82,3 +82,14 @@ def test_json_answer_has_the_documented_keys(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "Q: What is the capital of Australia? [2J[31mfake" in result.stdout
     assert "Please ask your question in words." in result.stdout
+
+    # a value set in Slack (/ragbot set) is what the bot answers with, so `ask` uses it too
+    from bot.state import open_state
+    from bot.state.overrides import GLOBAL
+
+    state = open_state(f"sqlite:///{tmp_path / 'data' / 'ragbot.db'}")
+    state.overrides.set(GLOBAL, "min_relevance", "0.99", "UADMIN")
+    state.close()
+    result = _ragbot("ask", "--json", "What is the capital of Australia?", env_extra={}, tmp_path=tmp_path)
+    gate = next(t for t in json.loads(result.stdout.strip().splitlines()[-1])["trace"] if t["stage"] == "relevance_gate")
+    assert gate["details"]["min_relevance"] == 0.99 and "min_relevance=0.99" in result.stderr
