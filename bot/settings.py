@@ -84,16 +84,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL for bot state; default: SQLite file in data_dir.")
 
     # --- store -----------------------------------------------------------------------
-    store: Literal["lancedb", "weaviate"] = "lancedb"
-    weaviate_url: str | None = None
-    weaviate_grpc_port: int = Field(50051, ge=1, le=65535)
-    weaviate_api_key: SecretStr | None = None
-    weaviate_collection: str = Field("RagbotChunk", min_length=1)
+    store: Literal["lancedb", "weaviate"] = Field("lancedb", description="Knowledge-base backend: the embedded LanceDB store under data_dir, or a Weaviate server.")
+    weaviate_url: str | None = Field(None, description="Weaviate HTTP endpoint (store = weaviate), e.g. http://weaviate:8080.")
+    weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate gRPC port (the v4 client searches over gRPC).")
+    weaviate_api_key: SecretStr | None = Field(None, description="Weaviate API key, when the server requires one.")
+    weaviate_collection: str = Field("RagbotChunk", min_length=1, description="Weaviate collection holding the chunks (one tenant per workspace inside it).")
     tenant: str = Field("default", min_length=1, description="Knowledge-base tenant (one per Slack workspace).")
 
     # --- ingestion -------------------------------------------------------------------
     chunk_tokens: int = Field(48, ge=16, le=2048, description="Child-chunk length in embedding-model tokens (small children search best; the parent section is what the generator sees).")
-    chunk_overlap_tokens: int = Field(12, ge=0, le=512)
+    chunk_overlap_tokens: int = Field(12, ge=0, le=512, description="Tokens shared by neighbouring child chunks (below chunk_tokens).")
     parent_max_chars: int = Field(2400, ge=200, le=20000, description="Longest parent section handed to the generator.")
 
     # --- retrieval -------------------------------------------------------------------
@@ -116,41 +116,41 @@ class Settings(BaseSettings):
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Gate: below this relevance ragbot falls back instead of generating.")
 
     # --- generation ------------------------------------------------------------------
-    generator_backend: Literal["transformers", "openai"] = "transformers"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    generator_backend: Literal["transformers", "openai"] = Field("transformers", description="transformers: a local model (+ LoRA adapter); openai: an OpenAI-compatible server such as vLLM.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the local generator runs; auto picks CUDA when present.")
     torch_threads: int | None = Field(None, ge=1, le=256, description="CPU threads per process for torch (embedding, generation); unset: torch's default. 1 is often fastest on a busy shared box.")
     adapter: str | None = Field(None, description="Name of the LoRA adapter to apply (see `ragbot adapters list`).")
-    openai_base_url: str | None = None
-    openai_model: str | None = None
-    openai_api_key: SecretStr | None = None
-    max_new_tokens: int = Field(96, ge=1, le=4096)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible server URL (generator_backend = openai), e.g. http://vllm:8000/v1.")
+    openai_model: str | None = Field(None, description="Model name sent to that server; unset: the adapter name, else the server's only model.")
+    openai_api_key: SecretStr | None = Field(None, description="Bearer key for that server.")
+    max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest answer the generator may write, in tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 = greedy (repeatable answers).")
     min_answer_logprob: float | None = Field(None, ge=-20.0, le=0.0, description="Withhold and escalate a drafted answer whose mean token log-probability is below this (the model unsure of its own words; the local backend, or an OpenAI-compatible server that returns logprobs); unset: off. -0.3 suits the squad-k1-r16 adapter, see docs/benchmarks.md.")
-    generation_timeout_s: float = Field(60.0, gt=0, le=600)
+    generation_timeout_s: float = Field(60.0, gt=0, le=600, description="Longest wait for one answer from the generator before the question escalates.")
     max_context_tokens: int = Field(2048, ge=256, le=131072, description="Prompt budget; passages are trimmed to fit.")
     generation_batch_size: int = Field(4, ge=1, le=256, description="Concurrent requests decoded together by the local backend.")
     generation_batch_wait_ms: int = Field(10, ge=0, le=1000, description="How long the local backend waits to fill a batch.")
 
     # --- guardrails ------------------------------------------------------------------
-    max_question_chars: int = Field(2000, ge=10, le=40000)
-    min_question_chars: int = Field(2, ge=1, le=100)
+    max_question_chars: int = Field(2000, ge=10, le=40000, description="Longer questions are refused with a request to shorten them.")
+    min_question_chars: int = Field(2, ge=1, le=100, description="Shorter questions are refused as empty.")
     question_shape_action: Refusal = Field("block", description="Empty, too short, too long or binary-looking questions, greetings.")
     normalize_action: OnFail = Field("fix", description="Questions with hidden/control characters or odd whitespace.")
-    injection_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    injection_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Injection detector score above which a question is refused (injection_action).")
     injection_detector: Path | None = Field(None, description="Injection detector .npz from `ragbot train-guard`; default: the one ragbot ships.")
     injection_action: Refusal = Field("block", description="escalate also hands the message to a human (e.g. security).")
-    indirect_injection_action: OnFail = "fix"
+    indirect_injection_action: OnFail = Field("fix", description="Retrieved passages that address the model: fix drops them before generation.")
     indirect_injection_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Detector score above which a retrieved sentence counts as an instruction to the model.")
-    input_pii_action: OnFail = "fix"
-    output_pii_action: OnFail = "fix"
+    input_pii_action: OnFail = Field("fix", description="Personal data in a question: fix redacts it from logs and storage (search keeps all but high-risk types).")
+    output_pii_action: OnFail = Field("fix", description="Personal data in an answer that the sources do not show: fix redacts it.")
     pii_allow_from_sources: bool = Field(True, description="Keep low-risk PII that appears verbatim in the sources.")
-    format_action: OnFail = "fix"
-    groundedness_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    format_action: OnFail = Field("fix", description="Answers that break Slack mrkdwn, limits or citations: fix repairs them.")
+    groundedness_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Support (0-1) an answer sentence needs from the passages; below it the sentence is unsupported (groundedness_action).")
     groundedness_action: OnFail = Field("fix", description="fix drops unsupported sentences (refrains when none are supported).")
-    rate_user_per_minute: int = Field(10, ge=1, le=10000)
-    rate_channel_per_minute: int = Field(60, ge=1, le=100000)
+    rate_user_per_minute: int = Field(10, ge=1, le=10000, description="Questions one person may ask per minute (counted per bot process).")
+    rate_channel_per_minute: int = Field(60, ge=1, le=100000, description="Questions one channel may ask per minute (counted per bot process).")
     rate_limit_action: Literal["block"] = Field("block", description="Over-rate messages are refused with the wait (escalating them would turn a flood into human work).")
-    max_answer_chars: int = Field(3900, ge=100, le=40000)
+    max_answer_chars: int = Field(3900, ge=100, le=40000, description="Longer answers are cut at a sentence and marked as cut.")
     source_links: dict[str, str] = Field(
         default_factory=dict,
         description="Where readers open ingested files: folder -> URL prefix (e.g. {\"/srv/handbook\": \"https://git.example.com/handbook/blob/main\"}); "
@@ -158,20 +158,20 @@ class Settings(BaseSettings):
     )
 
     # --- escalation and Slack -------------------------------------------------------
-    escalation_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    escalation_threshold: float = Field(0.35, ge=0.0, le=1.0, description="Answers with a confidence below this also go to the escalation channel.")
     escalation_channel: str | None = Field(None, description="Channel id (C.../G..., from the channel's details) where low-confidence questions go to humans; unset: none are escalated.")
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids allowed to change settings.")
-    workspace_admins_are_admins: bool = False
+    workspace_admins_are_admins: bool = Field(False, description="Let Slack workspace admins and owners change settings too (besides admin_users).")
     mention_only: bool = Field(True, description="In channels, answer only when mentioned (threads already answered excepted).")
-    slack_api_url: str = "https://slack.com/api/"
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests point it at a local fake).")
     hold_escalated_answers: bool = Field(False, description="When a question escalates, keep the bot's draft for the human instead of sending it to the asker.")
     outbox_retry_interval_s: float = Field(5.0, gt=0, le=3600, description="How often undelivered Slack messages (answers, escalations) are retried.")
 
     # --- running it -----------------------------------------------------------------
     cache_ttl_s: int = Field(3600, ge=0, le=30 * 24 * 3600, description="Answer cache lifetime; 0 disables the cache.")
-    max_concurrency: int = Field(2, ge=1, le=256)
-    queue_size: int = Field(64, ge=1, le=100000)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_concurrency: int = Field(2, ge=1, le=256, description="Questions answered at once by one bot process.")
+    queue_size: int = Field(64, ge=1, le=100000, description="Questions waiting beyond those; more are told to ask again in a minute.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity; DEBUG adds tracebacks.")
     log_salt: SecretStr | None = Field(None, description="Salt for hashing user/channel ids in logs; default: a random one kept in data_dir. Set it when several instances share logs.")
     metrics_host: str = Field("127.0.0.1", min_length=1, description="Bind address of the /metrics, /health, /ready server in Socket Mode.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of that server; 0 turns it off.")
