@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     torch_threads: int | None = Field(None, ge=1, le=256, description="CPU threads per process for torch (embedding, generation); unset: torch's default. 1 is often fastest on a busy shared box.")
     adapter: str | None = Field(None, description="Name of the LoRA adapter to apply (see `ragbot adapters list`).")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible server URL (generator_backend = openai), e.g. http://vllm:8000/v1.")
-    openai_model: str | None = Field(None, description="Model name sent to that server; unset: the adapter name, else the server's only model.")
+    openai_model: str | None = Field(None, description="Model name sent to that server; the adapter setting's name is sent instead when set (vLLM serves LoRA adapters by name); neither: 'default'.")
     openai_api_key: SecretStr | None = Field(None, description="Bearer key for that server.")
     max_new_tokens: int = Field(96, ge=1, le=4096, description="Longest answer the generator may write, in tokens.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 = greedy (repeatable answers).")
