@@ -35,6 +35,12 @@ FALLBACK_TEXT = (
     "I couldn't find this in the knowledge base, so I won't guess. "
     "You can ask a human with the button below."
 )
+# When passages were found but the drafted answer did not hold up against them: "I couldn't
+# find this" read as false at relevance 0.99.
+UNSUPPORTED_TEXT = (
+    "I found related passages, but not an answer they clearly support, so I won't guess. "
+    "You can ask a human with the button below."
+)
 
 
 MIN_PROMPT_ROOM_TOKENS = 80  # template (16) + at least 64 for question and passages: adapters/local.py relies on it

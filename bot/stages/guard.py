@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.answer import Outcome
-from bot.settings import FALLBACK_TEXT
+from bot.settings import FALLBACK_TEXT, UNSUPPORTED_TEXT
 from bot.turn import Turn
 from guardrails.base import CheckContext, CheckResult, Validator, run_validators
 
@@ -13,12 +13,12 @@ ESCALATED_TEXT = (
 )
 
 
-def _apply(turn: Turn, result: CheckResult) -> None:
+def _apply(turn: Turn, result: CheckResult, refrain_text: str = FALLBACK_TEXT) -> None:
     turn.note(verdicts={v.validator: v.as_trace() for v in result.verdicts})
     if result.stop == "block":
         turn.stop(Outcome.BLOCKED, result.message or "I can't help with that request.", "blocked by a check")
     elif result.stop == "refrain":
-        turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, result.message or "a check refrained", escalate=True)
+        turn.stop(Outcome.FALLBACK, refrain_text, result.message or "a check refrained", escalate=True)
     elif result.escalate:
         turn.stop(Outcome.FALLBACK, ESCALATED_TEXT, result.message or "a check asked for a human", escalate=True)
 
@@ -67,4 +67,4 @@ class OutputGuardStage:
                 turn.confidence = min(turn.confidence, verdict.score)
         turn.text = result.text
         turn.draft = result.text  # the checked draft: what escalation reviewers see if it is withheld
-        _apply(turn, result)
+        _apply(turn, result, refrain_text=UNSUPPORTED_TEXT)

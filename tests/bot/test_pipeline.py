@@ -215,3 +215,23 @@ def test_no_hits_fall_back_even_when_min_relevance_is_zero(make_settings):
     answer = pipeline.run("How long is a VPN profile valid?")
     assert answer.outcome is Outcome.FALLBACK and answer.escalate and generator.calls == []
     assert answer.stage("relevance_gate").decision != "continue"
+
+
+def test_an_answer_the_passages_do_not_support_is_not_called_not_found(make_settings):
+    """Passages were found (relevance 0.99) and the draft did not hold up: "I couldn't find this"
+    read as false."""
+    from bot.settings import UNSUPPORTED_TEXT
+    from bot.stages.guard import OutputGuardStage
+    from guardrails.base import Verdict
+
+    class Refrains:
+        name = "groundedness"
+        action_setting = "groundedness_action"
+
+        def validate(self, text, context):
+            return Verdict(self.name, False, 0.1, "0 of 3 sentences supported")
+
+    pipeline, _, _ = _pipeline(make_settings())
+    pipeline.stages = [s for s in pipeline.stages if s.name != "output_guard"] + [OutputGuardStage([Refrains()])]
+    answer = pipeline.run("How long is a VPN profile valid?")
+    assert answer.outcome is Outcome.FALLBACK and answer.text == UNSUPPORTED_TEXT and answer.escalate
