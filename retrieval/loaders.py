@@ -117,7 +117,7 @@ def load_text(path: Path) -> list[Document]:
 _HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "iframe", "button", "dialog"]
 _HTML_DROP_ROLES = ["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]
 # Page furniture that sites put in plain <div>s: a word of the id or class names it.
-_HTML_FURNITURE = re.compile(r"(?:^|[-_\s])(cookies?|consent|gdpr|sidebar|breadcrumbs?|navbar|site-?footer|footer|skip-?link|social|share|advert|ads|newsletter|banner)(?:$|[-_\s])", re.I)
+_HTML_FURNITURE = re.compile(r"(?:^|[-_\s])(cookies?|consent|gdpr|sidebar|breadcrumbs?|navbar|site-?footer|footer|skip-?link|social|share|advert|ads|newsletter)(?:$|[-_\s])", re.I)
 _TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·:-]\s+[^|\u2013\u2014·:-]+$")
 
 
