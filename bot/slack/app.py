@@ -34,8 +34,8 @@ SLASH_COMMAND = "/ragbot"
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
 # "thanks", "ok :thumbsup:", ":+1::skin-tone-3:", ":+1: :+1:": a reply in the bot's thread, not a question
 _ACKNOWLEDGEMENT = re.compile(
-    r"^(?=.*\w)\s*((thanks?( you)?( so much)?|thx|ty|ok(ay)?|cool|great|perfect|got it|nice|awesome|will do)[\s!.,]*)?"
-    r"(:[a-z0-9_+'-]+:[\s!.]*)*[\s!.:)]*$",
+    r"^(?=.*\w)\s*(?:thanks?(?: you)?(?: so much)?|thx|ty|ok(?:ay)?|cool|great|perfect|got it|nice|awesome|will do)?"
+    r"(?:[\s!.,)]|:\)|:[a-z0-9_+'-]+:)*$",  # one loop of unambiguous pieces: no backtracking blow-up on long input
     re.IGNORECASE,
 )
 
