@@ -211,10 +211,9 @@ class Settings(BaseSettings):
         printed with every error (urllib cannot use one anyway; the key goes in openai_api_key)."""
         if value is None:
             return value
-        parts = urllib.parse.urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _is_web_url(value):
             raise ValueError(f"{value!r} is not an http(s) URL")
-        if "@" in parts.netloc:
+        if "@" in urllib.parse.urlsplit(value).netloc:
             raise ValueError("must not carry a user or password; put the key in openai_api_key")
         return value
 
@@ -231,8 +230,7 @@ class Settings(BaseSettings):
     def _link_prefixes(cls, value: dict[str, str]) -> dict[str, str]:
         checked = {}
         for folder, url in value.items():
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            if not _is_web_url(url):
                 raise ValueError(f"{url!r} (for {folder}) is not an http(s) URL")
             if not folder.strip():
                 raise ValueError(f"an empty folder name for {url!r}")
@@ -329,6 +327,11 @@ class Settings(BaseSettings):
             return Settings.model_validate(merged)
         except ValidationError as error:
             raise SettingsError(_describe(error)) from None
+
+
+def _is_web_url(value: str) -> bool:
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def shown_url(url: str) -> str:

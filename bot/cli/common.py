@@ -54,13 +54,12 @@ def no_overwrite_or_fail(folder: Path, names: tuple[str, ...], force: bool, what
 def check_adapter_or_fail(settings: Settings) -> None:
     """Commands that answer questions refuse an unknown ``adapter`` at start rather than falling
     back on every question (commands that list adapters must still run with a typo set)."""
-    if settings.adapter is None or settings.generator_backend != "transformers":
-        return
-    from adapters.model_store import configured_base_hash
     from adapters.registry import BASE_MODEL, AdapterError, AdapterRegistry
 
-    if settings.adapter == BASE_MODEL:
+    if settings.adapter in (None, BASE_MODEL) or settings.generator_backend != "transformers":
         return
+    from adapters.model_store import configured_base_hash
+
     try:
         AdapterRegistry(settings.adapters_dir).check(settings.adapter, configured_base_hash(settings.generator_model, settings.model_cache_dir))
     except AdapterError as error:

@@ -53,7 +53,7 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
             settings, pipeline, state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor, metrics=parts.metrics
         )
     except Exception as error:  # noqa: BLE001 - e.g. auth.test refusing the token
-        fail(f"cannot start the Slack app ({type(error).__name__}): {error}")
+        fail(f"cannot start the Slack app: {_slack_refusal(error, 'SLACK_BOT_TOKEN')}")
     bot.serving_parts = parts
     return bot
 
@@ -62,7 +62,7 @@ def _slack_refusal(error: BaseException, token_name: str) -> str:
     """Slack's reason in a few words ("Slack refused SLACK_APP_TOKEN (invalid_auth)")."""
     response = getattr(error, "response", None)
     reason = response.get("error") if response is not None and hasattr(response, "get") else None
-    return f"Slack refused {token_name} ({reason})" if reason else first_line(error)
+    return f"Slack refused {token_name} ({reason})" if reason else f"{type(error).__name__}: {first_line(error)}"
 
 
 def _serve_logging(settings) -> None:
