@@ -49,7 +49,7 @@ NOT_IN_KEY = frozenset(
         "data_dir", "database_url", "weaviate_api_key", "openai_api_key",
         "max_question_chars", "min_question_chars", "injection_threshold", "injection_action",
         "indirect_injection_action", "input_pii_action", "output_pii_action", "pii_allow_from_sources",
-        "format_action", "groundedness_threshold", "groundedness_action", "rate_user_per_minute",
+        "format_action", "groundedness_threshold", "groundedness_action", "answer_type_action", "rate_user_per_minute",
         "rate_channel_per_minute", "max_answer_chars", "escalation_threshold", "escalation_channel",
         "admin_users", "workspace_admins_are_admins", "mention_only", "slack_api_url", "cache_ttl_s",
         "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",

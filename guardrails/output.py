@@ -6,11 +6,13 @@ from bot.settings import Settings
 from guardrails.base import Validator
 from guardrails.format import FormatValidator
 from guardrails.grounding import CitationValidator, GroundednessValidator
+from guardrails.grounding.answer_type import AnswerTypeValidator
 from guardrails.pii.validators import AnswerPiiValidator
 
 
 def output_validators(settings: Settings) -> list[Validator]:
     """PII first, so nothing later can copy personal data back into the reply; groundedness
-    next (its fix may drop sentences), then missing citations added to supported sentences;
-    format last, so the reply that leaves is valid mrkdwn citing only given sources."""
-    return [AnswerPiiValidator(), GroundednessValidator(), CitationValidator(), FormatValidator()]
+    next (its fix may drop sentences), then whether what is left states the amount or time the
+    question asks for; then missing citations added to supported sentences; format last, so
+    the reply that leaves is valid mrkdwn citing only given sources."""
+    return [AnswerPiiValidator(), GroundednessValidator(), AnswerTypeValidator(), CitationValidator(), FormatValidator()]

@@ -45,7 +45,28 @@ def _read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CorruptFile(f"{path.name}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+        text = _decode_legacy(raw)
+        if text is None:
+            raise CorruptFile(f"{path.name}: not valid UTF-8 ({error.reason} at byte {error.start}) and not text in "
+                              "another encoding either") from None
+        return text
+
+
+def _decode_legacy(raw: bytes) -> str | None:
+    """Text saved in a legacy encoding: Windows-1252 first (what Western Windows tools save as
+    "ANSI", a superset of Latin-1's printable range), else charset-normalizer's guess; None
+    when neither gives text with few control characters (a binary file renamed .txt)."""
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined: another code page, or binary
+        import charset_normalizer
+
+        match = charset_normalizer.from_bytes(raw).best()
+        text = str(match) if match is not None else None
+    if text is None:
+        return None
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
+    return text if controls <= len(text) / 200 else None
 
 
 def _stem_title(path: Path) -> str:

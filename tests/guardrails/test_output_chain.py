@@ -34,3 +34,18 @@ def test_uncited_looping_draft_is_cited_deduplicated_and_mention_free(settings):
     assert result.stop is None
     assert result.text.count("28 days") == 1
     assert "[1]" in result.text and "[4]" not in result.text and "<!channel>" not in result.text
+
+
+def test_supported_steps_that_do_not_say_how_long_are_withheld(settings):
+    """The README's first question: every sentence is in the source, none says how long."""
+    source = ("## Getting a VPN profile\n\n1. Open the self-service portal.\n2. Sign in with your single sign-on account.\n"
+              "3. Download the generated file and import it into the WireGuard app.\n\nEach profile is valid for **90 days**.")
+    draft = ("1. Open the self-service portal [1].\n2. Sign in with your single sign-on account [1].\n"
+             "3. Download the generated file and import it into the WireGuard app [1].")
+    ctx = CheckContext(settings=settings, question="How long is a VPN profile valid?", source_texts=[source], n_sources=1)
+    result = run_validators(draft, output_validators(settings), ctx)
+    verdicts = {v.validator: v for v in result.verdicts}
+    assert verdicts["groundedness"].passed and not verdicts["answer_type"].passed
+    assert result.stop == "refrain"
+    ctx.question = "How do I get a VPN profile?"
+    assert run_validators(draft, output_validators(settings), ctx).stop is None

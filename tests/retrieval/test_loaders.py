@@ -58,10 +58,21 @@ def test_corrupt_pdf_is_reported_by_name(tmp_path: Path) -> None:
         load_file(page)
 
 
-def test_non_utf8_text_is_corrupt(tmp_path: Path) -> None:
-    page = tmp_path / "latin.txt"
-    page.write_bytes("caf\xe9".encode("latin-1"))
-    with pytest.raises(CorruptFile, match="latin.txt"):
+def test_windows_1252_text_is_read_not_refused(tmp_path: Path) -> None:
+    """What Western Windows tools save as "ANSI": accents, curly quotes, dashes, the euro sign."""
+    page = tmp_path / "menu.md"
+    page.write_bytes("# Caf\u00e9 rules\n\nThe \u201cr\u00e9sum\u00e9\u201d costs 5 \u20ac \u2014 na\u00efve.\n".encode("cp1252"))
+    (doc,) = load_file(page)
+    assert doc.title == "Caf\u00e9 rules" and "The \u201cr\u00e9sum\u00e9\u201d costs 5 \u20ac \u2014 na\u00efve." in doc.text
+
+
+def test_binary_without_nul_bytes_is_still_corrupt(tmp_path: Path) -> None:
+    page = tmp_path / "blob.txt"
+    page.write_bytes(bytes((i * 37 + 11) % 255 + 1 for i in range(4000)))  # every byte value but 0, cp1252's holes included
+    with pytest.raises(CorruptFile, match="blob.txt: not valid UTF-8"):
+        load_file(page)
+    page.write_bytes(bytes((i * 37 + 11) % 32 + 1 for i in range(4000)) + "caf\u00e9".encode("cp1252"))  # control bytes
+    with pytest.raises(CorruptFile, match="blob.txt"):
         load_file(page)
 
 
