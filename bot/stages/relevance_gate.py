@@ -6,6 +6,7 @@ from typing import Protocol
 
 from bot.answer import Outcome
 from bot.settings import FALLBACK_TEXT
+from bot.stages.retrieve import searchable
 from bot.turn import Turn
 from retrieval.types import Hit
 
@@ -23,7 +24,7 @@ class RelevanceGateStage:
         self.scorer = scorer
 
     def run(self, turn: Turn) -> None:
-        relevance = self.scorer.relevance(turn.query, turn.hits) if turn.hits else 0.0
+        relevance = self.scorer.relevance(searchable(turn.query), turn.hits) if turn.hits else 0.0
         turn.relevance = relevance
         turn.confidence = relevance
         threshold = turn.settings.min_relevance

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.stages.retrieve import select_passages
+from bot.stages.retrieve import searchable, select_passages
 from bot.turn import Turn
 from retrieval.types import Hit
 
@@ -44,7 +44,7 @@ class LikelihoodRerankStage:
             return
         before = turn.hits[0].chunk.parent_id
         try:
-            turn.hits = self._reranker().rerank(turn.query, turn.hits, depth, settings.likelihood_rerank_weight)
+            turn.hits = self._reranker().rerank(searchable(turn.query), turn.hits, depth, settings.likelihood_rerank_weight)
         except Exception as error:  # noqa: BLE001 - an optional re-ordering must not cost the user the answer
             # the type only at ERROR: the message may quote the question (the traceback at DEBUG)
             log.error("likelihood reranking failed (request %s): %s; keeping the hybrid order", turn.request.request_id, type(error).__name__)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.stages.retrieve import select_passages
+from bot.stages.relevance_gate import RelevanceGateStage
+from bot.stages.retrieve import RetrieveStage, select_passages
+from bot.turn import Turn
 from retrieval.types import Chunk, Hit
 
 
@@ -19,3 +21,23 @@ def test_sources_get_the_configured_link_and_one_passage_per_parent(make_setting
     assert [p.text for p in passages] == ["all about vpn", "all about leave"]
     assert [s.url for s in sources] == ["https://wiki.example.com/kb/it.md", ""]
     assert [s.heading for s in sources] == ["Handbook › vpn", "Handbook › leave"]
+
+
+def test_redaction_placeholders_are_not_searched_or_scored(make_settings):
+    """No document holds "[CREDIT_CARD]": searched, it sank a card question under the gate."""
+    asked = []
+
+    class Recorder:
+        def search(self, query, *, k, alpha):
+            asked.append(query)
+            return [_hit("travel", "/kb/expenses.md")]
+
+        def relevance(self, query, hits):
+            asked.append(query)
+            return 0.9
+
+    turn = Turn(question="card", settings=make_settings(), query="My card [CREDIT_CARD] was declined. What is the hotel limit?")
+    RetrieveStage(Recorder()).run(turn)
+    RelevanceGateStage(Recorder()).run(turn)
+    assert asked == ["My card was declined. What is the hotel limit?"] * 2
+    assert not turn.stopped
