@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     store: Literal["lancedb", "weaviate"] = Field("lancedb", description="Knowledge-base backend: the embedded LanceDB store under data_dir, or a Weaviate server.")
     weaviate_url: str | None = Field(None, description="Weaviate HTTP endpoint (store = weaviate), e.g. http://weaviate:8080.")
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate gRPC port (the v4 client searches over gRPC).")
+    weaviate_grpc_host: str | None = Field(None, description="Weaviate gRPC host, when not weaviate_url's host (a separate ingress); Weaviate Cloud's grpc-<cluster> host and port 443 are found without it.")
     weaviate_api_key: SecretStr | None = Field(None, description="Weaviate API key, when the server requires one.")
     weaviate_collection: str = Field("RagbotChunk", min_length=1, description="Weaviate collection holding the chunks (one tenant per workspace inside it).")
     tenant: str = Field("default", min_length=1, description="Knowledge-base tenant (one per Slack workspace).")
@@ -118,7 +119,7 @@ class Settings(BaseSettings):
         "(docs/benchmarks.md).",
     )
     likelihood_rerank_weight: float = Field(0.7, ge=0.0, le=10.0, description="Weight of that likelihood (mean log-prob per question token) against the fused score.")
-    max_vector_distance: float | None = Field(None, ge=0.0, le=2.0, description="Vector hits farther than this cosine distance are dropped (both stores); unset: no limit.")
+    max_vector_distance: float | None = Field(None, ge=0.0, le=2.0, description="Vector hits farther than this cosine distance are dropped (both stores; Weaviate also drops keyword hits that far); unset: no limit.")
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Gate: below this relevance ragbot falls back instead of generating.")
 
     # --- generation ------------------------------------------------------------------
@@ -302,6 +303,13 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "store"
+
+    @property
+    def knowledge_base_label(self) -> str:
+        """Where this tenant's knowledge base lives, for messages ("in {label}")."""
+        if self.store == "weaviate":
+            return f"Weaviate at {self.weaviate_url or '(weaviate_url not set)'} (collection {self.weaviate_collection!r}, tenant {self.tenant!r})"
+        return f"{self.store_dir} (tenant {self.tenant!r})"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -38,9 +38,9 @@ def ask(
     try:
         size = knowledge_base_size(settings)
     except Exception as error:  # noqa: BLE001 - a broken store is reported in one line
-        fail(f"cannot open the knowledge base in {settings.store_dir}: {error}")
+        fail(f"cannot open the knowledge base in {settings.knowledge_base_label}: {error}")
     if size == 0:
-        fail(f"the knowledge base in {settings.data_dir} is empty: run `ragbot ingest PATH...` first")
+        fail(f"the knowledge base in {settings.knowledge_base_label} is empty: run `ragbot ingest PATH...` first")
     pipeline = build_pipeline(settings)
     for n, text in enumerate(questions):
         answer = pipeline.run(text)

@@ -10,6 +10,7 @@ returned vectors (cosine, computed here) and the BM25 part of ``explain_score``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import urlparse
@@ -36,6 +37,53 @@ def tenant_name(tenant: str) -> str:
     if safe == tenant and 0 < len(tenant) <= 64:
         return tenant
     return f"{safe[:55]}_{content_hash(tenant)[:8]}"
+
+
+# client errors that mean the server cannot be reached or is failing, not that the request was wrong
+_OUTAGES = {"WeaviateConnectionError", "WeaviateTimeoutError", "WeaviateStartUpError", "WeaviateGRPCUnavailableError",
+            "WeaviateRetryError", "WeaviateClosedClientError"}
+_GRPC_OUTAGE = re.compile(r"\b(UNAVAILABLE|DEADLINE_EXCEEDED)\b")
+
+
+def is_outage(error: Exception) -> bool:
+    """A Weaviate error the pipeline should treat as "store down" (retried, "try again later"):
+    connection, timeout and start-up errors, 5xx answers, gRPC UNAVAILABLE/DEADLINE_EXCEEDED."""
+    if type(error).__name__ in _OUTAGES:
+        return True
+    code = getattr(error, "status_code", None)
+    if isinstance(code, int) and code >= 500:
+        return True
+    return type(error).__name__ == "WeaviateQueryError" and bool(_GRPC_OUTAGE.search(str(error)))
+
+
+def _outage_is_unavailable(method):
+    """Client errors raised after connecting (a restart, a network blip) become StoreUnavailable,
+    like a failed connection, so searches are retried and the asker hears "try again later"."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            self._forget_client()
+            first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+            raise StoreUnavailable(f"Weaviate is unavailable: {type(error).__name__}: {first_line}") from error
+
+    return wrapper
+
+
+def grpc_endpoint(http_host: str, settings) -> tuple[str, int]:
+    """Where the client's gRPC channel goes: ``weaviate_grpc_host`` when set; on Weaviate Cloud
+    (``*.weaviate.cloud``, ``*.weaviate.network``) the cluster's ``grpc-`` host on port 443, as the
+    client's own ``connect_to_weaviate_cloud`` does; else the HTTP host and ``weaviate_grpc_port``."""
+    port_given = "weaviate_grpc_port" in settings.model_fields_set
+    if settings.weaviate_grpc_host:
+        return settings.weaviate_grpc_host, settings.weaviate_grpc_port
+    if http_host.endswith((".weaviate.cloud", ".weaviate.network")) and not http_host.startswith("grpc-"):
+        return f"grpc-{http_host}", settings.weaviate_grpc_port if port_given else 443
+    return http_host, settings.weaviate_grpc_port
 
 
 def bm25_from_explain(explain: str | None) -> float | None:
@@ -85,6 +133,7 @@ class WeaviateStore:
         if not url.hostname:
             raise StoreUnavailable(f"weaviate_url {settings.weaviate_url!r} is not a URL like http://host:8080")
         key = settings.weaviate_api_key.get_secret_value() if settings.weaviate_api_key else None
+        grpc_host, grpc_port = grpc_endpoint(url.hostname, settings)
 
         def connect():
             import weaviate
@@ -93,7 +142,7 @@ class WeaviateStore:
             secure = url.scheme == "https"
             return weaviate.connect_to_custom(
                 http_host=url.hostname, http_port=url.port or (443 if secure else 8080), http_secure=secure,
-                grpc_host=url.hostname, grpc_port=settings.weaviate_grpc_port, grpc_secure=secure,
+                grpc_host=grpc_host, grpc_port=grpc_port, grpc_secure=secure,
                 auth_credentials=Auth.api_key(key) if key else None,
                 additional_config=AdditionalConfig(timeout=Timeout(init=10, query=30, insert=120)),
             )
@@ -110,18 +159,36 @@ class WeaviateStore:
                 raise StoreUnavailable(f"cannot reach Weaviate: {type(error).__name__}: {error}") from None
         return self._client
 
+    def _forget_client(self) -> None:
+        """Drop a client that hit an outage, so the next call connects afresh."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
+
     def _collection(self, create: bool = False):
         collections = self.client.collections
         if not collections.exists(self.collection_name):
             if not create:
                 return None
-            collections.create(**collection_config(self.collection_name))
+            try:
+                collections.create(**collection_config(self.collection_name))
+            except Exception:
+                # two instances ingesting for the first time: the other one created it first
+                if not collections.exists(self.collection_name):
+                    raise
         collection = collections.get(self.collection_name)
         if create:
             from weaviate.classes.tenants import Tenant
 
             if self.tenant_id not in collection.tenants.get():
-                collection.tenants.create([Tenant(name=self.tenant_id)])
+                try:
+                    collection.tenants.create([Tenant(name=self.tenant_id)])
+                except Exception:
+                    if self.tenant_id not in collection.tenants.get():
+                        raise
         return collection.with_tenant(self.tenant_id)
 
     def _tenant_exists(self) -> bool:
@@ -133,6 +200,7 @@ class WeaviateStore:
             self._client.close()
             self._client = None
 
+    @_outage_is_unavailable
     def drop_tenant(self) -> None:
         """Remove this tenant and its objects (isolated evaluation knowledge bases)."""
         if self._tenant_exists():
@@ -141,16 +209,19 @@ class WeaviateStore:
     def clear(self) -> None:
         self.drop_tenant()
 
+    @_outage_is_unavailable
     def drop_collection(self) -> None:
         """Delete the whole collection, every tenant included (tests and resets)."""
         self.client.collections.delete(self.collection_name)
 
     # --- writing ------------------------------------------------------------------
+    @_outage_is_unavailable
     def count(self) -> int:
         if not self._tenant_exists():
             return 0
         return int(self._collection().aggregate.over_all(total_count=True).total_count or 0)
 
+    @_outage_is_unavailable
     def document_hashes(self) -> dict[str, tuple[str, str]]:
         if not self._tenant_exists():
             return {}
@@ -172,11 +243,17 @@ class WeaviateStore:
             for chunk, vector in zip(chunks, vectors)
         ]
 
+    @_outage_is_unavailable
     def upsert(self, chunks: list[Chunk], vectors: np.ndarray) -> UpsertReport:
+        """Write the chunks, then delete what the old versions of their documents had beyond them.
+
+        Object ids are uuid5 of the chunk id, so writing overwrites the chunks a new version
+        shares with the old one in place: questions asked during a re-ingest still find the
+        document (deleting first left it missing until the write ended, for good if the write failed).
+        """
         if not chunks:
             return UpsertReport()
         collection = self._collection(create=True)
-        self.delete_documents({c.doc_id for c in chunks})
         report = UpsertReport()
         objects = self.data_objects(chunks, vectors)
         failed: set[int] = set()
@@ -185,6 +262,8 @@ class WeaviateStore:
             try:
                 result = collection.data.insert_many(batch)
             except Exception as error:  # the whole batch failed (e.g. WeaviateInsertManyAllFailedError)
+                if is_outage(error):
+                    raise
                 failed.update(range(start, start + len(batch)))
                 report.failed.extend(f"{chunks[start + i].chunk_id}: {type(error).__name__}" for i in range(len(batch)))
                 continue
@@ -196,9 +275,30 @@ class WeaviateStore:
         broken = {chunks[i].doc_id for i in failed}
         if broken:
             self.delete_documents(broken)
-        report.written = sum(1 for chunk in chunks if chunk.doc_id not in broken)
+        written: dict[str, list[str]] = {}
+        for chunk in chunks:
+            if chunk.doc_id not in broken:
+                written.setdefault(chunk.doc_id, []).append(chunk.chunk_id)
+        for doc_id, chunk_ids in written.items():
+            self._delete_stale(collection, doc_id, chunk_ids)
+        report.written = sum(len(ids) for ids in written.values())
         return report
 
+    @staticmethod
+    def _delete_stale(collection, doc_id: str, keep: list[str]) -> None:
+        """Delete the document's chunks that are not in ``keep`` (its old version's extra pieces).
+        Plain equal / not-equal filters: ``contains_none`` needs a newer server than the client does."""
+        from weaviate.classes.query import Filter
+
+        where = Filter.all_of([Filter.by_property("doc_id").equal(doc_id),
+                               *(Filter.by_property("chunk_id").not_equal(chunk_id) for chunk_id in keep)])
+        for _ in range(MAX_DELETE_ROUNDS):
+            result = collection.data.delete_many(where=where)
+            done = int(getattr(result, "successful", 0) or 0)
+            if done == 0 or int(getattr(result, "matches", 0) or 0) <= done:
+                break
+
+    @_outage_is_unavailable
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
         from weaviate.classes.query import Filter
 
@@ -226,6 +326,7 @@ class WeaviateStore:
             raise EmptyKnowledgeBase(self.tenant)
         return self._collection()
 
+    @_outage_is_unavailable
     def keyword_search(self, query: str, k: int) -> list[Hit]:
         from weaviate.classes.query import MetadataQuery
 
@@ -234,6 +335,7 @@ class WeaviateStore:
         )
         return [self._hit(obj, bm25=float(obj.metadata.score or 0.0)) for obj in response.objects]
 
+    @_outage_is_unavailable
     def vector_search(self, vector: np.ndarray, k: int) -> list[Hit]:
         from weaviate.classes.query import MetadataQuery
 
@@ -242,6 +344,7 @@ class WeaviateStore:
         )
         return [self._hit(obj, cosine=1.0 - float(obj.metadata.distance)) for obj in response.objects]
 
+    @_outage_is_unavailable
     def hybrid_search(self, query: str, vector: np.ndarray, k: int, alpha: float) -> list[Hit]:
         from weaviate.classes.query import HybridFusion, MetadataQuery
 

@@ -34,6 +34,7 @@ def wire():
     class Wire:
         sent: dict = {}
         batch_errors: dict = {}
+        order: list = []  # the kinds of request, in the order sent
 
     def search(request):
         Wire.sent["search"] = request
@@ -41,10 +42,12 @@ def wire():
 
     def batch(request, timeout, max_retries):
         Wire.sent.setdefault("batch", []).append(request)
+        Wire.order.append("batch")
         return dict(Wire.batch_errors)
 
     def delete(request):
         Wire.sent["delete"] = request
+        Wire.order.append("delete")
         return batch_delete_pb2.BatchDeleteReply(successful=0, matches=0)
 
     def post(*args, **kwargs):
@@ -111,7 +114,19 @@ def test_batch_import_uses_uuid5_ids_tenant_and_vectors_and_reports_failed_objec
     assert _floats(objects[0].vector_bytes) == pytest.approx([0.1, 0.2])
     fields = objects[0].properties.non_ref_properties.fields
     assert fields["doc_id"].string_value == "leave.md" and fields["content_hash"].string_value == "abc"
-    assert "leave.md" in str(wire.sent["delete"])  # the document's old chunks are deleted first
+    assert wire.order == ["batch", "delete"] and "leave.md" in str(wire.sent["delete"])  # ... and deleted
+
+
+def test_a_changed_document_is_overwritten_in_place_then_its_extra_old_chunks_deleted(wire) -> None:
+    """Deleting first left the document unsearchable during the write (and gone if it failed)."""
+    store = _store(wire)
+    chunks = [_chunk("leave.md", 0), _chunk("leave.md", 1)]
+    report = store.upsert(chunks, np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32))
+    assert report.written == 2 and not report.failed
+    assert wire.order == ["batch", "delete"]
+    where = str(wire.sent["delete"].filters)
+    assert "leave.md" in where and "OPERATOR_EQUAL" in where
+    assert where.count("OPERATOR_NOT_EQUAL") == 2 and all(c.chunk_id in where for c in chunks)
 
 
 def test_same_chunk_same_uuid_and_tenants_differ() -> None:
@@ -164,3 +179,73 @@ def test_deletes_repeat_until_the_server_has_deleted_every_match(monkeypatch) ->
     monkeypatch.setattr(store, "_tenant_exists", lambda: True)
     monkeypatch.setattr(store, "_collection", lambda create=False: SimpleNamespace(data=SimpleNamespace(delete_many=delete_many)))
     assert store.delete_documents(["big.md"]) == 25_000 and left[0] == 0
+
+
+def _failing_store(error: Exception) -> tuple[WeaviateStore, list]:
+    """A store whose searches raise ``error``; ``closed`` records the clients it let go of."""
+    from types import SimpleNamespace
+
+    closed = []
+
+    def hybrid(**kwargs):
+        raise error
+
+    client = SimpleNamespace(close=lambda: closed.append("client"))
+    store = WeaviateStore(lambda: client, "RagbotChunk", "T1")
+    store._tenant_exists = lambda: True
+    store._collection = lambda create=False: SimpleNamespace(query=SimpleNamespace(hybrid=hybrid))
+    store._client = client
+    return store, closed
+
+
+def test_an_outage_after_connecting_is_store_unavailable_and_the_client_is_renewed() -> None:
+    """A restart or network blip mid-run must read as "store down" (retried, "try again later"),
+    not as an unknown error."""
+    from weaviate.exceptions import WeaviateConnectionError, WeaviateQueryError
+
+    from retrieval.errors import StoreUnavailable
+
+    for error in (WeaviateConnectionError("connection refused"), WeaviateQueryError("<AioRpcError: StatusCode.UNAVAILABLE>", "GRPC")):
+        store, closed = _failing_store(error)
+        with pytest.raises(StoreUnavailable, match="Weaviate is unavailable"):
+            store.hybrid_search("vpn", np.zeros(2, dtype=np.float32), 5, 0.5)
+        assert closed == ["client"] and store._client is None
+
+
+def test_a_wrong_request_is_not_an_outage() -> None:
+    from weaviate.exceptions import WeaviateQueryError
+
+    store, closed = _failing_store(WeaviateQueryError("no such property 'titel'", "GRPC"))
+    with pytest.raises(WeaviateQueryError):
+        store.hybrid_search("vpn", np.zeros(2, dtype=np.float32), 5, 0.5)
+    assert not closed
+
+
+def test_a_collection_another_instance_just_created_is_used() -> None:
+    """Two instances ingesting first at the same moment: the loser's create fails, it goes on."""
+    from types import SimpleNamespace
+
+    created = []
+    tenants = {"T1"}
+    handle = SimpleNamespace(tenants=SimpleNamespace(get=lambda: tenants), with_tenant=lambda name: ("handle", name))
+
+    def create(**kwargs):
+        created.append(kwargs["name"])
+        raise RuntimeError("class name 'RagbotChunk' already exists")
+
+    exists = iter([False, True])
+    collections = SimpleNamespace(exists=lambda name: next(exists), create=create, get=lambda name: handle)
+    store = WeaviateStore(lambda: SimpleNamespace(collections=collections), "RagbotChunk", "T1")
+    assert store._collection(create=True) == ("handle", "T1") and created == ["RagbotChunk"]
+
+
+def test_grpc_goes_where_the_server_listens(make_settings) -> None:
+    """Weaviate Cloud serves gRPC on grpc-<cluster>:443; a single ingress needs its own host."""
+    from retrieval.store.weaviate import grpc_endpoint
+
+    assert grpc_endpoint("weaviate", make_settings(store="weaviate", weaviate_url="http://weaviate:8080")) == ("weaviate", 50051)
+    cloud = make_settings(store="weaviate", weaviate_url="https://abc.c0.europe-west3.gcp.weaviate.cloud")
+    assert grpc_endpoint("abc.c0.europe-west3.gcp.weaviate.cloud", cloud) == ("grpc-abc.c0.europe-west3.gcp.weaviate.cloud", 443)
+    ingress = make_settings(store="weaviate", weaviate_url="https://kb.example.com", weaviate_grpc_host="grpc.kb.example.com",
+                            weaviate_grpc_port=443)
+    assert grpc_endpoint("kb.example.com", ingress) == ("grpc.kb.example.com", 443)
