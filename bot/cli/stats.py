@@ -19,7 +19,7 @@ from bot.cli.main import app
 from bot.observability.log_format import first_line
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-OUTCOMES = ("answered", "fallback", "blocked")
+OUTCOMES = ("answered", "fallback", "blocked", "busy")
 MAX_WINDOW = timedelta(days=3653)
 
 
@@ -39,16 +39,7 @@ def parse_window(text: str) -> timedelta:
 
 def summary_lines(summary: Any, window: str) -> list[str]:
     """The same figures `/ragbot stats` shows, as plain lines."""
-    s = summary
-    ratio = "no feedback yet" if s.helpful_ratio is None else f"{s.helpful_ratio:.0%} helpful ({s.helpful} of {s.helpful + s.not_helpful})"
-    p50 = "n/a" if s.p50_latency_ms is None else f"{s.p50_latency_ms / 1000:.2f} s"
-    p95 = "n/a" if s.p95_latency_ms is None else f"{s.p95_latency_ms / 1000:.2f} s"
-    return [
-        f"ragbot, last {window} (since {s.since:%Y-%m-%d %H:%M} UTC)",
-        f"Questions: {s.questions} · answered {s.answered} · fallback {s.fallback} · blocked {s.blocked} · escalated {s.escalated}",
-        f"Feedback: {ratio}",
-        f"Latency: p50 {p50} · p95 {p95}",
-    ]
+    return [f"ragbot, last {window} (since {summary.since:%Y-%m-%d %H:%M} UTC)", *summary.lines()]
 
 
 def bucket_width(span: timedelta) -> timedelta:
@@ -79,12 +70,13 @@ def plot_over_time(rows: list[Any], since: datetime, until: datetime, path: Path
     for row in rows:
         bucket = _floor(row.created_at, width, since)
         counts[bucket][row.outcome] += 1
-        latencies[bucket].append(row.latency_ms / 1000)
+        if row.outcome != "busy":  # turned away at once: no latency to speak of
+            latencies[bucket].append(row.latency_ms / 1000)
     buckets = sorted(counts)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, constrained_layout=True)
     bar_width = width / timedelta(days=1) * 0.9  # matplotlib dates are in days
     base = [0] * len(buckets)
-    for outcome, color in zip(OUTCOMES, ("#2e7d32", "#f9a825", "#c62828")):
+    for outcome, color in zip(OUTCOMES, ("#2e7d32", "#f9a825", "#c62828", "#757575")):
         values = [counts[b][outcome] for b in buckets]
         top.bar(buckets, values, width=bar_width, bottom=base, color=color, label=outcome, align="edge")
         base = [x + y for x, y in zip(base, values)]

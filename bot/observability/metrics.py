@@ -30,6 +30,7 @@ class BotMetrics:
         self.end_to_end_seconds = Histogram("ragbot_end_to_end_seconds", "From a question queued to its reply stored and first sent (queue wait included).", buckets=_STAGE_BUCKETS, registry=r)
         self.questions = Counter("ragbot_questions", "Questions answered, by outcome.", ["outcome"], registry=r)
         self.escalations = Counter("ragbot_escalations_requested", "Questions the pipeline asked a human for.", registry=r)
+        self.held = Counter("ragbot_answers_held", "Answers drafted but held for a human (counted as answered in ragbot_questions).", registry=r)
         self.verdicts = Counter("ragbot_guardrail_verdicts", "Guardrail check results.", ["side", "validator", "result"], registry=r)
         self.stage_errors = Counter("ragbot_stage_errors", "Stages that raised (each ends in a polite reply).", ["stage"], registry=r)
         self.tokens = Counter("ragbot_generator_tokens", "Tokens through the generator.", ["kind"], registry=r)
@@ -57,6 +58,8 @@ class BotMetrics:
             self.stage_seconds.labels(trace.stage).observe(trace.duration_ms / 1000)
             if "error" in trace.details:
                 self.stage_errors.labels(trace.stage).inc()
+            if trace.stage == "generate" and "failure" in trace.details:  # a local model's or a model server's
+                self.external_errors.labels("generator", str(trace.details["failure"])).inc()
             side = _GUARD_STAGES.get(trace.stage)
             for name, verdict in (trace.details.get("verdicts") or {}).items() if side else ():
                 result = "passed" if verdict.get("passed") else str(verdict.get("action") or "failed")

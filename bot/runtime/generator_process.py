@@ -266,8 +266,6 @@ class ProcessGenerator:
             if hung:  # the child ignored its own deadline: replace it, the others are resent
                 log.error("generator child did not answer within %.0fs; restarting it", timeout)
                 self.kill_child()
-            if self.metrics is not None:
-                self.metrics.external_errors.labels("generator", "timeout").inc()
             raise GeneratorTimeout(f"the generator did not answer within {timeout:.0f}s")
 
     def _send(self, pending: _Pending) -> None:

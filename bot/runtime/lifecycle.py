@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from typing import Any
 
 from bot.observability.health import ObservabilityServer, route, warm_up
@@ -31,7 +32,9 @@ ASK_AGAIN_TEXT = (
 
 def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
     payload = dataclasses.asdict(job)
-    payload.pop("received", None)  # a monotonic clock reading means nothing after a restart
+    # a monotonic clock reading means nothing after a restart: the wall-clock moment is kept, so
+    # the recorded latency of an answer given after the restart includes the downtime the asker waited
+    payload["received_at"] = time.time() - (time.perf_counter() - payload.pop("received", time.perf_counter()))
     text = payload.get("text") or ""
     try:
         payload["text"] = redactor(text) if redactor is not None else text
@@ -98,6 +101,8 @@ class ServingRuntime:
             if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
                 continue  # it was answered after all (it finished just as the last run stopped)
             job = QuestionJob(**{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
+            waited = time.time() - float(payload.get("received_at") or time.time())
+            job.received -= max(0.0, waited)
             if payload.get("redacted"):  # answering "...the hotel limit in [LOCATION]?" would fall back or mislead
                 self.bot.worker.post_note(job, ASK_AGAIN_TEXT)
                 continue

@@ -223,15 +223,7 @@ class AdminCommands:
         return None
 
     def stats(self, args: list[str], user_id: str) -> Reply:
-        s = self.state.questions.summary()
-        ratio = "no feedback yet" if s.helpful_ratio is None else f"{s.helpful_ratio:.0%} helpful ({s.helpful} of {s.helpful + s.not_helpful})"
-        p50 = "n/a" if s.p50_latency_ms is None else f"{s.p50_latency_ms / 1000:.2f} s"
-        p95 = "n/a" if s.p95_latency_ms is None else f"{s.p95_latency_ms / 1000:.2f} s"
-        return Reply(
-            "*ragbot, last 24 hours*\n"
-            f"Questions: {s.questions} · answered {s.answered} · fallback {s.fallback} · blocked {s.blocked} · escalated {s.escalated}\n"
-            f"Feedback: {ratio}\nLatency: p50 {p50} · p95 {p95}"
-        )
+        return Reply("\n".join(["*ragbot, last 24 hours*", *self.state.questions.summary().lines()]))
 
     def escalations(self, args: list[str], user_id: str) -> Reply:
         if not self.is_admin(user_id):  # the list holds questions asked in DMs and private channels

@@ -81,7 +81,7 @@ class SlackBot:
         self.client = client or slack_client(settings, bot_token)  # deadline per call, waits out 429s
         self.hasher = hasher or default_hasher
         self.effective = EffectiveSettings(settings, state.overrides)
-        self.deliverer = OutboxDeliverer(state, self.client, redactor=redactor)
+        self.deliverer = OutboxDeliverer(state, self.client, redactor=redactor, metrics=metrics)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
         self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir))
         chores = [state.events.prune, state.outbox.prune]

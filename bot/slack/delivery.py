@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from datetime import datetime
 
 from slack_sdk import WebClient
@@ -28,10 +29,11 @@ class NotYet(Exception):
 
 
 class OutboxDeliverer:
-    def __init__(self, state: StateStore, client: WebClient, redactor: Callable[[str], str] | None = None) -> None:
+    def __init__(self, state: StateStore, client: WebClient, redactor: Callable[[str], str] | None = None, metrics: Any = None) -> None:
         self.state = state
         self.client = client
         self.redactor = redactor  # a human's answer is kept redacted once it has been delivered
+        self.metrics = metrics
 
     def flush(self, now: datetime | None = None) -> int:
         """Try every due row once, oldest first; returns how many landed."""
@@ -49,6 +51,8 @@ class OutboxDeliverer:
             self.state.outbox.failed(row.id, str(waiting), now, count_attempt=False)
             return False
         except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
+            if self.metrics is not None:  # an alert on this counter must see a Slack outage
+                self.metrics.external_errors.labels("slack", type(error).__name__).inc()
             failed = self.state.outbox.failed(row.id, f"{type(error).__name__}: {error}", now)
             level = logging.ERROR if failed.status == "dead" else logging.WARNING
             log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)

@@ -80,6 +80,7 @@ class QuestionWorker:
         self.deliverer = deliverer
         self.hasher = hasher
         self.redactor = redactor
+        self.metrics = metrics
         base = settings.base
         self.queue_size = base.queue_size
         # bounded pool (issue 6): max_concurrency running, queue_size waiting, the rest refused;
@@ -94,9 +95,17 @@ class QuestionWorker:
         if not self._pool.submit(job):
             log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
             # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
-            threading.Thread(target=self.post_note, args=(job, BUSY_TEXT), name="ragbot-busy-reply", daemon=True).start()
+            threading.Thread(target=self._turn_away, args=(job,), name="ragbot-busy-reply", daemon=True).start()
             return False
         return True
+
+    def _turn_away(self, job: QuestionJob) -> None:
+        """Tell the asker to retry, and count it: overload must show in `/ragbot stats`."""
+        self.post_note(job, BUSY_TEXT)
+        try:
+            self.state.questions.record_busy(job.request_id, job.team_id, self.hasher(job.user_id), self.hasher(job.channel_id))
+        except Exception:  # noqa: BLE001 - the asker has their reply; a lost count is only logged
+            log.exception("could not record turned-away request %s", job.request_id)
 
     @property
     def pending(self) -> int:
@@ -147,6 +156,8 @@ class QuestionWorker:
         if answer.escalate and not settings.escalation_channel:
             log.warning("request %s should escalate (%s) but no escalation_channel is set", answer.request_id, reason)
         held = escalate and settings.hold_escalated_answers and answer.outcome is Outcome.ANSWERED
+        if held and self.metrics is not None:  # ragbot_questions_total says "answered": the asker got none
+            self.metrics.held.inc()
         sources = [s.model_dump(mode="json") for s in answer.sources]
         question = self._stored_question(answer)
         record = QuestionRecord(

@@ -34,12 +34,13 @@ class GenerateStage:
         try:
             generation = self.generator.generate(turn.query, turn.passages, history=turn.request.history, **extra)
         except GeneratorError as error:
-            turn.note(error=str(error)[:300])
-            why = "in time" if isinstance(error, GeneratorTimeout) else "this time (the answering model is not working)"
+            timed_out = isinstance(error, GeneratorTimeout)
+            turn.note(error=str(error)[:300], failure="timeout" if timed_out else type(error).__name__)
+            why = "in time" if timed_out else "this time (the answering model is not working)"
             turn.stop(
                 Outcome.FALLBACK,
                 f"Sorry, I couldn't put an answer together {why}. A human can help with the button below.",
-                f"generator {'timed out' if isinstance(error, GeneratorTimeout) else 'failed'}: {error}",
+                f"generator {'timed out' if timed_out else 'failed'}: {error}",
                 escalate=True,
             )
             return

@@ -12,24 +12,44 @@ from bot.state.models import Escalation, Feedback, QuestionRecord, utcnow
 from bot.state.outbox import KIND_ESCALATION_POST, KIND_REPLY, add_message
 
 
+# a question turned away because the queue was full: recorded so overload shows in the stats
+OUTCOME_BUSY = "busy"
+
+
 @dataclass
 class Summary:
     since: datetime
-    questions: int
-    answered: int
+    questions: int  # every question received in the window, turned-away ones included
+    answered: int  # answers the asker got (held ones are not)
+    held: int  # answers drafted but held for a human (hold_escalated_answers)
     fallback: int
     blocked: int
+    busy: int  # turned away: the queue was full
     escalated: int
-    helpful: int
+    helpful: int  # votes on the window's answers
     not_helpful: int
     helpful_ratio: float | None  # None when nobody pressed a feedback button
-    p50_latency_ms: float | None
+    p50_latency_ms: float | None  # over the questions answered, turned-away ones excluded
     p95_latency_ms: float | None
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["since"] = self.since.isoformat()
         return data
+
+    def lines(self) -> list[str]:
+        """The figures as `ragbot stats` and `/ragbot stats` both show them."""
+        held = f" · held for a human {self.held}" if self.held else ""
+        busy = f" · turned away (busy) {self.busy}" if self.busy else ""
+        votes = self.helpful + self.not_helpful
+        ratio = "no feedback yet" if self.helpful_ratio is None else f"{self.helpful_ratio:.0%} helpful ({self.helpful} of {votes})"
+        p50, p95 = ("n/a" if ms is None else f"{ms / 1000:.2f} s" for ms in (self.p50_latency_ms, self.p95_latency_ms))
+        return [
+            f"Questions: {self.questions} · answered {self.answered}{held} · fallback {self.fallback} · blocked {self.blocked}{busy}"
+            f" · escalated {self.escalated}",
+            f"Feedback: {ratio}",
+            f"Latency: p50 {p50} · p95 {p95}",
+        ]
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -113,11 +133,19 @@ class QuestionRepository:
         return True
 
     def feedback(self, since: datetime | None = None) -> list[Feedback]:
+        """Votes on the questions asked since ``since`` (when the vote was cast does not matter)."""
         with self.db.transaction() as session:
             query = select(Feedback)
             if since is not None:
-                query = query.where(Feedback.at >= since)
+                query = query.join(QuestionRecord, QuestionRecord.request_id == Feedback.request_id).where(QuestionRecord.created_at >= since)
             return list(session.scalars(query).all())
+
+    def record_busy(self, request_id: str, team_id: str, user_hash: str, channel_hash: str) -> None:
+        """A question turned away because the queue was full; its text is not kept (it never
+        reached the PII checks)."""
+        with self.db.transaction() as session:
+            session.add(QuestionRecord(request_id=request_id, team_id=team_id, user_hash=user_hash, channel_hash=channel_hash,
+                                       outcome=OUTCOME_BUSY, answer_sent=False, delivery_status="sent"))
 
     def summary(self, since: datetime | None = None, now: datetime | None = None) -> Summary:
         """Counts and latency percentiles since ``since`` (default: the last 24 hours), computed
@@ -125,20 +153,27 @@ class QuestionRepository:
         since = since or (now or utcnow()) - timedelta(hours=24)
         recent = QuestionRecord.created_at >= since
         outcome = lambda name: func.count().filter(QuestionRecord.outcome == name)  # noqa: E731
+        answered = QuestionRecord.outcome == "answered"
         with self.db.transaction() as session:
-            questions, answered, fallback, blocked, escalated = session.execute(
-                select(func.count(), outcome("answered"), outcome("fallback"), outcome("blocked"), func.count().filter(QuestionRecord.escalated))
+            questions, sent, held, fallback, blocked, busy, escalated = session.execute(
+                select(func.count(), func.count().filter(answered & QuestionRecord.answer_sent), func.count().filter(answered & ~QuestionRecord.answer_sent),
+                       outcome("fallback"), outcome("blocked"), outcome(OUTCOME_BUSY), func.count().filter(QuestionRecord.escalated))
                 .where(recent)
             ).one()
+            # votes on the window's questions, not votes cast in it (a vote changed today on last
+            # week's answer is last week's figure)
             votes, helpful = session.execute(
-                select(func.count(), func.count().filter(Feedback.helpful)).where(Feedback.at >= since)
+                select(func.count(), func.count().filter(Feedback.helpful))
+                .join(QuestionRecord, QuestionRecord.request_id == Feedback.request_id).where(recent)
             ).one()
-            latency = select(QuestionRecord.latency_ms).where(recent).order_by(QuestionRecord.latency_ms)
+            timed = recent & (QuestionRecord.outcome != OUTCOME_BUSY)
+            latency = select(QuestionRecord.latency_ms).where(timed).order_by(QuestionRecord.latency_ms)
+            n = questions - busy
             p50, p95 = (
-                session.scalars(latency.offset(_rank(questions, q) - 1).limit(1)).first() if questions else None for q in (50, 95)
+                session.scalars(latency.offset(_rank(n, q) - 1).limit(1)).first() if n else None for q in (50, 95)
             )
         return Summary(
-            since=since, questions=questions, answered=answered, fallback=fallback, blocked=blocked, escalated=escalated,
+            since=since, questions=questions, answered=sent, held=held, fallback=fallback, blocked=blocked, busy=busy, escalated=escalated,
             helpful=helpful, not_helpful=votes - helpful, helpful_ratio=(helpful / votes) if votes else None,
             p50_latency_ms=p50, p95_latency_ms=p95,
         )

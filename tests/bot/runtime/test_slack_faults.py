@@ -138,6 +138,8 @@ def test_generator_timeout_is_explained_in_the_thread(rig):
     [text] = h.texts(event["ts"])
     assert "couldn't put an answer together in time" in text
     assert h.state.questions.list()[0].escalated
+    # an alert on failed calls must see a dead or slow model
+    assert h.metrics.registry.get_sample_value("ragbot_external_call_errors_total", {"target": "generator", "kind": "timeout"}) == 1
 
 
 def test_slack_429_is_waited_out_and_the_reply_posted_once(rig, make_settings):
@@ -164,6 +166,7 @@ def test_slack_500_keeps_the_reply_and_the_outbox_sends_it_once(rig):
     [reply] = h.replies(event["ts"])
     assert "GlobalProtect" in reply.args["text"] and len(api.find("chat.postMessage!failed")) == 2
     assert h.state.questions.list()[0].delivery_status == "sent"
+    assert h.metrics.registry.get_sample_value("ragbot_external_call_errors_total", {"target": "slack", "kind": "SlackApiError"}) == 2
 
 
 def test_a_full_queue_answers_busy_at_once_and_every_question_gets_one_reply(rig):
@@ -178,8 +181,12 @@ def test_a_full_queue_answers_busy_at_once_and_every_question_gets_one_reply(rig
     texts = [h.texts(e["ts"]) for e in events]
     assert all(len(t) == 1 for t in texts), texts
     busy = [t[0] for t in texts if t[0] == BUSY_TEXT]
-    assert 1 <= len(busy) <= 3 and len(h.state.questions.list()) == 6 - len(busy)
-    assert h.metrics.rejected._value.get() == len(busy)
+    assert 1 <= len(busy) <= 3 and h.metrics.rejected._value.get() == len(busy)
+    deadline = time.monotonic() + 5  # the turned-away ones are recorded beside the listener
+    while len(h.state.questions.list()) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    summary = h.state.questions.summary()  # overload shows in /ragbot stats, not only in Prometheus
+    assert (summary.questions, summary.busy, summary.answered) == (6, len(busy), 6 - len(busy))
 
 
 class GatedGenerator(TopicGenerator):
@@ -223,6 +230,10 @@ def test_graceful_shutdown_keeps_unfinished_questions_and_the_next_start_answers
     assert len(h.state.questions.list()) == 2
 
     generator.closed = False
+    with h.runtime.pending.engine.begin() as conn:  # the restart took a minute: the askers waited that too
+        for row_id, payload in list(conn.exec_driver_sql("SELECT id, payload FROM pending_questions")):
+            moved = {**json.loads(payload), "received_at": json.loads(payload)["received_at"] - 60}
+            conn.exec_driver_sql("UPDATE pending_questions SET payload = ? WHERE id = ?", (json.dumps(moved), row_id))
     h2 = start(data_dir=h.settings.data_dir)
     assert h2.runtime.recovered == 2  # re-queued; the third is asked again (below)
     assert h2.bot.drain(20)
@@ -231,6 +242,8 @@ def test_graceful_shutdown_keeps_unfinished_questions_and_the_next_start_answers
     # the one whose words were redacted is not answered from "[EMAIL_ADDRESS]": the asker is asked again
     assert "please ask it again" in h2.texts(events[4]["ts"])[0]
     assert len(h2.state.questions.list()) == 4 and h2.runtime.pending.count() == 0
+    recovered = [r for r in h2.state.questions.list() if r.latency_ms > 60_000]
+    assert len(recovered) == 2  # the latency recorded for them includes the downtime
 
 
 def wait_for(condition, timeout: float = 10.0) -> bool:

@@ -63,6 +63,27 @@ def test_summary_counts_outcomes_feedback_and_latency_of_the_window(state):
     assert percentile([], 50) is None and percentile([5.0], 95) == 5.0
 
 
+def test_summary_tells_held_answers_and_turned_away_questions_apart_and_dates_votes_by_their_question(state):
+    """An admin misread all three: a held answer counted as answered, overload did not show,
+    and a vote cast today on last week's answer counted in today's window."""
+    state.questions.record(_record("sent", "answered", 100), replies=[])
+    state.questions.record(_record("held", "answered", 200, answer_sent=False), replies=[])
+    for n in range(3):
+        state.questions.record_busy(f"busy{n}", "T1", "uh", "ch")
+    old = _record("old", "answered", 300)
+    old.created_at = utcnow() - timedelta(days=3)
+    state.questions.record(old, replies=[])
+    assert state.questions.add_feedback("old", "h1", False) and state.questions.add_feedback("sent", "h1", True)
+    s = state.questions.summary()
+    assert (s.questions, s.answered, s.held, s.busy) == (5, 1, 1, 3)
+    assert (s.helpful, s.not_helpful) == (1, 0)  # the vote on the 3-day-old answer is not today's
+    assert (s.p50_latency_ms, s.p95_latency_ms) == (100, 200)  # turned-away questions have no latency
+    assert [f.request_id for f in state.questions.feedback(since=utcnow() - timedelta(days=1))] == ["sent"]
+    assert s.lines()[0] == "Questions: 5 · answered 1 · held for a human 1 · fallback 0 · blocked 0 · turned away (busy) 3 · escalated 0"
+    [busy] = [r for r in state.questions.list() if r.request_id == "busy0"]
+    assert busy.question == "" and busy.outcome == "busy"
+
+
 def test_thread_history_is_oldest_first_and_skips_held_answers(state):
     first = _record("t1", thread_key="K")
     second = _record("t2", thread_key="K", answer_sent=False)
