@@ -64,6 +64,7 @@ class EvalResult:
     answers: list[str] = field(default_factory=list)
     decided_by: str = ""  # the stage that stopped the turn, or the reason it escalated
     mean_logprob: float | None = None  # the generator's confidence in its own words, when it ran
+    generator_failure: str | None = None  # "timeout" or the error's class when the generator failed (counted as abstained)
 
 
 def sample_questions(squad: Path, ood: Path | None, limit: int | None, seed: int, articles: list[str] | None = None) -> list[EvalQuestion]:
@@ -103,7 +104,7 @@ def judge(question: EvalQuestion, answer, latency_ms: float) -> EvalResult:
     generated = next((t.details for t in answer.trace if t.stage == "generate"), {})
     return EvalResult(question.category, question.question, verdict, answer.outcome.value, bool(answer.escalate), answer.text,
                       round(latency_ms, 1), valid, question.doc_id, question.answers,
-                      stopped or (answer.escalation_reason or ""), generated.get("mean_logprob"))
+                      stopped or (answer.escalation_reason or ""), generated.get("mean_logprob"), generated.get("failure"))
 
 
 def run(pipeline, questions: list[EvalQuestion], progress: Callable[[int, int], None] | None = None, overrides: dict[str, Any] | None = None) -> list[EvalResult]:

@@ -47,6 +47,18 @@ def _drop_knowledge_base(eval_settings) -> None:
         err_console.print(f"warning: could not remove the evaluation tenant {eval_settings.tenant!r}: {error}", highlight=False)
 
 
+def _adapter_label(settings) -> str:
+    """The adapter the run used, by name ("(active)" told a reader of the report nothing)."""
+    if settings.adapter:
+        return settings.adapter
+    from adapters.registry import AdapterRegistry
+
+    try:
+        return AdapterRegistry(settings.adapters_dir).active() or "none (base model)"
+    except Exception:  # noqa: BLE001 - a label only
+        return "the active one (unreadable registry)"
+
+
 @eval_app.command("answers")
 def eval_answers(
     squad: Path = typer.Option(..., "--squad", help="SQuAD 2.0 file: the knowledge base and its (un)answerable questions."),
@@ -101,8 +113,13 @@ def eval_answers(
         if temporary:
             _drop_knowledge_base(eval_settings)
             shutil.rmtree(kb_dir, ignore_errors=True)
+    failures = sum(1 for r in results if r.generator_failure)
+    if failures:  # they count as abstentions, as the asker saw a fallback; a broken model must not pass for a cautious one
+        err_console.print(f"warning: the generator failed or timed out on {failures} of {len(results)} questions; they count as "
+                          "abstentions (answers.jsonl, decided_by)", highlight=False)
     context = {"squad": str(squad), "ood": str(ood) if ood else None, "limit per category": limit, "seed": seed,
-               "articles": ", ".join(article) or "all", "adapter": settings.adapter or "(active)", "questions": counts(results),
+               "articles": ", ".join(article) or "all", "adapter": _adapter_label(settings), "questions": counts(results),
+               "generator failures (counted as abstentions)": failures,
                "knowledge base": ingested.summary(), "minutes": round((time.perf_counter() - started) / 60, 1),
                "generator backend": settings.generator_backend}
     if report is not None:

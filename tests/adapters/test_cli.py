@@ -163,3 +163,19 @@ def test_eval_answers_builds_its_knowledge_base_in_a_tenant_of_its_own(data_dir,
     eval_answers._drop_knowledge_base(eval_settings.with_overrides({"store": "weaviate", "weaviate_url": "http://127.0.0.1:9"}))
     eval_answers._drop_knowledge_base(eval_settings)  # embedded: its folder goes instead
     assert dropped == ["eval-1234"]
+
+
+@pytest.mark.slow
+def test_eval_answers_says_when_the_generator_failed_and_names_the_adapter(data_dir, tmp_path, monkeypatch):
+    """A dead model server's fallbacks counted as abstentions: it looked like a cautious model."""
+    monkeypatch.setenv("RAGBOT_GENERATOR_BACKEND", "openai")
+    monkeypatch.setenv("RAGBOT_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    paragraph = "Each VPN profile issued by the self-service portal is valid for ninety days, after which a new profile must be generated."
+    squad = tmp_path / "kb.json"
+    squad.write_text(json.dumps({"data": [{"title": "VPN", "paragraphs": [{"context": paragraph, "qas": [
+        {"id": "1", "question": "How long is a VPN profile from the self-service portal valid?", "answers": [{"text": "ninety days"}]}]}]}]}))
+    result = runner.invoke(app, ["eval", "answers", "--squad", str(squad), "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert "the generator failed or timed out on 1 of 1 questions" in result.output
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "(active)" not in report and "generator failures (counted as abstentions)" in report
