@@ -65,9 +65,13 @@ def build_data(
         train, val, mixed = split_by_document(kept, validation_share, seed)
     except (DataError, GeneratorError) as error:
         fail(str(error))
+    kinds = {k: sum(1 for r in train + val if r.meta.get("kind") == k) for k in ("answerable", "unanswerable", "no_gold")}
+    if not train or not kinds["answerable"]:  # empty files, or data that teaches only "I don't know."
+        fail(f"{squad}: no {'training examples' if not train else 'answerable questions'} to build from "
+             f"({len(paragraphs)} paragraphs, {len(questions)} questions, {len(holdout)} article(s) held out, "
+             f"{len(too_long)} example(s) too long for max_context_tokens); nothing written")
     write_records(out / TRAIN_FILE, train)
     write_records(out / VAL_FILE, val)
-    kinds = {k: sum(1 for r in train + val if r.meta.get("kind") == k) for k in ("answerable", "unanswerable", "no_gold")}
     summary = {"squad": str(squad), "train": len(train), "val": len(val), "kinds": kinds, "too_long": len(too_long),
                "exact_duplicates": exact, "near_duplicates": near, "mixed_dropped": mixed, "holdout_articles": list(holdout),
                "options": options.__dict__, "seconds": round(time.perf_counter() - started, 1)}

@@ -179,3 +179,15 @@ def test_eval_answers_says_when_the_generator_failed_and_names_the_adapter(data_
     assert "the generator failed or timed out on 1 of 1 questions" in result.output
     report = (tmp_path / "report" / "report.md").read_text()
     assert "(active)" not in report and "generator failures (counted as abstentions)" in report
+
+
+@pytest.mark.slow
+def test_build_data_with_nothing_to_teach_writes_nothing_and_says_why(data_dir, tmp_path, monkeypatch, smol_dir):
+    """Only unanswerable questions: empty or abstain-only files were written with exit 0."""
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    squad = tmp_path / "unanswerable.json"
+    squad.write_text(json.dumps({"data": [{"title": "T", "paragraphs": [{"context": "The office opens at nine.", "qas": [
+        {"id": "1", "question": "Who founded the office?", "answers": [], "is_impossible": True}]}]}]}))
+    result = runner.invoke(app, ["finetune", "build-data", "--squad", str(squad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "to build from" in result.output and "nothing written" in " ".join(result.output.split())
+    assert not (tmp_path / "out" / "train.jsonl").exists()
