@@ -15,9 +15,18 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# output folders this command created before its work: a refusal must not leave them behind empty
+_created_folders: list[Path] = []
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error (never a traceback) and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    while _created_folders:
+        try:
+            _created_folders.pop().rmdir()  # only when still empty
+        except OSError:
+            pass
     sys.exit(code)
 
 
@@ -35,10 +44,13 @@ def output_folder_or_fail(path: Path | None, option: str) -> None:
         return
     if path.exists() and not path.is_dir():
         fail(f"{option} {path} is a file, not a folder")
+    existed = path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         fail(f"{option} {path}: cannot create the folder ({error.strerror or error})")
+    if not existed:
+        _created_folders.append(path)
     if not os.access(path, os.W_OK):
         fail(f"{option} {path}: the folder is not writable")
 
