@@ -20,7 +20,7 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _TIME = re.compile(
-    r"^\W*when\b|\b(what|which)\s+(year|date|day|month|time|century|decade|era|season|hour)\b"
+    r"^\W*when\b(?![^?]*,\s*(this|that|it|there)?\s*\w*\s*(what|which|who|whom|whose|how|where|why)\b)|\b(what|which)\s+(year|date|day|month|time|century|decade|era|season|hour)\b"
     r"|\bin\s+(what|which)\s+(year|century|decade|month|period)\b",
     re.IGNORECASE,
 )
@@ -30,17 +30,18 @@ _WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand "
     "thousands million millions billion billions trillion dozen dozens half quarter third once twice thrice double "
-    "triple few several many numerous multiple most none unlimited percent free "
+    "triple few several many numerous multiple most none nothing unlimited percent free more less fewer least "
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth twentieth hundredth "
     # durations, times and frequencies
     "seconds minute minutes hour hours day days week weeks month months year years decade decades "
-    "century centuries era period today tomorrow yesterday tonight morning afternoon evening night noon "
+    "century centuries era period following prior upon today tomorrow yesterday tonight morning afternoon evening night noon "
     "midnight weekend weekends ago before after during until till since within early earlier late later "
     "immediately soon never always forever indefinitely permanently annually yearly monthly "
     "weekly daily hourly quarterly regularly "
     "january february march april june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter"
 ).split()
-_STATES = re.compile(r"\d|\b(" + "|".join(sorted(set(_WORDS), key=len, reverse=True)) + r")\b|\b(?-i:May)\b", re.IGNORECASE)
+_STATES = re.compile(r"\d|\b(" + "|".join(sorted(set(_WORDS), key=len, reverse=True)) + r")\b|\ba\s+single\b|\b(?-i:May)\b", re.IGNORECASE)
 # digits that are not an answer's figures: list markers, citations, links, code
 _NOT_FIGURES = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+|\[\d+\]|<[^>]*>|https?://\S+|`[^`]*`", re.MULTILINE)
 

@@ -21,6 +21,8 @@ STEPS = (
         ("In which year was the office opened?", "time"),
         ("What time does the service desk open?", "time"),
         ("What happens when my laptop is stolen?", None),  # 'when' not at the start: not a time question
+        ("When my laptop is stolen, who do I call?", None),  # a 'when' clause before the real question
+        ("When extensive time is required, this represents what case?", None),
         ("How do I get a VPN profile?", None),
         ("Who approves expenses?", None),
     ],
@@ -38,6 +40,8 @@ def test_question_forms(question, kind):
         ("After the war [1].", True),
         ("In May [1].", True),
         ("Weekly [1].", True),
+        ("A single output [1].", True),
+        ("Following the Nice Treaty [1].", True),
         (STEPS, False),  # list numbers, links and citations are not figures
         ("Through the self-service portal [1].", False),
         ("You may ask the service desk [1].", False),  # the verb, not the month
