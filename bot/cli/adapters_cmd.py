@@ -33,7 +33,8 @@ def list_adapters() -> None:
     for info in registry.list():
         metrics = info.metadata.get("metrics", {})
         loss = f"{metrics.get('initial_eval_loss')} -> {metrics.get('best_eval_loss')}" if metrics else "?"
-        table.add_row("*" if info.name == active else "", info.name, "built-in" if info.builtin else "trained",
+        where = "built-in" if info.builtin else ("trained (unfinished: time limit)" if info.metadata.get("unfinished") else "trained")
+        table.add_row("*" if info.name == active else "", info.name, where,
                       str(info.metadata.get("base_model", "?")), loss, str(info.metadata.get("created_at", "?")),
                       str(info.metadata.get("data_counts", {}).get("train", "?")))
     console.print(table)

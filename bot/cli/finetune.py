@@ -178,6 +178,9 @@ def train_cmd(
     counts = {"train": len(train), "val": len(prepared.val)}
     meta = metadata(model_dir, data_hash, config, result, counts, device)
     meta["name"] = name
+    unfinished = result.stopped_because.startswith("time limit")
+    if unfinished:  # saved so it can be compared and resumed, never switched on by itself
+        meta["unfinished"] = True
     if opt_in:
         meta["default"] = False
     target = trainer.save_adapter(settings.adapters_dir / name, meta)
@@ -186,7 +189,10 @@ def train_cmd(
                   f"adapter {name!r} saved to {target}", highlight=False, soft_wrap=True)
     if result.stopped_because.startswith("time limit") and not named:
         console.print(f"to resume, rerun with --name {name}", highlight=False)
-    if use:
+    if use and unfinished:
+        console.print(f"not switched to {name!r}: its training stopped at the time limit; resume it (same command), "
+                      f"or switch to it as it is with `ragbot adapters use {name}`", highlight=False, soft_wrap=True)
+    elif use:
         AdapterRegistry(settings.adapters_dir).use(name)
         console.print(f"{name!r} is now the active adapter", highlight=False)
 

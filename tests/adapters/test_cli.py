@@ -89,6 +89,32 @@ def test_finetune_train_stops_where_asked_and_marks_an_opt_in_adapter(data_dir, 
     assert meta["default"] is False and meta["settings"]["stop_at_step"] == 1
 
 
+@pytest.mark.slow
+def test_a_run_stopped_by_its_time_limit_is_saved_marked_unfinished_and_not_switched_on(data_dir, tmp_path, monkeypatch, smol_dir):
+    """`train --max-minutes 30 --use` made a half-trained adapter answer every question."""
+    from adapters.finetune.train import Trainer, TrainResult
+
+    monkeypatch.setenv("RAGBOT_GENERATOR_MODEL", str(smol_dir))
+    saved = {}
+    monkeypatch.setattr(Trainer, "train", lambda self, *a, **k: TrainResult(3, 3, 300, 60.0, 1.5, [(3, 1.4)], 1.4, 2.0,
+                                                                             "time limit of 1.0 minutes reached (resume with the same command)"))
+    monkeypatch.setattr(Trainer, "save_adapter", lambda self, target, meta: saved.update(meta) or target)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    from adapters.base import Passage
+    from adapters.prompt import build_messages
+
+    line = {"messages": build_messages("Where is Caen?", [Passage(1, "Facts", "Caen is in Calvados.")]) + [{"role": "assistant", "content": "Calvados [1]."}],
+            "meta": {"doc_ids": ["Caen"]}}
+    (folder / "train.jsonl").write_text(json.dumps(line) + "\n")
+    result = runner.invoke(app, ["finetune", "train", "--data", str(folder), "--name", "half", "--max-minutes", "1", "--use"])
+    assert result.exit_code == 0, result.output
+    assert saved["unfinished"] is True and "not switched to 'half'" in " ".join(result.output.split())
+    from adapters.registry import AdapterRegistry
+
+    assert AdapterRegistry(data_dir / "adapters").active() != "half"
+
+
 @pytest.mark.parametrize("command", [["finetune", "build-data", "--out", "OUT"], ["eval", "retrieval"], ["eval", "answers"]])
 def test_a_malformed_squad_file_is_a_one_line_error(data_dir, tmp_path, command):
     bad = tmp_path / "bad.json"
