@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,6 +32,8 @@ class Readiness:
     expected: set[str] = field(default_factory=set)
     loaded: dict[str, float] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    # checked at every /ready: a reason when the instance cannot serve now (a full disk), else None
+    live_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def mark_loaded(self, component: str, seconds: float) -> None:
@@ -48,7 +53,15 @@ class Readiness:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             waiting = sorted(self.expected - set(self.loaded) - set(self.failed))
-            return {"ready": self._ready(), "loaded": dict(self.loaded), "failed": dict(self.failed), "waiting": waiting}
+            failed, ready = dict(self.failed), self._ready()
+        for name, check in self.live_checks.items():
+            try:
+                reason = check()
+            except Exception as error:  # noqa: BLE001 - a check that cannot run says so
+                reason = f"{type(error).__name__}: {error}"
+            if reason:
+                failed[name], ready = reason, False
+        return {"ready": ready, "loaded": dict(self.loaded), "failed": failed, "waiting": waiting}
 
     def _ready(self) -> bool:
         return bool(self.expected) and self.expected <= set(self.loaded) and not self.failed
@@ -117,6 +130,21 @@ def warm_up(pipeline: Any, readiness: Readiness, metrics: BotMetrics | None = No
 # --- framework-neutral responses: (status, content type, body) ------------------------
 def health_response() -> tuple[int, str, bytes]:
     return 200, JSON, b'{"status": "ok"}'
+
+
+# below this much free space the database cannot take questions, answers or the outbox
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+def disk_space_check(folder: Path, minimum: int = MIN_FREE_BYTES) -> Callable[[], str | None]:
+    """A live check: not ready while ``folder``'s disk has under ``minimum`` bytes free (every
+    question would fail to be stored; a load balancer should send them to another instance)."""
+
+    def check() -> str | None:
+        free = shutil.disk_usage(folder).free
+        return f"only {free // (1024 * 1024)} MiB free on the disk of {folder}" if free < minimum else None
+
+    return check
 
 
 def ready_response(readiness: Readiness) -> tuple[int, str, bytes]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.cache import AnswerCache, CacheLookupStage, CacheStoreStage, KnowledgeBaseVersion
 from bot.observability.hashing import IdHasher
-from bot.observability.health import Readiness
+from bot.observability.health import Readiness, disk_space_check
 from bot.observability.metrics import BotMetrics, default_metrics
 from bot.observability.question_log import QuestionLogger, default_redactor
 from bot.pipeline import Pipeline
@@ -52,6 +52,8 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
     """Harden ``pipeline`` in place for serving; returns the parts ``serve`` needs."""
     metrics = metrics or default_metrics()
     parts = ServingParts(metrics=metrics)
+    if settings.effective_database_url.startswith("sqlite"):  # the database (and LanceDB) live on this disk
+        parts.readiness.live_checks["disk"] = disk_space_check(settings.data_dir)
     raw_retriever = None
     for stage in pipeline.stages:
         if stage.name == "retrieve" and hasattr(stage, "retriever"):

@@ -144,3 +144,31 @@ def test_ready_waits_for_the_likelihood_reranker_when_it_is_on(make_settings):
         assert warm_up(pipeline, readiness) is True
         assert "rerank" in readiness.snapshot()["loaded"]
     assert loads == [3]  # loaded at warm-up only when reranking is on at start-up
+
+
+def test_ready_turns_503_while_the_disk_is_full_and_back(tmp_path, monkeypatch):
+    """Every question would fail to be stored: the load balancer must send them elsewhere."""
+    import shutil
+    from collections import namedtuple
+
+    from bot.observability import health
+
+    readiness = Readiness(expected={"store"})
+    readiness.mark_loaded("store", 0.1)
+    readiness.live_checks["disk"] = health.disk_space_check(tmp_path)
+    assert health.ready_response(readiness)[0] == 200
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 5 * 2**20, 5 * 2**20))
+    status, _, body = health.ready_response(readiness)
+    assert status == 503 and json.loads(body)["failed"] == {"disk": f"only 5 MiB free on the disk of {tmp_path}"}
+    monkeypatch.undo()
+    assert health.ready_response(readiness)[0] == 200
+
+
+def test_serving_parts_check_the_disk_of_an_sqlite_database(make_settings):
+    from bot.runtime.wiring import install_serving_parts
+
+    settings = make_settings()
+    pipeline, _ = _pipeline(settings, SlowStore())
+    parts = install_serving_parts(pipeline, settings, metrics=BotMetrics(process_metrics=False))
+    assert "disk" in parts.readiness.live_checks and parts.readiness.live_checks["disk"]() is None
