@@ -46,7 +46,7 @@ def load_data_dir(path: Path, count_tokens, max_tokens: int, validation_share: f
     Raises :class:`DataError` listing every bad line (file and line number) before any
     training starts, so a typo in line 9,000 does not cost an hour of training."""
     path = Path(path)
-    files = [path] if path.is_file() else sorted(path.glob("*.jsonl"))
+    files = [path] if path.is_file() else sorted(f for f in path.glob("*.jsonl") if f.is_file())  # not a folder named x.jsonl
     if not files:
         raise DataError(f"no .jsonl training files in {path}")
     loaded: dict[Path, list[Record]] = {}
@@ -69,7 +69,11 @@ def load_data_dir(path: Path, count_tokens, max_tokens: int, validation_share: f
         val_docs = {d for r in val for d in r.doc_ids}
         overlap = [r for r in train if set(r.doc_ids) & val_docs]
         if overlap:
-            raise DataError(f"line {overlap[0].line} of the training files shares a document with {VAL_FILE} (split by document)")
+            origin = {id(r): f.name for f in files for r in loaded[f]}
+            first = overlap[0]
+            shared = sorted(set(first.doc_ids) & val_docs)[0]
+            raise DataError(f"{origin.get(id(first), TRAIN_FILE)}:line {first.line} shares document {shared!r} with {VAL_FILE} "
+                            f"({len(overlap)} training line(s) do; split by document so no passage is in both)")
         return Prepared(train, val, exact_in_files + exact, near_in_files + near, files=files)
     everything = [r for file in files for r in loaded[file]]
     kept, exact, near = deduplicate(everything)

@@ -88,9 +88,11 @@ def test_load_data_dir_splits_plain_files_by_document(tmp_path):
 
 
 def test_an_explicit_split_that_leaks_a_document_is_refused(tmp_path):
-    write_records(tmp_path / "train.jsonl", [record("Q1?", "A [1].", doc="d1")])
+    write_records(tmp_path / "train.jsonl", [record("Q1?", "A [1].", doc="d0")])
+    write_records(tmp_path / "export.jsonl", [record("Q3?", "C [1].", doc="d1")])
     write_records(tmp_path / "val.jsonl", [record("Q2?", "B [1].", doc="d1")])
-    with pytest.raises(DataError, match="line 1 of the training files shares a document with val.jsonl"):
+    (tmp_path / "old.jsonl").mkdir()  # a folder with a .jsonl name is not a data file (it was a traceback)
+    with pytest.raises(DataError, match="export.jsonl:line 1 shares document 'd1' with val.jsonl"):
         load_data_dir(tmp_path, chars, 512)
 
 
