@@ -56,10 +56,15 @@ def read_squad(path: Path) -> list[SquadParagraph]:
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise NotSquad(f"{name}: JSON files are read only in SQuAD 2.0 format (a top-level 'data' list of articles)")
     paragraphs = []
+    first_seen: dict[str, int] = {}
     for a_index, article in enumerate(data["data"]):
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
             raise SquadFormatError(f"{name}: article {a_index} is not a SQuAD article (an object with a 'paragraphs' list)")
         title = str(article.get("title", ""))
+        if title in first_seen and article.get("paragraphs"):  # ids '<title>#<n>' would collide: one paragraph would hide the other
+            raise SquadFormatError(f"{name}: articles {first_seen[title]} and {a_index} have the same title {title!r}; paragraph ids "
+                                   f"('{title}#0', ...) must be unique: rename one, or merge their paragraphs into one article")
+        first_seen.setdefault(title, a_index)
         for index, paragraph in enumerate(article.get("paragraphs", [])):
             where = f"{name}: article {title or a_index!r}, paragraph {index}"
             context = paragraph.get("context") if isinstance(paragraph, dict) else None
