@@ -42,10 +42,14 @@ class IngestReport:
 
     def summary(self) -> str:
         return (
-            f"{self.files} files, {self.documents} documents: {self.added} added, {self.updated} updated, "
-            f"{self.skipped} unchanged, {self.removed} removed; {self.chunks} chunks written; {len(self.failures)} failed"
-            + (f"; {self.ignored} files of unsupported types ignored" if self.ignored else "")
+            f"{_count(self.files, 'file')}, {_count(self.documents, 'document')}: {self.added} added, {self.updated} updated, "
+            f"{self.skipped} unchanged, {self.removed} removed; {_count(self.chunks, 'chunk')} written; {len(self.failures)} failed"
+            + (f"; {_count(self.ignored, 'file')} of unsupported types ignored" if self.ignored else "")
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def source_file(location: str, doc_id: str) -> str:

@@ -41,7 +41,7 @@ def ingest(
         ingestor = build_ingestor(settings)
         with Progress(
             TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
-            console=console, transient=True,
+            console=console, transient=True, disable=not console.is_terminal,  # piped: no bar, no stray blank line
         ) as bar:
             task = bar.add_task("", total=None)
 

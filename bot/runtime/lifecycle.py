@@ -106,7 +106,7 @@ class ServingRuntime:
             if payload.get("redacted"):  # answering "...the hotel limit in [LOCATION]?" would fall back or mislead
                 self.bot.worker.post_note(job, ASK_AGAIN_TEXT)
                 continue
-            if self.bot.worker.submit(job):
+            if self.bot.worker.submit(job, record_refusal=False):  # kept below, for the next start
                 queued += 1
             else:
                 self.pending.save([payload], reason="queue full at restart")
