@@ -42,18 +42,22 @@ def tenant_name(tenant: str) -> str:
 # client errors that mean the server cannot be reached or is failing, not that the request was wrong
 _OUTAGES = {"WeaviateConnectionError", "WeaviateTimeoutError", "WeaviateStartUpError", "WeaviateGRPCUnavailableError",
             "WeaviateRetryError", "WeaviateClosedClientError"}
-_GRPC_OUTAGE = re.compile(r"\b(UNAVAILABLE|DEADLINE_EXCEEDED)\b")
+# gRPC status in the message: "[UNAVAILABLE] ...", or the details text of a deadline ("Deadline Exceeded")
+_GRPC_OUTAGE = re.compile(r"\b(UNAVAILABLE|DEADLINE[_ ]EXCEEDED)\b", re.IGNORECASE)
 
 
 def is_outage(error: Exception) -> bool:
     """A Weaviate error the pipeline should treat as "store down" (retried, "try again later"):
-    connection, timeout and start-up errors, 5xx answers, gRPC UNAVAILABLE/DEADLINE_EXCEEDED."""
+    connection, timeout and start-up errors, 5xx answers, gRPC UNAVAILABLE or deadline exceeded
+    (in any query error: a search's, delete_many's, the tenant listing's)."""
     if type(error).__name__ in _OUTAGES:
         return True
     code = getattr(error, "status_code", None)
     if isinstance(code, int) and code >= 500:
         return True
-    return type(error).__name__ == "WeaviateQueryError" and bool(_GRPC_OUTAGE.search(str(error)))
+    from weaviate.exceptions import WeaviateQueryError
+
+    return isinstance(error, WeaviateQueryError) and bool(_GRPC_OUTAGE.search(str(error)))
 
 
 def _outage_is_unavailable(method):

@@ -205,7 +205,10 @@ def test_an_outage_after_connecting_is_store_unavailable_and_the_client_is_renew
 
     from retrieval.errors import StoreUnavailable
 
-    for error in (WeaviateConnectionError("connection refused"), WeaviateQueryError("<AioRpcError: StatusCode.UNAVAILABLE>", "GRPC")):
+    from weaviate.exceptions import WeaviateDeleteManyError
+
+    for error in (WeaviateConnectionError("connection refused"), WeaviateQueryError("<AioRpcError: StatusCode.UNAVAILABLE>", "GRPC"),
+                  WeaviateQueryError("Deadline Exceeded", "GRPC search"), WeaviateDeleteManyError("[UNAVAILABLE] connection reset")):
         store, closed = _failing_store(error)
         with pytest.raises(StoreUnavailable, match="Weaviate is unavailable"):
             store.hybrid_search("vpn", np.zeros(2, dtype=np.float32), 5, 0.5)
