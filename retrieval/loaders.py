@@ -53,20 +53,45 @@ def _read_text(path: Path) -> str:
 
 
 def _decode_legacy(raw: bytes) -> str | None:
-    """Text saved in a legacy encoding: Windows-1252 first (what Western Windows tools save as
-    "ANSI", a superset of Latin-1's printable range), else charset-normalizer's guess; None
-    when neither gives text with few control characters (a binary file renamed .txt)."""
-    try:
-        text = raw.decode("cp1252")
-    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined: another code page, or binary
-        import charset_normalizer
+    """Text that is not valid UTF-8, decoded as best it can be; None for a binary file renamed .txt.
 
-        match = charset_normalizer.from_bytes(raw).best()
-        text = str(match) if match is not None else None
-    if text is None:
+    - UTF-8 with a few stray bytes (no more than its well-formed multi-byte characters: a
+      character pasted from another tool): UTF-8, the stray bytes shown as U+FFFD (decoding
+      it all as Windows-1252 garbled every accent).
+    - Else charset-normalizer's candidates of least "mess": Windows-1252 when it is one of them
+      (what Western Windows tools save as "ANSI"), else its best guess when it recognised a
+      language (Cyrillic in cp1251, ...), else Windows-1250 when that is one of them (it and 1252
+      agree on most accented letters, and a short text gives the detector little to go on).
+    """
+    valid = len(_UTF8_MULTIBYTE.findall(raw))
+    text = raw.decode("utf-8", errors="replace")
+    stray = text.count("\ufffd")
+    if valid and stray <= valid:
+        return text if _mostly_text(text) else None
+    import charset_normalizer
+
+    matches = charset_normalizer.from_bytes(raw, cp_exclusion=_WIDE_ENCODINGS)  # a BOM-less UTF-16 guess is wrong here
+    best = matches.best()
+    if best is None:
         return None
+    least_mess = {m.encoding for m in matches if m.chaos <= best.chaos}
+    if "cp1252" in least_mess:
+        encoding = "cp1252"
+    elif best.coherence > 0 or "cp1250" not in least_mess:
+        encoding = best.encoding
+    else:
+        encoding = "cp1250"
+    text = raw.decode(encoding, errors="replace")
+    return text if _mostly_text(text) else None
+
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_WIDE_ENCODINGS = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le"]
+
+
+def _mostly_text(text: str) -> bool:
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
-    return text if controls <= len(text) / 200 else None
+    return controls <= len(text) / 200
 
 
 def _stem_title(path: Path) -> str:

@@ -66,6 +66,29 @@ def test_windows_1252_text_is_read_not_refused(tmp_path: Path) -> None:
     assert doc.title == "Caf\u00e9 rules" and "The \u201cr\u00e9sum\u00e9\u201d costs 5 \u20ac \u2014 na\u00efve." in doc.text
 
 
+@pytest.mark.parametrize(
+    "text, encoding",
+    [("\u041b\u0438\u043c\u0438\u0442 \u043d\u0430 \u0433\u043e\u0441\u0442\u0438\u043d\u0438\u0446\u0443 150 \u0435\u0432\u0440\u043e \u0432 \u0441\u0443\u0442\u043a\u0438. "
+      "\u041e\u0442\u043f\u0443\u0441\u043a 28 \u0434\u043d\u0435\u0439.", "cp1251"),  # Cyrillic, not "\u00cb\u00e8\u00ec..."
+     ("Za\u017c\u00f3\u0142\u0107 g\u0119\u015bl\u0105 ja\u017a\u0144. Limit hotelowy 150 euro.", "cp1250"),
+     ("Die Gr\u00f6\u00dfe der B\u00fcros ist f\u00fcr alle gleich. Stra\u00dfe.", "cp1252"),
+     ("caf\u00e9", "latin-1")],
+)
+def test_legacy_code_pages_are_told_apart(tmp_path: Path, text: str, encoding: str) -> None:
+    page = tmp_path / "legacy.txt"
+    page.write_bytes(text.encode(encoding))
+    (doc,) = load_file(page)
+    assert doc.text == text
+
+
+def test_utf8_with_a_stray_byte_keeps_its_accents(tmp_path: Path) -> None:
+    """One pasted Windows quote used to turn every other accent into mojibake."""
+    page = tmp_path / "mixed.txt"
+    page.write_bytes("Caf\u00e9 policy \u2014 the limit is 50 \u20ac per day.".encode() + b" Smart \x93quote\x94 here.")
+    (doc,) = load_file(page)
+    assert doc.text == "Caf\u00e9 policy \u2014 the limit is 50 \u20ac per day. Smart \ufffdquote\ufffd here."
+
+
 def test_binary_without_nul_bytes_is_still_corrupt(tmp_path: Path) -> None:
     page = tmp_path / "blob.txt"
     page.write_bytes(bytes((i * 37 + 11) % 255 + 1 for i in range(4000)))  # every byte value but 0, cp1252's holes included
