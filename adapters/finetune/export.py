@@ -28,7 +28,7 @@ from adapters.base import Passage
 from adapters.finetune.records import Record
 from adapters.prompt import build_messages
 from bot.answer import Source
-from guardrails.pii.engine import PLACEHOLDER
+from guardrails.pii.engine import REDACTION_PLACEHOLDER
 from guardrails.pii.validators import unsourced_pii
 
 _CITATION = re.compile(r"\[(\d+)\]")
@@ -103,7 +103,7 @@ def to_record(candidate: Candidate, fetch: FetchPassages, report: ExportReport) 
                 return None
             mapping[n] = new[key]
         answer = _CITATION.sub(lambda m: f"[{mapping[int(m.group(1))]}]", answer)
-    if PLACEHOLDER.search(answer):  # "[PERSON] was ..." would teach the adapter to write placeholders
+    if REDACTION_PLACEHOLDER.search(answer):  # "[PERSON] was ..." would teach the adapter to write placeholders
         report.skip("the answer holds redacted personal data")
         return None
     if unsourced_pii(answer, [p.text for p in passages]):  # a human's answer is kept raw until delivered

@@ -19,14 +19,15 @@ def searchable(query: str) -> str:
     """The question as searched and scored: redaction placeholders ("[CREDIT_CARD]") dropped.
     No document holds them, and their words only dilute the match (a question with a card
     number in it fell under the relevance gate)."""
-    from guardrails.pii.engine import PLACEHOLDER
+    from guardrails.pii.engine import REDACTION_PLACEHOLDER
 
-    return " ".join(PLACEHOLDER.sub(" ", query).split()) or query
+    return " ".join(REDACTION_PLACEHOLDER.sub(" ", query).split()) or query
 
 
 def search_text(turn: Turn) -> str:
-    """The question, preceded by the thread's last turns so follow-ups keep their topic."""
-    recent = [h for h in turn.request.history[-2:] if h.strip()]
+    """The question, preceded by the thread's last turns so follow-ups keep their topic
+    (stored redacted: their placeholders go too)."""
+    recent = [searchable(h) for h in turn.request.history[-2:] if h.strip()]
     return "\n".join([*recent, searchable(turn.query)]) if recent else searchable(turn.query)
 
 

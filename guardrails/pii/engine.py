@@ -25,6 +25,8 @@ HIGH_RISK = frozenset({"CREDIT_CARD", "US_SSN", "IBAN_CODE", "CRYPTO", "SECRET"}
 # Personal data that is redacted unless the sources show it verbatim (when settings allow).
 LOW_RISK = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "PERSON", "LOCATION", "US_DRIVER_LICENSE"})
 REDACTED_ENTITIES = HIGH_RISK | LOW_RISK
+# exactly the placeholders redaction writes ("[WIP]" or "[SSO]" typed by a user are not one)
+REDACTION_PLACEHOLDER = re.compile(r"\[(?:" + "|".join(sorted(REDACTED_ENTITIES)) + r")\]")
 
 # Predefined recognizers that misfire on a US-English workplace's text (see docs/benchmarks.md).
 _DROPPED = {

@@ -41,3 +41,7 @@ def test_redaction_placeholders_are_not_searched_or_scored(make_settings):
     RelevanceGateStage(Recorder()).run(turn)
     assert asked == ["My card was declined. What is the hotel limit?"] * 2
     assert not turn.stopped
+    asked.clear()
+    turn = Turn(question="wip", settings=make_settings(), query="What does [WIP] mean, [PERSON] asked?")  # words a user typed stay
+    RetrieveStage(Recorder()).run(turn)
+    assert asked == ["What does [WIP] mean, asked?"]
