@@ -20,7 +20,7 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _TIME = re.compile(
-    r"^\W*when\b(?![^?]*,\s*(this|that|it|there)?\s*\w*\s*(what|which|who|whom|whose|how|where|why)\b)|\b(what|which)\s+(year|date|day|month|time|century|decade|era|season|hour)\b"
+    r"^\W*when\b(?![^?]*,\s*(this|that|it|there)?\s*\w*\s*(what|which|who|whom|whose|how|where|why)\b)|\b(what|which)\s+(year|date|day|month|time(?!\s+zones?\b)|century|decade|era|season|hour)\b"
     r"|\bin\s+(what|which)\s+(year|century|decade|month|period)\b",
     re.IGNORECASE,
 )
@@ -42,8 +42,9 @@ _WORDS = (
     "monday tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter"
 ).split()
 _STATES = re.compile(r"\d|\b(" + "|".join(sorted(set(_WORDS), key=len, reverse=True)) + r")\b|\ba\s+single\b|\b(?-i:May)\b", re.IGNORECASE)
-# digits that are not an answer's figures: list markers, citations, links, code
-_NOT_FIGURES = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+|\[\d+\]|<[^>]*>|https?://\S+|`[^`]*`", re.MULTILINE)
+# digits that are not an answer's figures: list markers ("2019. It ..." is a year), citations,
+# links and Slack mentions. A value in code counts: "`max_retries: 3`" answers "how many retries".
+_NOT_FIGURES = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+|\[\d+\]|<[^>]*>|https?://[^\s`]+", re.MULTILINE)
 
 
 def expected_type(question: str) -> str | None:
@@ -56,7 +57,7 @@ def expected_type(question: str) -> str | None:
 
 
 def states_type(answer: str) -> bool:
-    """True when the answer holds a figure, an amount word or a time word (outside list markers, links and code)."""
+    """True when the answer holds a figure, an amount word or a time word (list markers, citations and links aside)."""
     return bool(_STATES.search(_NOT_FIGURES.sub(" ", answer)))
 
 

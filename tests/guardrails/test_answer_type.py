@@ -25,6 +25,7 @@ STEPS = (
         ("When extensive time is required, this represents what case?", None),
         ("How do I get a VPN profile?", None),
         ("Who approves expenses?", None),
+        ("What time zone is the office in?", None),
     ],
 )
 def test_question_forms(question, kind):
@@ -45,7 +46,9 @@ def test_question_forms(question, kind):
         (STEPS, False),  # list numbers, links and citations are not figures
         ("Through the self-service portal [1].", False),
         ("You may ask the service desk [1].", False),  # the verb, not the month
-        ("Run `wg-quick up wg0` [1].", False),  # a digit inside code is not an answer's figure
+        ("Set `max_retries: 3` in client.yaml [1].", True),  # a value in code is an answer's figure
+        ("2019. It replaced the old travel rules [1].", True),  # a year, not a list number
+        ("See <https://wiki.example.com/vpn/2024|the VPN page> [1].", False),
     ],
 )
 def test_what_counts_as_stating_an_amount_or_time(answer, states):
