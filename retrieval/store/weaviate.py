@@ -229,10 +229,14 @@ class WeaviateStore:
     def document_hashes(self) -> dict[str, tuple[str, str]]:
         if not self._tenant_exists():
             return {}
-        result = {}
+        result: dict[str, tuple[str, str]] = {}
         for obj in self._collection().iterator(return_properties=["doc_id", "content_hash", "location"]):
             props = obj.properties
-            result[props["doc_id"]] = (props["content_hash"], props["location"])
+            seen = result.get(props["doc_id"])
+            # chunks of two versions (a write cut off by an outage after overwriting some of them):
+            # no hash matches, so the next ingest writes the document again
+            digest = props["content_hash"] if seen is None or seen[0] == props["content_hash"] else ""
+            result[props["doc_id"]] = (digest, props["location"])
         return result
 
     def data_objects(self, chunks: list[Chunk], vectors: np.ndarray) -> list:

@@ -252,3 +252,15 @@ def test_grpc_goes_where_the_server_listens(make_settings) -> None:
     ingress = make_settings(store="weaviate", weaviate_url="https://kb.example.com", weaviate_grpc_host="grpc.kb.example.com",
                             weaviate_grpc_port=443)
     assert grpc_endpoint("kb.example.com", ingress) == ("grpc.kb.example.com", 443)
+
+
+def test_a_document_left_with_chunks_of_two_versions_counts_as_changed() -> None:
+    """A write cut off by an outage after overwriting some chunks: the next ingest must redo it."""
+    from types import SimpleNamespace
+
+    rows = [("a.md", "new"), ("a.md", "old"), ("a.md", "new"), ("b.md", "same"), ("b.md", "same")]
+    objects = [SimpleNamespace(properties={"doc_id": d, "content_hash": h, "location": f"/kb/{d}"}) for d, h in rows]
+    store = WeaviateStore(lambda: None, "RagbotChunk", "T1")
+    store._tenant_exists = lambda: True
+    store._collection = lambda create=False: SimpleNamespace(iterator=lambda return_properties: iter(objects))
+    assert store.document_hashes() == {"a.md": ("", "/kb/a.md"), "b.md": ("same", "/kb/b.md")}
