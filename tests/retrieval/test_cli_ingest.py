@@ -34,7 +34,7 @@ def test_ingest_reports_counts_and_failures(runner, corpus: Path) -> None:
     result = runner.invoke(app, ["ingest", str(corpus)])
     assert result.exit_code == 1, result.output  # the rest went in, but a scheduled ingest must notice
     assert "3 added" in result.output and "1 failed" in result.output and "broken.pdf" in result.output
-    assert "1 files of unsupported types ignored" in result.output
+    assert "1 file of unsupported types ignored" in result.output
     again = runner.invoke(app, ["ingest", str(corpus)])
     assert "3 unchanged" in again.output and "0 chunks written" in again.output
 
