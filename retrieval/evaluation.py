@@ -34,7 +34,7 @@ def squad_questions(path: Path, answerable: bool = True, articles: Callable[[int
     """Questions of a SQuAD 2.0 file with their paragraph's id (answerable ones by default),
     of the articles whose index ``articles`` accepts (all by default)."""
     try:
-        paragraphs = read_squad(path)
+        paragraphs = read_squad(path, unique_titles=True)
     except SquadFormatError as error:
         raise CorruptFile(str(error)) from None
     return [

@@ -40,8 +40,10 @@ class SquadParagraph:
         return f"{self.title}#{self.index}"
 
 
-def read_squad(path: Path) -> list[SquadParagraph]:
-    """Every paragraph of a SQuAD 2.0 file with its questions, in file order."""
+def read_squad(path: Path, unique_titles: bool = False) -> list[SquadParagraph]:
+    """Every paragraph of a SQuAD 2.0 file with its questions, in file order. ``unique_titles``:
+    refuse two articles of one title (evaluations: their '<title>#<n>' ids would collide and one
+    paragraph hide the other; ingest instead stores the first and reports the second)."""
     name = Path(path).name
     try:
         data = json.loads(Path(path).read_bytes().decode("utf-8-sig"))
@@ -61,7 +63,7 @@ def read_squad(path: Path) -> list[SquadParagraph]:
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
             raise SquadFormatError(f"{name}: article {a_index} is not a SQuAD article (an object with a 'paragraphs' list)")
         title = str(article.get("title", ""))
-        if title in first_seen and article.get("paragraphs"):  # ids '<title>#<n>' would collide: one paragraph would hide the other
+        if unique_titles and title in first_seen and article.get("paragraphs"):  # ids '<title>#<n>' would collide: one paragraph would hide the other
             raise SquadFormatError(f"{name}: articles {first_seen[title]} and {a_index} have the same title {title!r}; paragraph ids "
                                    f"('{title}#0', ...) must be unique: rename one, or merge their paragraphs into one article")
         first_seen.setdefault(title, a_index)

@@ -42,7 +42,7 @@ class Question:
 def load_squad(path: Path) -> tuple[list[Paragraph], list[Question]]:
     """Paragraphs (``<title>#<index>`` ids, as in the shared data) and their questions."""
     try:
-        found = read_squad(path)
+        found = read_squad(path, unique_titles=True)
     except SquadFormatError as error:
         raise DataError(str(error)) from None
     paragraphs, questions = [], []

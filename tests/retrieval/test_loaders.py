@@ -263,11 +263,16 @@ def test_symlinked_folders_are_walked_once(tmp_path: Path) -> None:
     assert any("already walked" in why for why in found.problems.values())
 
 
-def test_two_articles_with_one_title_are_refused_not_merged_silently(tmp_path: Path) -> None:
-    """'<title>#<n>' ids collided: one paragraph replaced the other and evaluations judged against the lost one."""
+def test_two_articles_with_one_title_are_refused_by_evaluations(tmp_path: Path) -> None:
+    """'<title>#<n>' ids collided: one paragraph replaced the other and evaluations judged against
+    the lost one (ingest stores the first and reports the second: tests/retrieval/test_ingest.py)."""
+    from adapters.finetune.squad import load_squad
+    from retrieval.evaluation import squad_questions
+
     data = {"data": [{"title": "Oxygen", "paragraphs": [{"context": "O2 is a gas.", "qas": []}]},
                      {"title": "Oxygen", "paragraphs": [{"context": "Ozone is O3.", "qas": []}]}]}
     file = tmp_path / "merged.json"
     file.write_text(json.dumps(data))
-    with pytest.raises(CorruptFile, match="articles 0 and 1 have the same title 'Oxygen'"):
-        load_file(file)
+    for load in (load_squad, squad_questions):
+        with pytest.raises(Exception, match="articles 0 and 1 have the same title 'Oxygen'"):
+            load(file)
