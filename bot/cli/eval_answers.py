@@ -116,7 +116,7 @@ def eval_answers(
     failures = sum(1 for r in results if r.generator_failure)
     if failures:  # they count as abstentions, as the asker saw a fallback; a broken model must not pass for a cautious one
         err_console.print(f"warning: the generator failed or timed out on {failures} of {len(results)} questions; they count as "
-                          "abstentions (answers.jsonl, decided_by)", highlight=False)
+                          "abstentions (generator_failure in answers.jsonl)", highlight=False)
     context = {"squad": str(squad), "ood": str(ood) if ood else None, "limit per category": limit, "seed": seed,
                "articles": ", ".join(article) or "all", "adapter": _adapter_label(settings), "questions": counts(results),
                "generator failures (counted as abstentions)": failures,
