@@ -17,9 +17,10 @@ import typer
 from bot.cli.common import console, fail, settings_or_fail
 from bot.cli.main import app
 from bot.observability.log_format import first_line
+from bot.state.questions import OUTCOME_BUSY
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-OUTCOMES = ("answered", "fallback", "blocked", "busy")
+OUTCOMES = ("answered", "fallback", "blocked", OUTCOME_BUSY)
 MAX_WINDOW = timedelta(days=3653)
 
 
@@ -70,7 +71,7 @@ def plot_over_time(rows: list[Any], since: datetime, until: datetime, path: Path
     for row in rows:
         bucket = _floor(row.created_at, width, since)
         counts[bucket][row.outcome] += 1
-        if row.outcome != "busy":  # turned away at once: no latency to speak of
+        if row.outcome != OUTCOME_BUSY:  # turned away at once: no latency to speak of
             latencies[bucket].append(row.latency_ms / 1000)
     buckets = sorted(counts)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, constrained_layout=True)
