@@ -70,6 +70,18 @@ class BoundedExecutor(Generic[J]):
             self._cond.notify()
             return True
 
+    def wait_for_room(self, timeout: float) -> bool:
+        """Block until a job would be queued (True) or ``timeout`` passes / intake stops (False):
+        for a caller that must not be refused, e.g. questions kept over a restart."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._accepting and len(self._waiting) >= self.queue_size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return self._accepting
+
     @property
     def accepting(self) -> bool:
         return self._accepting

@@ -88,15 +88,33 @@ class ServingRuntime:
         return route(path, self.parts.readiness, self.parts.metrics)
 
     def recover(self) -> int:
-        """Re-queue the questions the previous run kept; returns how many were queued again."""
-        from bot.slack.worker import QuestionJob
+        """Re-queue the questions the previous run kept; returns how many were queued now. Those
+        beyond the queue's room stay kept and are fed in as it frees: they were accepted once, so
+        they are never turned away."""
+        queued, overflow = self._requeue(self._take(None))
+        if overflow:
+            self._keep(overflow)
+            threading.Thread(target=self._feed_kept, name="ragbot-recovery", daemon=True).start()
+        return queued
 
+    def _take(self, limit: int | None) -> list[dict[str, Any]]:
         try:
-            payloads = self.pending.take_all()
+            return self.pending.take(limit)
         except Exception:  # noqa: BLE001
             log.exception("could not read the questions kept by the last shutdown")
-            return 0
-        queued = 0
+            return []
+
+    def _keep(self, payloads: list[dict[str, Any]]) -> None:
+        try:
+            self.pending.save(payloads, reason="queue full at restart")
+        except Exception:  # noqa: BLE001
+            log.exception("could not keep %d question(s) that did not fit the queue", len(payloads))
+
+    def _requeue(self, payloads: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        """Queue kept questions in order; returns (queued, the ones that did not fit)."""
+        from bot.slack.worker import QuestionJob
+
+        queued, overflow = 0, []
         for payload in payloads:
             if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
                 continue  # it was answered after all (it finished just as the last run stopped)
@@ -106,13 +124,28 @@ class ServingRuntime:
             if payload.get("redacted"):  # answering "...the hotel limit in [LOCATION]?" would fall back or mislead
                 self.bot.worker.post_note(job, ASK_AGAIN_TEXT)
                 continue
-            if self.bot.worker.submit(job, record_refusal=False):  # kept below, for the next start
-                queued += 1
+            if overflow or not self.bot.worker.submit(job, kept=True):  # once full, later ones wait too: order kept
+                overflow.append(payload)
             else:
-                self.pending.save([payload], reason="queue full at restart")
+                queued += 1
         if payloads:
-            log.info("re-queued %d of %d question(s) kept by the last shutdown", queued, len(payloads))
-        return queued
+            log.info("re-queued %d of %d kept question(s); %d wait for room", queued, len(payloads), len(overflow))
+        return queued, overflow
+
+    def _feed_kept(self) -> None:
+        """Queue the kept questions that did not fit at start, one as each place frees, until
+        none is left or intake stops (what is left then stays kept for the next start)."""
+        worker = self.bot.worker
+        while worker.accepting:
+            if not worker.wait_for_room(1.0):
+                continue
+            payloads = self._take(1)
+            if not payloads:
+                return
+            _, overflow = self._requeue(payloads)
+            if overflow:  # a new question took the place first
+                self._keep(overflow)
+                time.sleep(0.2)
 
     # --- stop -----------------------------------------------------------------------------
     def shutdown(self) -> Any:

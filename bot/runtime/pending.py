@@ -48,8 +48,13 @@ class PendingQuestions:
 
     def take_all(self) -> list[dict[str, Any]]:
         """Every kept question, oldest first; each is removed by the one taker whose delete hits it."""
+        return self.take(None)
+
+    def take(self, limit: int | None) -> list[dict[str, Any]]:
+        """At most ``limit`` kept questions (all when None), oldest first, removed as they are taken."""
+        query = select(pending_table.c.id, pending_table.c.payload).order_by(pending_table.c.id)
         with self.engine.begin() as conn:
-            rows = conn.execute(select(pending_table.c.id, pending_table.c.payload).order_by(pending_table.c.id)).all()
+            rows = conn.execute(query if limit is None else query.limit(limit)).all()
         taken = []
         for row in rows:
             with self.engine.begin() as conn:

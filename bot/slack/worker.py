@@ -90,22 +90,30 @@ class QuestionWorker:
         )
 
     # --- queueing ---------------------------------------------------------------------
-    def submit(self, job: QuestionJob, *, record_refusal: bool = True) -> bool:
-        """Queue ``job``; when the queue is full the asker is told to retry (False). ``record_refusal``
-        False: the caller keeps the question for later (a restart's recovery), so it is not
-        recorded as turned away (that record would mark it handled)."""
-        if not self._pool.submit(job):
-            log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
-            # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
-            threading.Thread(target=self._turn_away, args=(job, record_refusal), name="ragbot-busy-reply", daemon=True).start()
+    def submit(self, job: QuestionJob, *, kept: bool = False) -> bool:
+        """Queue ``job``; when the queue is full the asker is told to retry (False). ``kept``: the
+        caller keeps the question and queues it again when there is room (a restart's recovery),
+        so a full queue neither tells the asker to ask again nor records it as turned away."""
+        if self._pool.submit(job):
+            return True
+        if kept:
             return False
-        return True
+        log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
+        # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
+        threading.Thread(target=self._turn_away, args=(job,), name="ragbot-busy-reply", daemon=True).start()
+        return False
 
-    def _turn_away(self, job: QuestionJob, record: bool) -> None:
+    @property
+    def accepting(self) -> bool:
+        return self._pool.accepting
+
+    def wait_for_room(self, timeout: float) -> bool:
+        """Whether the queue has room now or gets it within ``timeout`` (False once shutting down)."""
+        return self._pool.wait_for_room(timeout)
+
+    def _turn_away(self, job: QuestionJob) -> None:
         """Tell the asker to retry, and count it: overload must show in `/ragbot stats`."""
         self.post_note(job, BUSY_TEXT)
-        if not record:
-            return
         try:
             self.state.questions.record_busy(job.request_id, job.team_id, self.hasher(job.user_id), self.hasher(job.channel_id))
         except Exception:  # noqa: BLE001 - the asker has their reply; a lost count is only logged
