@@ -330,7 +330,7 @@ class Settings(BaseSettings):
             return self
         unknown = sorted(set(overrides) - set(type(self).model_fields))
         if unknown:
-            raise SettingsError(f"unknown setting {unknown[0]!r}; `ragbot settings` (or `/ragbot config` in Slack) lists them")
+            raise SettingsError(f"unknown setting {unknown[0]!r}{_did_you_mean(unknown[0], '`/ragbot config` in Slack')}")
         merged = {**self.model_dump(), **overrides}
         try:  # model_validate skips BaseSettings.__init__, so the environment and file are not re-read
             return Settings.model_validate(merged)
@@ -362,6 +362,17 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_WORDS & set(re.split(r"[._]", name)))
 
 
+def closest_setting(name: str) -> str | None:
+    """The setting a mistyped key most likely meant (min_relevence: min_relevance), if any."""
+    close = difflib.get_close_matches(name.lower(), sorted(Settings.model_fields), n=1)
+    return close[0] if close else None
+
+
+def _did_you_mean(name: str, lister: str = "`ragbot settings`") -> str:
+    close = closest_setting(name)
+    return f"; did you mean {close!r}?" if close else f"; {lister} lists them"
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
@@ -373,6 +384,9 @@ def _describe(error: ValidationError) -> str:
             value = re.sub(r"(://)[^/@\s]*@", r"\1***@", value)  # a password in a URL
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        if item.get("type") == "extra_forbidden":  # a mistyped key in the file (or a keyword)
+            parts.append(f"unknown setting {name!r}{_did_you_mean(name)}")
+            continue
         parts.append(f"setting {name!r}: {message}{shown}" if item.get("loc") else message)  # cross-field checks have no loc
     return "; ".join(parts)
 

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from adapters.model_store import configured_base_hash
 from adapters.registry import BASE_MODEL, AdapterError, AdapterRegistry
-from bot.settings import Settings, SettingsError, is_secret_name
+from bot.settings import Settings, SettingsError, closest_setting, is_secret_name
 from bot.slack import blocks as bk
 from bot.slack.effective import EffectiveSettings, parse_value
 from bot.state import GLOBAL, StateStore
@@ -177,7 +177,9 @@ class AdminCommands:
         """A one-line reason the change is refused, or None. The settings model itself validates."""
         fields = type(self.settings.base).model_fields
         if key not in fields:
-            return f"Unknown setting `{bk.escape(key)}`. See `/ragbot config` for the list."
+            close = closest_setting(key)
+            hint = f"Did you mean `{close}`? " if close else ""
+            return f"Unknown setting `{bk.escape(key)}`. {hint}See `/ragbot config` for the list."
         if key in NOT_SETTABLE:
             return f"`{key}` can only be set in the environment or the config file (it is read at start-up or guards access)."
         problem = self._breaks_a_scope(key, scope, raw)

@@ -69,7 +69,7 @@ def test_unknown_key_in_file_is_rejected(tmp_path, monkeypatch):
     config = tmp_path / "ragbot.toml"
     config.write_text("min_relevence = 0.5\n")
     monkeypatch.setenv("RAGBOT_CONFIG", str(config))
-    with pytest.raises(SettingsError, match="min_relevence"):
+    with pytest.raises(SettingsError, match="unknown setting 'min_relevence'; did you mean 'min_relevance'"):
         load_settings()
 
 
@@ -82,8 +82,10 @@ def test_overrides_validate_strings_and_ranges(make_settings):
     assert isinstance(changed, Settings)
     with pytest.raises(SettingsError, match="min_relevance"):
         settings.with_overrides({"min_relevance": "7"})
-    with pytest.raises(SettingsError, match="unknown setting"):
+    with pytest.raises(SettingsError, match="unknown setting 'no_such_key'; `/ragbot config` in Slack lists them"):
         settings.with_overrides({"no_such_key": 1})
+    with pytest.raises(SettingsError, match="did you mean 'top_k'"):
+        settings.with_overrides({"topk": 1})
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,7 @@ def test_values_are_validated_by_the_settings_model(start_bot):
     assert "Not changed" in _said(h.slack.command("set top_k lots"))
     assert "Not changed" in _said(h.slack.command("set injection_action explode"))
     assert "Unknown setting `colour`" in _said(h.slack.command("set colour blue"))
+    assert "Did you mean `min_relevance`?" in _said(h.slack.command("set min_relevence 0.4"))
     assert "only be set in the environment" in _said(h.slack.command("set admin_users UEVIL"))
     assert "Usage" in _said(h.slack.command("set top_k"))
     # values each in range that cannot work, or that would never take effect
