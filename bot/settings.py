@@ -180,7 +180,7 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(2, ge=1, le=256, description="Questions answered at once by one bot process.")
     queue_size: int = Field(64, ge=1, le=100000, description="Questions waiting beyond those; more are told to ask again in a minute.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity; DEBUG adds tracebacks.")
-    log_salt: SecretStr | None = Field(None, description="Salt for hashing user/channel ids in logs; default: a random one kept in data_dir. Set it when several instances share logs.")
+    log_salt: SecretStr | None = Field(None, description="Salt for hashing user/channel ids (logs, stored records, thread keys); default: a random one stored in the bot's database, shared by the instances on it.")
     metrics_host: str = Field("127.0.0.1", min_length=1, description="Bind address of the /metrics, /health, /ready server in Socket Mode.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of that server; 0 turns it off.")
     store_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for one knowledge-base search.")

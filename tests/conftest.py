@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,28 @@ def make_settings(tmp_path: Path):
         return load_settings(**values)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL for the tests (pgserver ships its binaries in a wheel); stopped at exit."""
+    pgserver = pytest.importorskip("pgserver", reason="PostgreSQL tests need pgserver (in the dev extra)")
+    pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg (in the dev extra)")
+    try:  # the unix socket lives in the data dir: keep its path short
+        return pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    except Exception as error:  # noqa: BLE001 - say why, visibly, rather than fail every database test
+        pytest.skip(f"cannot start PostgreSQL with pgserver: {type(error).__name__}: {error}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The bot's database as each supported kind: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    server.psql(f'CREATE DATABASE "{name}";')
+    return server.get_uri(name).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture(scope="session")

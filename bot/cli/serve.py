@@ -37,7 +37,7 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     try:
         from bot.observability.hashing import IdHasher
 
-        hasher = IdHasher.from_settings(settings)
+        hasher = IdHasher.from_settings(settings, state.db)
     except ImportError:
         log.warning("bot.observability is not available; user and channel ids are hashed without a salt")
     try:
@@ -47,7 +47,7 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     from bot.runtime.wiring import install_serving_parts
 
     pipeline = build_pipeline(settings)
-    parts = install_serving_parts(pipeline, settings, db_engine=state.db.engine)  # cache, metrics, log, restartable generator
+    parts = install_serving_parts(pipeline, settings, db_engine=state.db.engine, hasher=hasher)  # cache, metrics, log, restartable generator
     try:
         bot = SlackBot(
             settings, pipeline, state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor, metrics=parts.metrics

@@ -9,8 +9,17 @@ import secrets
 from pathlib import Path
 
 from bot.settings import Settings
+from bot.state.db import Database
 
 SALT_FILE = "log_salt"
+SALT_NAME = "id_hash_salt"
+
+
+def _file_salt(data_dir: Path) -> bytes | None:
+    try:
+        return bytes.fromhex((data_dir / SALT_FILE).read_text().strip()) or None
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _load_or_create_salt(data_dir: Path) -> bytes:
@@ -41,9 +50,16 @@ class IdHasher:
         self._salt = salt
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "IdHasher":
+    def from_settings(cls, settings: Settings, db: Database | None = None) -> "IdHasher":
+        """``log_salt`` when set; else the salt stored in the bot's database ``db``, which every
+        instance on it shares: thread keys and user hashes are matched across instances (a
+        follow-up in a thread another instance answered, "Ask a human", an edited question).
+        The first instance seeds it with its old ``data_dir`` salt, so hashes stay stable."""
         if settings.log_salt is not None and settings.log_salt.get_secret_value():
             return cls(settings.log_salt.get_secret_value().encode())
+        if db is not None:
+            seed = _file_salt(settings.data_dir) or secrets.token_bytes(32)
+            return cls(bytes.fromhex(db.shared_value(SALT_NAME, seed.hex())))
         return cls(_load_or_create_salt(settings.data_dir))
 
     def __call__(self, value: str | None) -> str | None:

@@ -48,8 +48,9 @@ def _index(pipeline: Pipeline, name: str) -> int | None:
     return next((i for i, stage in enumerate(pipeline.stages) if stage.name == name), None)
 
 
-def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: BotMetrics | None = None, db_engine: Any = None) -> ServingParts:
-    """Harden ``pipeline`` in place for serving; returns the parts ``serve`` needs."""
+def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: BotMetrics | None = None, db_engine: Any = None, hasher: IdHasher | None = None) -> ServingParts:
+    """Harden ``pipeline`` in place for serving; returns the parts ``serve`` needs. ``hasher``: the
+    Slack bot's, so log lines hash ids as the stored records do."""
     metrics = metrics or default_metrics()
     parts = ServingParts(metrics=metrics)
     if settings.effective_database_url.startswith("sqlite"):  # the database (and LanceDB) live on this disk
@@ -80,6 +81,6 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
         input_at = _index(pipeline, "input_guard")
         pipeline.stages.insert(input_at + 1 if input_at is not None else 0, lookup)
 
-    parts.logger = QuestionLogger(IdHasher.from_settings(settings), default_redactor())
+    parts.logger = QuestionLogger(hasher or IdHasher.from_settings(settings), default_redactor())
     pipeline.observers.extend([parts.logger, metrics])
     return parts

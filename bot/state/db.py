@@ -13,9 +13,10 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.state.models import Base
+from bot.state.models import Base, SharedValue
 
 
 def _engine(url: str) -> Engine:
@@ -51,6 +52,18 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+
+    def shared_value(self, name: str, proposed: str) -> str:
+        """The value stored under ``name``, storing ``proposed`` first if there is none; when
+        instances race, every one of them gets the value that was stored first."""
+        try:
+            with self.transaction() as session:
+                if session.get(SharedValue, name) is None:
+                    session.add(SharedValue(name=name, value=proposed))
+        except IntegrityError:
+            pass  # another instance stored it between our read and our insert
+        with self.transaction() as session:
+            return session.get(SharedValue, name).value
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -26,6 +26,15 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class SharedValue(Base):
+    """A value every instance on this database must agree on (the id-hashing salt): the first
+    one stored wins, and nobody changes it afterwards."""
+
+    __tablename__ = "shared_values"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class SettingOverride(Base):
     """A value set with ``/ragbot set``; scope is ``global`` or a channel id."""
 

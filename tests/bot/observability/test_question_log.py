@@ -141,3 +141,24 @@ def test_an_error_kind_stops_before_the_address_it_names():
 
     assert _error_kind("generator server answered HTTP 503 (http://vllm:8000/v1): overloaded") == "generator server answered HTTP 503"
     assert _error_kind("generator server unreachable (http://vllm:8000/v1): refused") == "generator server unreachable"
+
+
+def test_instances_on_one_database_share_the_salt_so_a_thread_answered_by_one_is_known_to_the_other(make_settings, tmp_path, database_url):
+    from bot.observability.hashing import SALT_FILE
+    from bot.slack.worker import thread_key
+    from bot.state import QuestionRecord, open_state
+
+    first, second = make_settings(data_dir=tmp_path / "a"), make_settings(data_dir=tmp_path / "b")
+    first.data_dir.mkdir(parents=True)
+    (first.data_dir / SALT_FILE).write_text("ab" * 32)  # an instance that ran alone before keeps its hashes
+    state_a, state_b = open_state(database_url), open_state(database_url)
+    try:
+        hash_a, hash_b = IdHasher.from_settings(first, state_a.db), IdHasher.from_settings(second, state_b.db)
+        assert hash_a(USER) == hash_b(USER) == IdHasher(bytes.fromhex("ab" * 32))(USER)
+        record = QuestionRecord(request_id="r1", outcome="answered", latency_ms=1.0, thread_key=thread_key(hash_a, "C1", "1.1"))
+        state_a.questions.record(record, replies=[])
+        assert state_b.questions.answered_thread(thread_key(hash_b, "C1", "1.1"))  # a follow-up reaching the other instance
+        assert IdHasher.from_settings(make_settings(data_dir=tmp_path / "c", log_salt="team-salt"), state_b.db)(USER) == IdHasher(b"team-salt")(USER)
+    finally:
+        state_a.close()
+        state_b.close()

@@ -1,4 +1,5 @@
-"""The state database: repositories on a real SQLite file, and the guarantees others rely on."""
+"""The state database: repositories on a real SQLite file and a real PostgreSQL, and the
+guarantees several instances on one database rely on."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from bot.state.questions import percentile
 
 
 @pytest.fixture
-def state(tmp_path):
-    store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+def state(database_url):
+    store = open_state(database_url)
     yield store
     store.close()
 
@@ -27,8 +28,8 @@ def _escalation(request_id: str) -> Escalation:
     return Escalation(request_id=request_id, channel_id="C1", thread_ts="1.1", asker_id="U1", escalation_channel="CESC", question="q")
 
 
-def test_an_event_id_is_taken_once_even_across_connections(tmp_path, state):
-    other = open_state(f"sqlite:///{tmp_path / 'state.db'}")  # a second instance on the same database
+def test_an_event_id_is_taken_once_even_across_connections(database_url, state):
+    other = open_state(database_url)  # a second instance on the same database
     assert state.events.claim("Ev1") is True
     assert other.events.claim("Ev1") is False and state.events.claim("Ev1") is False
     assert other.events.claim("Ev2") is True
@@ -127,12 +128,12 @@ def test_a_claim_held_by_someone_else_is_not_taken_over(state):
     assert [r.kind for r in state.outbox.all()].count("escalation_update") == 1
 
 
-def test_two_people_answering_at_once_one_wins_and_the_other_is_told(tmp_path, state):
+def test_two_people_answering_at_once_one_wins_and_the_other_is_told(database_url, state):
     """Each answer comes through its own connection (two bot threads or instances)."""
     import threading
 
     escalation_id, _ = state.escalations.create(_escalation("r8"))
-    others = [open_state(f"sqlite:///{tmp_path / 'state.db'}") for _ in range(4)]
+    others = [open_state(database_url) for _ in range(4)]
     barrier, outcomes = threading.Barrier(len(others)), []
 
     def answer(store, n: int) -> None:
