@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 from adapters.base import Passage
 from bot.answer import Source
 from bot.settings import Settings
+from bot.state.db import create_tables
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class AnswerCache:
         self.clock = clock
         self.max_entries = max_entries
         self._puts = 0
-        _metadata.create_all(engine, tables=[cache_table])
+        create_tables(engine, _metadata, [cache_table])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnswerCache":

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, delete, select
 from sqlalchemy.engine import Engine
 
+from bot.state.db import create_tables
+
 _metadata = MetaData()
 pending_table = Table(
     "pending_questions",
@@ -35,7 +37,7 @@ class PendingQuestions:
             engine = create_engine(engine, connect_args={"timeout": 10} if engine.startswith("sqlite") else {}, hide_parameters=True)
         self.engine = engine
         self.instance = instance or socket.gethostname()
-        _metadata.create_all(engine, tables=[pending_table])
+        create_tables(engine, _metadata, [pending_table])
 
     def save(self, payloads: list[dict[str, Any]], reason: str = "shutdown") -> int:
         if not payloads:

@@ -7,13 +7,15 @@ decide which instance takes an event or an outbox message.
 
 from __future__ import annotations
 
+import random
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.state.models import Base, SharedValue
@@ -39,13 +41,34 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
+DDL_LOCK = 0x7261_6762  # "ragb": one PostgreSQL advisory lock for every ragbot schema change
+
+
+def create_tables(engine: Engine, metadata: MetaData, tables: list[Table] | None = None, attempts: int = 5) -> None:
+    """``create_all`` that holds when instances start together on an empty database: on
+    PostgreSQL they take turns under an advisory lock (otherwise the loser fails on the
+    catalog's unique index); elsewhere a lost race ("already exists") is simply tried again,
+    and the second pass finds the tables."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DDL_LOCK})
+                metadata.create_all(conn, tables=tables)
+            return
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1) + random.uniform(0, 0.1))
+
+
 class Database:
     """Engine plus a session factory; ``transaction()`` is the unit of work every repository uses."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
-        Base.metadata.create_all(self.engine)
+        create_tables(self.engine, Base.metadata)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -3,6 +3,7 @@ guarantees several instances on one database rely on."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -232,3 +233,29 @@ def test_open_escalations_are_counted_beyond_the_listed_ones(state):
     for n in range(3):
         state.escalations.create(_escalation(f"c{n}"))
     assert state.escalations.count_open() == 3 and len(state.escalations.open(limit=2)) == 2
+
+
+def test_instances_starting_together_on_an_empty_database_all_start(database_url):
+    from bot.cache import AnswerCache
+    from bot.runtime.pending import PendingQuestions
+
+    barrier, errors, opened = threading.Barrier(4), [], []
+
+    def start():
+        barrier.wait()
+        try:  # what `ragbot serve` creates at start
+            store = open_state(database_url)
+            AnswerCache(store.db.engine)
+            PendingQuestions(store.db.engine)
+            opened.append(store)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(f"{type(error).__name__}: {error}"[:200])
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in opened:
+        store.close()
+    assert errors == [] and len(opened) == 4
