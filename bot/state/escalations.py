@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.state.db import Database
 from bot.state.models import Escalation, OutboxMessage, QuestionRecord, utcnow
@@ -24,21 +25,32 @@ class EscalationRepository:
 
     def create(self, escalation: Escalation) -> tuple[int, bool]:
         """Store a new escalation and queue its post; (id, created). An open escalation for the
-        same request is reused, so pressing "Ask a human" twice escalates once."""
-        with self.db.transaction() as session:
-            existing = session.scalars(
-                select(Escalation).where(Escalation.request_id == escalation.request_id, Escalation.status.in_(OPEN_STATUSES))
-            ).first()
-            if existing is not None:
-                return existing.id, False
-            session.add(escalation)
-            session.flush()
-            record = session.get(QuestionRecord, escalation.request_id)
-            if record is not None:  # "Ask a human" counts as escalated in the stats
-                record.escalated = True
-                record.escalation_reason = record.escalation_reason or escalation.reason
-            add_message(session, KIND_ESCALATION_POST, {}, request_id=escalation.request_id, escalation_id=escalation.id)
-            return escalation.id, True
+        same request is reused, so pressing "Ask a human" twice escalates once, also when the two
+        presses reach two instances at once (a unique index on open escalations decides)."""
+        request_id = escalation.request_id
+        try:
+            with self.db.transaction() as session:
+                existing = self._open_for(session, request_id)
+                if existing is not None:
+                    return existing.id, False
+                session.add(escalation)
+                session.flush()
+                record = session.get(QuestionRecord, request_id)
+                if record is not None:  # "Ask a human" counts as escalated in the stats
+                    record.escalated = True
+                    record.escalation_reason = record.escalation_reason or escalation.reason
+                add_message(session, KIND_ESCALATION_POST, {}, request_id=request_id, escalation_id=escalation.id)
+                return escalation.id, True
+        except IntegrityError:
+            with self.db.transaction() as session:
+                existing = self._open_for(session, request_id)
+            if existing is None:  # not the race this handles
+                raise
+            return existing.id, False
+
+    @staticmethod
+    def _open_for(session, request_id: str) -> Escalation | None:
+        return session.scalars(select(Escalation).where(Escalation.request_id == request_id, Escalation.status.in_(OPEN_STATUSES))).first()
 
     def get(self, escalation_id: int) -> Escalation | None:
         with self.db.transaction() as session:

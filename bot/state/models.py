@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -90,6 +90,11 @@ class Escalation(Base):
     """A question handed to humans, from creation to the human's answer in the asker's thread."""
 
     __tablename__ = "escalations"
+    # one open escalation per question, however many instances handle "Ask a human" at once
+    __table_args__ = (
+        Index("uq_escalations_open_request", "request_id", unique=True,
+              sqlite_where=text("status IN ('open', 'claimed')"), postgresql_where=text("status IN ('open', 'claimed')")),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

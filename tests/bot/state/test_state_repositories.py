@@ -259,3 +259,43 @@ def test_instances_starting_together_on_an_empty_database_all_start(database_url
     for store in opened:
         store.close()
     assert errors == [] and len(opened) == 4
+
+
+def test_ask_a_human_pressed_on_two_instances_at_once_escalates_once(database_url, state):
+    other = open_state(database_url)
+    try:
+        for trial in range(8):
+            request_id = f"esc{trial}"
+            state.questions.record(_record(request_id), replies=[])
+            barrier, results = threading.Barrier(2), []
+
+            def press(store):
+                barrier.wait()
+                results.append(store.escalations.create(_escalation(request_id)))
+
+            threads = [threading.Thread(target=press, args=(store,)) for store in (state, other)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert len(state.escalations.for_request(request_id)) == 1
+            assert sorted(created for _, created in results) == [False, True] and results[0][0] == results[1][0]
+        assert len(state.outbox.all()) == 8  # one escalation post each
+    finally:
+        other.close()
+
+
+def test_a_database_from_before_the_open_escalation_index_gets_it_at_the_next_start(tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    open_state(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX uq_escalations_open_request"))
+    store = open_state(url)
+    try:
+        assert "uq_escalations_open_request" in {index["name"] for index in inspect(store.db.engine).get_indexes("escalations")}
+    finally:
+        store.close()
+        engine.dispose()
