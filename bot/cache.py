@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from adapters.base import Passage
@@ -160,13 +161,21 @@ class AnswerCache:
         values = {"kb_version": kb_version[:200], "created_at": now, "expires_at": now + ttl_s, "hits": 0, "payload": json.dumps(asdict(draft))}
         try:
             with self.engine.begin() as conn:
-                conn.execute(delete(cache_table).where(cache_table.c.key == key))
-                conn.execute(cache_table.insert().values(key=key, **values))
+                for statement in self._replace(key, values):
+                    conn.execute(statement)
             self._puts += 1
             if self._puts % 100 == 1:
                 self.purge()
         except Exception as error:  # noqa: BLE001
             log.warning("answer cache write failed (%s: %s)", type(error).__name__, error)
+
+    def _replace(self, key: str, values: dict[str, Any]) -> list:
+        """An upsert where the database has one, so two instances storing the same question at
+        once do not collide on the key; elsewhere delete + insert (the loser's write is logged)."""
+        dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(self.engine.dialect.name)
+        if dialect is None:
+            return [delete(cache_table).where(cache_table.c.key == key), cache_table.insert().values(key=key, **values)]
+        return [dialect.insert(cache_table).values(key=key, **values).on_conflict_do_update(index_elements=[cache_table.c.key], set_=values)]
 
     def purge(self) -> int:
         """Drop expired entries and, beyond ``max_entries``, the oldest; return how many went."""

@@ -55,8 +55,8 @@ class OverrideRepository:
             return self._set(scope, key, value, user_id)
 
     def _set(self, scope: str, key: str, value: str, user_id: str) -> Change:
-        with self.db.transaction() as session:
-            row = session.scalars(select(SettingOverride).where(SettingOverride.scope == scope, SettingOverride.key == key)).first()
+        with self.db.transaction() as session:  # the row lock (PostgreSQL) keeps each audit row's old value true
+            row = session.scalars(select(SettingOverride).where(SettingOverride.scope == scope, SettingOverride.key == key).with_for_update()).first()
             old = row.value if row else None
             if row is None:
                 session.add(SettingOverride(scope=scope, key=key, value=value, updated_by=user_id))

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.state.db import Database
 from bot.state.models import Escalation, Feedback, QuestionRecord, utcnow
@@ -121,11 +122,20 @@ class QuestionRepository:
             return list(session.scalars(query).all())
 
     def add_feedback(self, request_id: str, user_hash: str, helpful: bool) -> bool:
-        """Record a vote; a second press by the same person changes their vote. False if the question is unknown."""
+        """Record a vote; a second press by the same person changes their vote. False if the
+        question is unknown. Two presses reaching two instances at once: the second insert meets
+        the first's row and becomes an update."""
+        try:
+            return self._add_feedback(request_id, user_hash, helpful)
+        except IntegrityError:
+            return self._add_feedback(request_id, user_hash, helpful)
+
+    def _add_feedback(self, request_id: str, user_hash: str, helpful: bool) -> bool:
         with self.db.transaction() as session:
             if session.get(QuestionRecord, request_id) is None:
                 return False
-            row = session.scalars(select(Feedback).where(Feedback.request_id == request_id, Feedback.user_hash == user_hash)).first()
+            mine = (Feedback.request_id == request_id) & (Feedback.user_hash == user_hash)
+            row = session.scalars(select(Feedback).where(mine).with_for_update()).first()
             if row is None:
                 session.add(Feedback(request_id=request_id, user_hash=user_hash, helpful=helpful))
             else:

@@ -197,3 +197,27 @@ def test_a_store_that_cannot_say_its_version_turns_the_cache_off_not_the_answer(
 
     assert KnowledgeBaseVersion(GoneStore(), ttl_s=0)() is None
     assert "cannot read the knowledge base version (OSError)" in caplog.text
+
+
+def test_instances_storing_the_same_question_at_once_neither_fail_nor_log(database_url, caplog):
+    import threading
+
+    from bot.cache import CachedDraft
+
+    caches = [AnswerCache(database_url) for _ in range(4)]
+    for trial in range(5):
+        barrier = threading.Barrier(4)
+
+        def put(cache, n):
+            barrier.wait()
+            cache.put(f"key{trial}", CachedDraft(draft=f"draft {n}", passages=[], sources=[], relevance=0.8), "kb1", 60)
+
+        threads = [threading.Thread(target=put, args=(cache, n)) for n, cache in enumerate(caches)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert caches[0].get(f"key{trial}").draft.startswith("draft ")
+    assert not [r for r in caplog.records if "cache write failed" in r.getMessage()]
+    for cache in caches:
+        cache.engine.dispose()
