@@ -35,6 +35,7 @@ _STOP = frozenset(
     according passage passages source sources context document documents answer""".split()
 )
 MIN_CONTENT_WORDS = 2
+_WH_QUESTION = re.compile(r"(?:what|what's|whats|which|who|whom|whose|where|when|how)\b", re.IGNORECASE)
 MAX_PASSAGE_SENTENCES = 80
 # A contradiction is not half supported: 0.4 takes even a word-for-word copy below the 0.5 default.
 FLIPPED_POLARITY_FACTOR = 0.4
@@ -63,6 +64,16 @@ def content_words(text: str) -> set[str]:
 
 
 _LIST_MARKER = re.compile(r"^(?:\d{1,3}[.)]|[-*•])$")
+_LEADING_MARKER = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•])\s+")  # "1. Report ..." numbers the item, it claims nothing
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90", "hundred": "100"}
+
+
+def numbers_in(text: str) -> set[str]:
+    """Digits, and the numbers that words spell ("five" is 5), so "5 days" matches "five days"."""
+    found = set(_NUMBER.findall(text.replace(",", "")))
+    return found | {_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS}
 
 
 def split_sentences(text: str) -> list[str]:
@@ -124,6 +135,16 @@ def _flipped(sentence: str, source: str, cosine: float) -> bool:
     return negated(sentence) or _near_copy(sentence, source, cosine) or _restates(sentence, source)
 
 
+_ANSWER_WORDS = frozenset({"yes", "no", "none", "never", "always", "nobody"})
+
+
+def states_something(text: str) -> bool:
+    """Whether a draft says anything at all: a content word or a yes/no, beyond list numbers,
+    citations and filler ("The answer is:", "The passage says")."""
+    words = {w.lower() for w in _WORD.findall(_clean(text)) if not w.isdigit()}
+    return bool(content_words(" ".join(words)) - {""} or words & _ANSWER_WORDS)
+
+
 def _checkable(sentence: str) -> bool:
     return len(content_words(sentence)) >= MIN_CONTENT_WORDS or bool(_NUMBER.search(sentence))
 
@@ -177,10 +198,10 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
     raw = [s for s in split_sentences(answer) if _checkable(_clean(s))]
     if not raw:
         return []
-    sentences = [_clean(s) for s in raw]
+    sentences = [_LEADING_MARKER.sub("", _clean(s)) for s in raw]
     source_text = "\n".join(passages)
-    source_words = content_words(source_text)
-    source_numbers = set(_NUMBER.findall(source_text.replace(",", "")))
+    source_words = content_words(source_text) | {_stem(w) for w in map(str, numbers_in(source_text))}
+    source_numbers = numbers_in(source_text)
     question_words = content_words(question)
     located = [(n, s) for n, p in enumerate(passages, 1) for s in split_sentences(_clean(p))][:MAX_PASSAGE_SENTENCES]
     passage_sentences = [s for _, s in located]
@@ -197,15 +218,18 @@ def score_support(answer: str, passages: list[str], question: str = "", embed=No
         where = [None] * len(sentences)
         closest = [""] * len(sentences)
     polarity_known = not negated(question)  # a negative question makes either polarity a fair answer
+    asks_for_content = bool(_WH_QUESTION.match(question.strip()))
     out = []
     for original, sentence, cosine, passage, source in zip(raw, sentences, best, where, closest):
         words = content_words(sentence)
-        claim = (words - question_words) or words
-        lexical = len(claim & source_words) / len(claim)
+        claim = words - question_words
+        if claim:
+            lexical = len(claim & source_words) / len(claim)
+        else:  # only the question's own words: an answer to "is/can/does ...?", nothing to "what/who/when ...?"
+            lexical = 0.0 if asks_for_content else len(words & source_words) / max(1, len(words))
         semantic = float(np.clip((cosine - 0.2) / 0.5, 0.0, 1.0))
         support = 0.5 * semantic + 0.5 * lexical
-        numbers = set(_NUMBER.findall(sentence.replace(",", "")))
-        if numbers - source_numbers:
+        if numbers_in(sentence) - source_numbers:
             support *= 0.5
         if polarity_known and source and _flipped(sentence, source, cosine):
             support *= FLIPPED_POLARITY_FACTOR
@@ -227,7 +251,10 @@ class GroundednessValidator:
     def validate(self, text: str, context: CheckContext) -> Verdict:
         supports = score_support(text, context.source_texts, context.question, self.embed)
         if not supports:
-            return Verdict(self.name, True, None)
+            if states_something(text):  # "Yes [1].", "PagerDuty.": too short to score
+                return Verdict(self.name, True, None)
+            # "5.\n\nThe answer is.\n\nThe passage is [1]": words, but no claim at all
+            return Verdict(self.name, False, 0.0, "The answer states nothing the sources could support.", fixed=None)
         threshold = context.settings.groundedness_threshold
         # the score (which caps confidence) is the mean support; any sentence below the
         # threshold fails the check, so one invented claim is never averaged away
@@ -239,7 +266,7 @@ class GroundednessValidator:
         for sentence in weak:  # the fix: keep only what the sources support
             kept = kept.replace(sentence, "")
         kept = re.sub(r"[ \t]{2,}", " ", kept).strip()
-        if kept and len(weak) < len(supports):
+        if kept:
             # what is left must itself hold a supported claim: cutting a weak "4. Color printing"
             # also cut it out of "The answer is: 4. Color printing", leaving "The answer is:"
             left = score_support(kept, context.source_texts, context.question, self.embed)
@@ -252,7 +279,7 @@ class GroundednessValidator:
         )
 
 
-_HAS_CITATION = re.compile(r"\[\d+\]")
+_CITED = re.compile(r"\[(\d+)\]")
 _END = re.compile(r"([.!?:;]*)(\s*)$")
 _FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 
@@ -282,10 +309,14 @@ class CitationValidator:
             parts.append(text[cursor:at])
             cursor = at + len(s.sentence)
             in_code = any(start <= at < end for start, end in fences)  # a [1] there would break the command
-            if in_code or _HAS_CITATION.search(s.sentence) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
+            cited = [int(n) for n in _CITED.findall(s.sentence)]
+            if in_code or any(1 <= n <= context.n_sources for n in cited) or s.passage is None or s.support < threshold or s.passage > context.n_sources:
                 parts.append(s.sentence)
                 continue
-            parts.append(_END.sub(lambda m: f" [{s.passage}]{m.group(1)}{m.group(2)}", s.sentence, count=1))
+            # only citations to passages that were not given ("[2]" of one): the format check would
+            # delete them and leave the sentence uncited, so they give way to the supporting one
+            sentence = re.sub(r"\s*\[\d+\]", "", s.sentence) if cited else s.sentence
+            parts.append(_END.sub(lambda m: f" [{s.passage}]{m.group(1)}{m.group(2)}", sentence, count=1))
             added += 1
         if not added:
             return Verdict(self.name, True, 0.0)

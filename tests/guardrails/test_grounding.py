@@ -57,7 +57,7 @@ def test_wholly_unsupported_answer_refrains_even_under_fix(settings):
 def test_a_fix_that_leaves_no_supported_claim_refrains(settings):
     """Cutting the weak list item "4. Days of ..." also cut the supported copy of its words out of
     the lead-in line that repeated it, leaving "The answer is:", which was sent as an answer."""
-    draft = "4. Days of annual leave are 28 per year\n\nThe answer is: 4. Days of annual leave are 28 per year"
+    draft = "4. Days of annual leave are 35 per year\n\nThe answer is: 4. Days of annual leave are 35 per year"
     result = _check(draft, settings, groundedness_action="fix")
     assert result.stop == "refrain", result.text
 
@@ -162,3 +162,25 @@ def test_an_answer_that_says_the_opposite_of_its_source_fails(settings, source, 
     verdict = run_validators(answer, [GroundednessValidator(embed=bag_of_words_embed)], ctx).verdicts[0]
     assert not verdict.passed, (answer, verdict.score)
     assert run_validators(source, [GroundednessValidator(embed=bag_of_words_embed)], ctx).verdicts[0].passed  # the source itself passes
+
+
+def test_a_list_number_is_not_an_invented_figure_and_number_words_match_digits():
+    plain = score_support("Full-time employees get 28 days of annual leave [1].", [SOURCE], QUESTION, bag_of_words_embed)[0]
+    numbered = score_support("1. Full-time employees get 28 days of annual leave [1].", [SOURCE], QUESTION, bag_of_words_embed)[0]
+    assert numbered.support == plain.support
+    words = "Unused leave of up to five days carries over."
+    assert score_support("Up to 5 unused days carry over [1].", [words], "How many days carry over?", bag_of_words_embed)[0].support >= 0.5
+
+
+def test_a_reply_that_only_restates_a_what_question_is_not_supported_but_a_yes_no_answer_is():
+    source = "The travel desk can be reached at travel@example.com."
+    restated = score_support("The email for the travel desk is: [email_here] [1]", [source], "What's the email for the travel desk?", bag_of_words_embed)[0]
+    assert restated.lexical == 0.0 and restated.support < 0.5
+    usb = "USB storage devices are not allowed on company laptops."
+    yes_no = score_support("No, USB storage devices are not allowed on company laptops [1].", [usb], "Are USB storage devices allowed on company laptops?", bag_of_words_embed)[0]
+    assert yes_no.support >= 0.5
+
+
+def test_a_draft_of_filler_and_numbers_only_refrains_but_a_short_answer_passes(settings):
+    assert _check("5. \n\nThe answer is.\n\nThe passage is [1]\n\nThe", settings, groundedness_action="fix").stop == "refrain"
+    assert _check("Yes [1].", settings, groundedness_action="fix").stop is None

@@ -49,3 +49,17 @@ def test_supported_steps_that_do_not_say_how_long_are_withheld(settings):
     assert result.stop == "refrain"
     ctx.question = "How do I get a VPN profile?"
     assert run_validators(draft, output_validators(settings), ctx).stop is None
+
+
+def test_an_invented_value_that_looks_like_personal_data_is_refused_not_redacted_and_sent(settings):
+    """The PII check used to run first: "1234567890" became "[PHONE_NUMBER]", which the grounding
+    check could not call invented, and "the password is [PHONE_NUMBER] [1]" was sent."""
+    source = "## Berlin office\n\nGuests use the ragbot-guest network; reception hands out the password."
+    ctx = CheckContext(settings=settings, question="What is the Wi-Fi password in the Berlin office?", source_texts=[source], n_sources=1)
+    result = run_validators("The Wi-Fi password in the Berlin office is: 1234567890 [1].", output_validators(settings), ctx)
+    assert result.stop == "refrain"  # the fallback is sent instead
+
+
+def test_a_citation_to_a_passage_that_was_not_given_is_replaced_not_just_deleted(settings):
+    result = _run("Full-time employees get 28 days of paid annual leave [2].", settings)
+    assert result.stop is None and result.text.count("[1]") == 1 and "[2]" not in result.text
