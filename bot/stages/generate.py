@@ -7,7 +7,7 @@ import re
 
 from adapters.base import Generator, GeneratorError, GeneratorTimeout
 from bot.answer import Outcome
-from bot.settings import FALLBACK_TEXT
+from bot.settings import UNSUPPORTED_TEXT
 from bot.turn import Turn
 
 _ABSTAIN = re.compile(
@@ -51,9 +51,10 @@ class GenerateStage:
         turn.note(model=generation.model, adapter=generation.adapter, mean_logprob=sureness,
                   **{f"tokens_{k}": v for k, v in turn.tokens.items()})
         if is_abstention(turn.draft):
-            turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, "the model found no answer in the passages", escalate=True)
+            # the gate found related passages: "I couldn't find this" would read as false
+            turn.stop(Outcome.FALLBACK, UNSUPPORTED_TEXT, "the model found no answer in the passages", escalate=True)
             return
         threshold = turn.settings.min_answer_logprob
         if threshold is not None and sureness is not None and sureness < threshold:
-            turn.stop(Outcome.FALLBACK, FALLBACK_TEXT, f"the model was unsure of its answer (mean token log-probability "
+            turn.stop(Outcome.FALLBACK, UNSUPPORTED_TEXT, f"the model was unsure of its answer (mean token log-probability "
                       f"{sureness:.2f} under min_answer_logprob {threshold:.2f})", escalate=True)

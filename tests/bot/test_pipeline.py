@@ -7,7 +7,7 @@ import pytest
 from adapters.base import Generation, GeneratorError, GeneratorTimeout, Passage
 from bot.answer import Outcome
 from bot.pipeline import Pipeline
-from bot.settings import FALLBACK_TEXT
+from bot.settings import FALLBACK_TEXT, UNSUPPORTED_TEXT
 from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
 from bot.turn import RequestContext
 from guardrails.base import CheckContext, Verdict
@@ -109,6 +109,7 @@ def test_model_abstention_becomes_a_fallback(make_settings):
     answer = pipeline.run("Who founded the company?")
     assert answer.outcome is Outcome.FALLBACK
     assert answer.stage("generate").decision == "fallback"
+    assert answer.text == UNSUPPORTED_TEXT  # passages were found: not "I couldn't find this"
 
 
 @pytest.mark.parametrize("threshold,outcome", [(None, Outcome.ANSWERED), (-1.0, Outcome.ANSWERED), (-0.3, Outcome.FALLBACK)])
