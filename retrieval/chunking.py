@@ -108,6 +108,7 @@ class Chunker:
             pieces = [piece for piece in self.child_splitter.split_text(parent.text) if piece.strip()]
             if len(pieces) > 1:  # a heading split off a long first paragraph: title and section already lead every child's embedding
                 pieces = [piece for piece in pieces if not _HEADING.fullmatch(piece.strip())]
+            pieces = [_with_table_header(piece, parent.text) for piece in pieces]
             for c_index, piece in enumerate(pieces):
                 chunks.append(
                     Chunk(
@@ -126,9 +127,24 @@ class Chunker:
         return chunks
 
 
+_TABLE_HEADER = re.compile(r"^(\|[^\n]*\|)[ \t]*\n(\|[ \t]*:?-{2,}[-:| \t]*\|)[ \t]*$", re.MULTILINE)
+
+
+def _with_table_header(piece: str, parent_text: str) -> str:
+    """A child holding only rows of a Markdown table gets the table's header rows first: "| public
+    API | Wednesday | Tuesday 16:00 |" alone says nothing of which column is the freeze."""
+    if not piece.lstrip().startswith("|"):
+        return piece
+    at = parent_text.find(piece.strip().splitlines()[0])
+    headers = [m for m in _TABLE_HEADER.finditer(parent_text) if m.start() <= at]
+    if not headers or headers[-1].group(1) in piece:
+        return piece
+    return f"{headers[-1].group(1)}\n{headers[-1].group(2)}\n{piece.lstrip()}"
+
+
 # Part of every document's hash: a change to how documents are loaded or split makes the next
 # ingest re-chunk every document, instead of keeping the old pieces of unchanged files forever.
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "3"  # 3: table rows split from their header get it back
 
 
 def document_hash(document: Document) -> str:

@@ -54,3 +54,16 @@ def test_every_piece_of_a_long_section_keeps_its_heading(embedder) -> None:
     parents = {c.parent_id: c.parent_text for c in chunks}
     assert len(parents) > 1 and all(p.startswith("## Tokens\n\n") and len(p) <= 1500 for p in parents.values())
     assert not any(c.text.strip() == "## Tokens" for c in chunks)  # no child of the heading alone
+
+
+def test_rows_of_a_table_split_over_several_children_keep_the_table_header(embedder) -> None:
+    rows = "\n".join(f"| service {i} | {['Monday', 'Tuesday', 'Wednesday'][i % 3]} | Tuesday 16:{i:02d} |" for i in range(30))
+    text = f"# Releases\n\nEvery service ships once a week.\n\n| Service | Release day | Freeze starts |\n|---|---|---|\n{rows}\n\nAsk #releases for exceptions."
+    chunker = Chunker(embedder.tokenizer, chunk_tokens=48, overlap_tokens=12, parent_max_chars=4000)
+    chunks = chunker.chunk(Document(doc_id="d1", title="Releases", text=text, location="releases.md"))
+    with_rows = [c for c in chunks if "| service " in c.text]
+    assert len(with_rows) > 3
+    for chunk in with_rows:
+        assert chunk.text.startswith("| Service | Release day | Freeze starts |\n|---|---|---|\n"), chunk.text
+        assert chunk.text.count("| Service |") == 1
+    assert not any(c.text.startswith("| Service") for c in chunks if "| service " not in c.text)
