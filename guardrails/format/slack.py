@@ -65,12 +65,14 @@ def repair_citations(text: str, n_sources: int) -> tuple[str, int]:
 # Lines a small model copies from its prompt ("Question: ...", "Context:") instead of answering;
 # a leading "Answer:" label is dropped but its text is kept.
 _ECHOED_LINE = re.compile(r"^\s*(?:question|context|earlier in this conversation)\s*:.*$", re.IGNORECASE | re.MULTILINE)
-_ANSWER_LABEL = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE | re.MULTILINE)
+_ANSWER_LABEL = re.compile(r"^\s*(?:the\s+)?answer(?:\s+is)?\s*:\s*", re.IGNORECASE | re.MULTILINE)  # "The answer is: 30 days"
+_EMPTY_FENCE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*\n(?:[ \t]*\n)*[ \t]*```[ \t]*$", re.MULTILINE)  # a code block left empty
 
 
 def drop_prompt_echo(text: str) -> str:
-    """Remove prompt scaffolding the model echoed (question/context lines, an "Answer:" label)."""
-    cleaned = _ANSWER_LABEL.sub("", _ECHOED_LINE.sub("", text))
+    """Remove prompt scaffolding the model echoed (question/context lines, an "Answer:" or "The
+    answer is:" label, a code block with nothing in it)."""
+    cleaned = _EMPTY_FENCE.sub("", _ANSWER_LABEL.sub("", _ECHOED_LINE.sub("", text)))
     return re.sub(r"\n{3,}", "\n\n", cleaned).strip()
 
 

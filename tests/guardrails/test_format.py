@@ -64,6 +64,12 @@ def test_echoed_prompt_lines_are_dropped_and_the_answer_kept(settings):
     assert "echoed" in result.verdicts[0].message
 
 
+def test_an_answer_is_lead_in_and_an_empty_code_block_are_dropped(settings):
+    draft = "The answer is: Leave is 28 days a year [1].\n\n```bash\n\n```\n\n```bash\nvpn renew\n```"
+    assert _check(draft, settings).text == "Leave is 28 days a year [1].\n\n```bash\nvpn renew\n```"
+    assert _check("The answer is 28 days [1].", settings).text == "The answer is 28 days [1]."  # a sentence, not a label
+
+
 def test_a_draft_that_only_echoes_the_prompt_refrains(settings):
     result = _check("Question: How much annual leave do I get?\nContext:", settings)
     assert result.stop == "refrain" and "repeated the prompt" in result.verdicts[0].message
