@@ -65,6 +65,9 @@ def binary_ratio(text: str) -> float:
     return odd / len(text)
 
 
+_EMOJI_CODE = re.compile(r":[a-z0-9_+'-]+:")
+
+
 def _has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
@@ -99,7 +102,7 @@ class QuestionShapeValidator:
         clean = normalize_text(text)
         if not clean:
             return Verdict(self.name, False, 0.0, "Your message is empty. Please type a question.")
-        if not _has_words(clean):  # emoji or punctuation only: not empty, but nothing to search for
+        if not _has_words(_EMOJI_CODE.sub("", clean)):  # emoji (Slack sends ":wave:") or punctuation only: nothing to search for
             return Verdict(self.name, False, 0.0, "I can only search for words. Please ask your question in words.")
         if _GREETING.match(clean):  # not a question to search for, nor one to hand to a human
             return Verdict(self.name, False, 0.0, GREETING_REPLY)

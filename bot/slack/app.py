@@ -24,7 +24,7 @@ from bot.slack.admin import AdminCheck, AdminCommands
 from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import question_text
-from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, thread_key
+from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, message_claim, thread_key
 from bot.state import Escalation, EscalationError, StateStore
 from bot.state.outbox import KIND_EPHEMERAL
 
@@ -187,7 +187,7 @@ class SlackBot:
             return
         # Editing a message that mentions the bot sends a new app_mention (new event id, same ts):
         # one message gets one answer.
-        if not self.state.events.claim("message:" + thread_key(self.hasher, event.get("channel", ""), event.get("ts", ""))):
+        if not self.state.events.claim(message_claim(self.hasher, event.get("channel", ""), event.get("ts", ""))):
             log.info("message of event %s was already answered (an edit); not answering again", event_id)
             return
         text = question_text(event.get("text") or "")

@@ -58,6 +58,19 @@ def thread_key(hasher: Hasher, channel_id: str, thread_ts: str) -> str:
     return hasher(f"{channel_id}:{thread_ts}")
 
 
+def message_claim(hasher: Hasher, channel_id: str, message_ts: str) -> str:
+    """The claim that gives one Slack message one answer, however often it is edited."""
+    return "message:" + thread_key(hasher, channel_id, message_ts)
+
+
+def _refused_as_no_question(answer: Answer) -> bool:
+    """Blocked as empty, too short or a bare greeting: the asker is told to type a question, and
+    editing the message into one must then get an answer."""
+    stage = answer.stage("input_guard")
+    verdict = ((stage.details if stage else {}).get("verdicts") or {}).get("question_shape")
+    return answer.outcome is Outcome.BLOCKED and bool(verdict) and not verdict.get("passed", True)
+
+
 class QuestionWorker:
     """Answers queued questions on a bounded thread pool; every failure ends in a visible reply."""
 
@@ -156,6 +169,8 @@ class QuestionWorker:
                 return answer
             latency_ms = (time.perf_counter() - job.received) * 1000
             self._store(job, answer, settings, key, latency_ms)
+            if _refused_as_no_question(answer):
+                self.state.events.release(message_claim(self.hasher, job.channel_id, job.message_ts))
             self.deliverer.flush()
             return answer
         finally:

@@ -40,6 +40,17 @@ class EventRepository:
             return self._claim_locally(event_id)
         return True
 
+    def release(self, event_id: str) -> None:
+        """Give a claim back, so the next event with this id is taken (an edit of a message
+        whose first version was refused as empty or a bare greeting)."""
+        try:
+            with self.db.transaction() as session:
+                session.execute(delete(ProcessedEvent).where(ProcessedEvent.event_id == event_id))
+        except SQLAlchemyError as error:
+            log.warning("cannot release event %s (%s)", event_id, type(error).__name__)
+        with self._local_lock:
+            self._local.pop(event_id, None)
+
     def _claim_locally(self, event_id: str) -> bool:
         with self._local_lock:
             if event_id in self._local:

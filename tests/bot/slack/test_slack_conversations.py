@@ -9,6 +9,7 @@ import re
 import time
 
 from bot.state.models import QuestionRecord
+from tests.bot.slack.slack_fakes import simple_pipeline
 
 
 def _texts(call) -> str:
@@ -68,6 +69,27 @@ def test_editing_a_mention_does_not_get_a_second_answer(start_bot):
     h.settle()
     assert response.status == 200
     assert len(h.replies("C1", event["ts"])) == 1 and len(h.state.questions.list()) == 1
+
+
+def test_a_mention_refused_as_empty_or_a_greeting_is_answered_once_edited_into_a_question(start_bot, make_settings):
+    from bot.stages.guard import InputGuardStage
+    from guardrails.normalize import QuestionShapeValidator
+
+    pipeline, _ = simple_pipeline(make_settings(min_relevance=0.3))
+    pipeline.stages[0] = InputGuardStage([QuestionShapeValidator()])
+    h = start_bot(pipeline=pipeline)
+    for n, first in enumerate(("<@UBOT>", "<@UBOT> hi", "<@UBOT> :wave: :tada:")):
+        event = {"type": "app_mention", "user": "UASKER", "text": first, "channel": "C1", "ts": f"160000002{n}.000100"}
+        h.slack.event(event)
+        h.settle()
+        edited = {**event, "text": "<@UBOT> How do I set up the VPN?", "edited": {"user": "UASKER", "ts": f"160000003{n}.000000"}}
+        h.slack.event(edited)
+        h.settle()
+        replies = h.replies("C1", event["ts"])
+        assert len(replies) == 2, [r.args.get("text") for r in replies]  # the "type a question" note, then the answer
+        h.slack.event({**edited, "text": "<@UBOT> How do I set up the VPN on Linux?"})  # a further edit: answered already
+        h.settle()
+        assert len(h.replies("C1", event["ts"])) == 2
 
 
 def test_with_the_state_database_down_a_question_still_gets_a_reply(start_bot):
