@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 NOT_SETTABLE = frozenset(
     {
         "data_dir", "database_url", "embedding_model", "generator_model", "reranker_model", "store", "weaviate_url",
-        "weaviate_grpc_port", "weaviate_api_key", "weaviate_collection", "tenant", "generator_backend", "device",
+        "weaviate_grpc_host", "weaviate_grpc_port", "weaviate_api_key", "weaviate_collection", "tenant", "generator_backend", "device",
         "openai_base_url", "openai_model", "openai_api_key", "admin_users", "workspace_admins_are_admins",
         "slack_api_url", "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",
         "outbox_retry_interval_s", "chunk_tokens", "chunk_overlap_tokens", "parent_max_chars",

@@ -96,7 +96,7 @@ class OutboxDeliverer:
             return esc.message_ts
         if row.kind == KIND_HUMAN_ANSWER:
             response = self.client.chat_postMessage(
-                channel=esc.channel_id, thread_ts=esc.thread_ts, text=f"A human answered: {esc.human_answer or ''}"[:300], blocks=bk.human_answer_blocks(esc), unfurl_links=False
+                channel=esc.channel_id, thread_ts=esc.thread_ts, text=bk.escape(f"A human answered: {esc.human_answer or ''}"[:300]), blocks=bk.human_answer_blocks(esc), unfurl_links=False
             )
             return response.get("ts")
         raise ValueError(f"unknown outbox kind {row.kind!r}")

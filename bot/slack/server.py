@@ -41,11 +41,12 @@ def build_wsgi_app(bolt_app: App, extra_routes: ExtraRoutes | None = None, event
         path = environ.get("PATH_INFO", "")
         if path == events_path:
             length = environ.get("CONTENT_LENGTH") or "0"
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):  # str.isdigit() takes "²", which int() refuses
                 return _plain(start_response, 400, "bad Content-Length")
             if int(length) > MAX_BODY_BYTES:
                 return _plain(start_response, 413, "request body too large")
-            if not environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0").isdigit():  # Bolt would fail on it with a 500
+            stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0")
+            if not (stamp.isascii() and stamp.isdigit()):  # Bolt would fail on it with a 500
                 return _plain(start_response, 401, "invalid request timestamp")
             try:
                 return slack(environ, start_response)

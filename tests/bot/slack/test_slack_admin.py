@@ -88,6 +88,7 @@ def test_values_are_validated_by_the_settings_model(start_bot):
     assert "not a channel id" in _said(h.slack.command("set escalation_channel help-desk"))
     assert "unknown adapter 'tpyo'" in _said(h.slack.command("set adapter tpyo"))
     assert "only be set in the environment" in _said(h.slack.command("set store_retries 5"))
+    assert "only be set in the environment" in _said(h.slack.command("set weaviate_grpc_host attacker.example"))
     assert h.state.overrides.audit() == []
     assert "I don't know `frobnicate`" in _said(h.slack.command("frobnicate"))
 

@@ -47,20 +47,21 @@ def test_low_confidence_question_is_escalated_claimed_answered_by_a_human_and_re
     assert opened.args["view"]["callback_id"] == bk.ANSWER_MODAL and opened.args["view"]["private_metadata"] == str(esc.id)
     empty = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("  "), user="UHUMAN")
     assert empty.json()["response_action"] == "errors"
-    done = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("File them in Concur within 30 days."), user="UHUMAN")
+    done = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("File them in Concur within 30 days. <!channel>"), user="UHUMAN")
     assert done.status == 200 and "errors" not in done.body
     h.settle()
     replies = h.replies("C1", event["ts"])
     assert len(replies) == 2 and "<@UHUMAN> (a human) answered" in _shown(replies[1]) and "30 days" in _shown(replies[1])
+    assert "<!channel>" not in replies[1].args["text"]  # the notification text pings nobody either
     resolved = h.api.find("chat.update", channel="CESC")[-1]
     assert "Answered by <@UHUMAN>" in _shown(resolved) and "ragbot_escalation_claim" not in _shown(resolved)
     stored = h.state.escalations.get(esc.id)
-    assert stored.status == "resolved" and stored.human_answer == "File them in Concur within 30 days."
+    assert stored.status == "resolved" and stored.human_answer == "File them in Concur within 30 days. <!channel>"
     assert "No open escalations" in h.slack.command("escalations").json()["text"]
     # a follow-up in the thread now has the human's answer as context
     h.slack.message("and for travel?", thread_ts=event["ts"])
     h.settle()
-    assert h.generator.histories[-1][-1] == "File them in Concur within 30 days."
+    assert h.generator.histories[-1][-1] == "File them in Concur within 30 days. <!channel>"
     # answering twice is refused with a reason
     again = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("again"), user="UOTHER")
     assert "already answered" in again.body

@@ -44,6 +44,9 @@ def _post(server, body: bytes, headers: dict[str, str]) -> int:
         (b"", {"Content-Type": "application/json", "Content-Length": str(MAX_BODY_BYTES + 1)}, 413),  # refused before reading
         (b"{}", {"Content-Type": "application/json", "Content-Length": "2", "X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=0"}, 401),
         (b"{}", {"Content-Type": "application/json", "Content-Length": "2", "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=0"}, 401),
+        # digits str.isdigit() takes and int() refuses: 500 and 200 before
+        (b"{}", {"Content-Type": "application/json", "Content-Length": "\u00b2"}, 400),
+        (b"{}", {"Content-Type": "application/json", "Content-Length": "2", "X-Slack-Request-Timestamp": "\u00b2", "X-Slack-Signature": "v0=0"}, 401),
     ],
 )
 def test_what_is_not_slack_gets_a_4xx_not_a_500(server, body, headers, status):
