@@ -213,14 +213,16 @@ class SlackBot:
         ack()
         helpful = action["action_id"] == bk.ACTION_HELPFUL
         user = body["user"]["id"]
-        stored = self.state.questions.add_feedback(action["value"], self.hasher(user), helpful)
+        stored = self.state.questions.add_feedback(_request_id(action["value"]), self.hasher(user), helpful)
         text = ("Thanks, glad it helped!" if helpful else "Thanks for telling me. If you still need an answer, press *Ask a human*.") if stored else "Sorry, I no longer have that answer on record."
         self._ephemeral(body, text)
 
     def _on_ask_human(self, ack, body: dict, action: dict) -> None:
         ack()
-        request_id, user = action["value"], body["user"]["id"]
+        request_id, user = _request_id(action["value"]), body["user"]["id"]
         channel, thread = _message_place(body)
+        if not channel or not thread:  # nowhere to escalate from, nor to confirm in
+            raise ValueError("an Ask a human press without its message")
         settings = self.effective.for_channel(channel)
         if not settings.escalation_channel:
             self._ephemeral(body, "No escalation channel is configured yet. An admin can set one with `/ragbot set escalation_channel #channel`.")
@@ -250,7 +252,7 @@ class SlackBot:
     def _on_claim(self, ack, body: dict, action: dict) -> None:
         ack()
         try:
-            self.state.escalations.claim(int(action["value"]), body["user"]["id"])
+            self.state.escalations.claim(_escalation_id(action["value"]), body["user"]["id"])
         except EscalationError as error:
             self._ephemeral(body, str(error))
             return
@@ -261,7 +263,7 @@ class SlackBot:
         ack()
 
     def _on_answer_button(self, body: dict, action: dict, client: WebClient) -> None:
-        esc = self.state.escalations.get(int(action["value"]))
+        esc = self.state.escalations.get(_escalation_id(action["value"]))
         if esc is None or esc.status == "resolved":
             self._ephemeral(body, "This escalation is already answered." if esc else "This escalation no longer exists.")
             return
@@ -277,7 +279,7 @@ class SlackBot:
             ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: "Write an answer first."})
             return
         try:
-            self.state.escalations.resolve(int(view["private_metadata"]), body["user"]["id"], value)
+            self.state.escalations.resolve(_escalation_id(view["private_metadata"]), body["user"]["id"], value)
         except EscalationError as error:
             ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: str(error)[:150]})
             return
@@ -298,6 +300,21 @@ def _retry_number(request: BoltRequest | None) -> str:
     """Which delivery of the event this is (Bolt puts Socket Mode's retry_attempt in the same header)."""
     header = (request.headers.get("x-slack-retry-num") or [None])[0] if request is not None else None
     return header or "none"
+
+
+def _request_id(value: Any) -> str:
+    """A button's request id as ragbot wrote it; anything else is a malformed payload (a
+    ValueError: acknowledged and logged by ``_on_listener_error``, not a database error's 500)."""
+    if not isinstance(value, str) or not 0 < len(value) <= 32:
+        raise ValueError("not a request id")
+    return value
+
+
+def _escalation_id(value: Any) -> int:
+    """An escalation number from a button or a form; a huge one overflowed the database (500)."""
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise ValueError("not an escalation id")
+    return int(value)
 
 
 def _message_place(body: dict) -> tuple[str, str | None]:

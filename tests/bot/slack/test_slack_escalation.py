@@ -269,3 +269,16 @@ def test_housekeeping_redacts_a_delivered_human_answer_left_as_written(start_bot
     assert h.state.escalations.redact_recent_answers(redact) == 1
     assert h.state.escalations.get(esc.id).human_answer == "Ask [EMAIL_ADDRESS]."
     assert h.state.escalations.redact_recent_answers(redact) == 0
+
+
+def test_malformed_button_and_form_payloads_are_acknowledged_not_a_500(start_bot):
+    h = start_bot()
+    huge = "1" + "0" * 30
+    assert h.slack.press(bk.ACTION_CLAIM, huge, user="UHUMAN", channel="CESC", message_ts="1.1").status == 200  # overflowed SQLite
+    assert h.slack.submit_view(bk.ANSWER_MODAL, huge, _answer_values("An answer."), user="UHUMAN").status == 200
+    payload = {"type": "block_actions", "user": {"id": "UASKER"}, "trigger_id": "t",
+               "actions": [{"type": "button", "action_id": bk.ACTION_HELPFUL, "value": {"a": 1}, "block_id": "b", "action_ts": "1"}]}
+    assert h.slack.interact(payload).status == 200
+    placeless = {**payload, "actions": [{**payload["actions"][0], "action_id": bk.ACTION_ASK_HUMAN, "value": "abc123"}]}
+    assert h.slack.interact(placeless).status == 200  # no channel, container or message: nothing to escalate
+    assert h.state.escalations.open() == []
