@@ -235,14 +235,29 @@ def test_open_escalations_are_counted_beyond_the_listed_ones(state):
     assert state.escalations.count_open() == 3 and len(state.escalations.open(limit=2)) == 2
 
 
+def _at_once(*calls) -> list:
+    """Run the calls on their own threads, released together; their results in call order."""
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
 def test_instances_starting_together_on_an_empty_database_all_start(database_url):
     from bot.cache import AnswerCache
     from bot.runtime.pending import PendingQuestions
 
-    barrier, errors, opened = threading.Barrier(4), [], []
+    errors, opened = [], []
 
     def start():
-        barrier.wait()
         try:  # what `ragbot serve` creates at start
             store = open_state(database_url)
             AnswerCache(store.db.engine)
@@ -251,38 +266,28 @@ def test_instances_starting_together_on_an_empty_database_all_start(database_url
         except Exception as error:  # noqa: BLE001 - collected for the assertion
             errors.append(f"{type(error).__name__}: {error}"[:200])
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _at_once(start, start, start, start)
     for store in opened:
         store.close()
     assert errors == [] and len(opened) == 4
 
 
-def test_ask_a_human_pressed_on_two_instances_at_once_escalates_once(database_url, state):
-    other = open_state(database_url)
-    try:
-        for trial in range(8):
-            request_id = f"esc{trial}"
-            state.questions.record(_record(request_id), replies=[])
-            barrier, results = threading.Barrier(2), []
+@pytest.fixture
+def other(database_url):
+    """A second instance on the same database."""
+    store = open_state(database_url)
+    yield store
+    store.close()
 
-            def press(store):
-                barrier.wait()
-                results.append(store.escalations.create(_escalation(request_id)))
 
-            threads = [threading.Thread(target=press, args=(store,)) for store in (state, other)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(30)
-            assert len(state.escalations.for_request(request_id)) == 1
-            assert sorted(created for _, created in results) == [False, True] and results[0][0] == results[1][0]
-        assert len(state.outbox.all()) == 8  # one escalation post each
-    finally:
-        other.close()
+def test_ask_a_human_pressed_on_two_instances_at_once_escalates_once(state, other):
+    for trial in range(8):
+        request_id = f"esc{trial}"
+        state.questions.record(_record(request_id), replies=[])
+        results = _at_once(*(lambda store=store: store.escalations.create(_escalation(request_id)) for store in (state, other)))
+        assert len(state.escalations.for_request(request_id)) == 1
+        assert sorted(created for _, created in results) == [False, True] and results[0][0] == results[1][0]
+    assert len(state.outbox.all()) == 8  # one escalation post each
 
 
 def test_a_database_from_before_the_open_escalation_index_gets_it_at_the_next_start(tmp_path):
@@ -301,44 +306,24 @@ def test_a_database_from_before_the_open_escalation_index_gets_it_at_the_next_st
         engine.dispose()
 
 
-def test_a_vote_pressed_twice_on_two_instances_at_once_is_stored_once_without_an_error(database_url, state):
-    other = open_state(database_url)
-    try:
-        for trial in range(8):
-            request_id = f"vote{trial}"
-            state.questions.record(_record(request_id), replies=[])
-            barrier, results = threading.Barrier(2), []
+def test_a_vote_pressed_twice_on_two_instances_at_once_is_stored_once_without_an_error(state, other):
+    for trial in range(8):
+        request_id = f"vote{trial}"
+        state.questions.record(_record(request_id), replies=[])
+        results = _at_once(lambda: state.questions.add_feedback(request_id, "h1", True), lambda: other.questions.add_feedback(request_id, "h1", False))
+        assert results == [True, True]
+        assert len([f for f in state.questions.feedback() if f.request_id == request_id]) == 1
 
-            def press(store, helpful):
-                barrier.wait()
-                results.append(store.questions.add_feedback(request_id, "h1", helpful))
 
-            threads = [threading.Thread(target=press, args=pair) for pair in ((state, True), (other, False))]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(30)
-            assert results == [True, True]
-            assert len([f for f in state.questions.feedback() if f.request_id == request_id]) == 1
-    finally:
-        other.close()
+def state_set(store, n):
+    store.overrides.set(GLOBAL, "top_k", str(n), f"U{n}")
 
 
 def test_admins_setting_one_key_at_once_leave_an_audit_trail_that_chains(database_url, state):
-    if database_url.startswith("sqlite"):  # pysqlite reads outside the write transaction (a known gap, docs/operations.md)
+    if database_url.startswith("sqlite"):  # pysqlite reads outside the write transaction: a known gap
         pytest.skip("SQLite serves one instance; concurrent admins' audit rows may repeat an old value there")
     others = [open_state(database_url) for _ in range(5)]
-    barrier = threading.Barrier(6)
-
-    def set_value(store, n):
-        barrier.wait()
-        store.overrides.set(GLOBAL, "top_k", str(n), f"U{n}")
-
-    threads = [threading.Thread(target=set_value, args=(store, n)) for n, store in enumerate([state, *others])]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    _at_once(*(lambda n=n, store=store: state_set(store, n) for n, store in enumerate([state, *others])))
     for store in others:
         store.close()
     trail = list(reversed(state.overrides.audit()))
