@@ -76,5 +76,6 @@ def test_pii_planted_in_a_generated_answer_is_redacted(handbook_pipeline):
     for value in PLANTED:
         assert value not in answer.text
         assert value not in (answer.draft or "")
-    verdict = answer.stage("output_guard").details["verdicts"]["output_pii"]
-    assert verdict["passed"] is False and verdict["action"] == "fix"
+    verdicts = answer.stage("output_guard").details["verdicts"]
+    # grounding runs first and drops the invented contact sentence; the PII check catches the rest
+    assert verdicts["groundedness"]["passed"] is False or verdicts["output_pii"]["passed"] is False

@@ -67,4 +67,9 @@ class OutputGuardStage:
                 turn.confidence = min(turn.confidence, verdict.score)
         turn.text = result.text
         turn.draft = result.text  # the checked draft: what escalation reviewers see if it is withheld
+        ran = {v.validator for v in result.verdicts}
+        if result.stop and any(v.name == "output_pii" and v.name not in ran for v in self.validators):
+            from guardrails.pii import redact  # withheld before the PII check ran (grounding goes first)
+
+            turn.draft = redact(turn.draft)
         _apply(turn, result, refrain_text=UNSUPPORTED_TEXT)

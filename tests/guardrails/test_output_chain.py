@@ -63,3 +63,16 @@ def test_an_invented_value_that_looks_like_personal_data_is_refused_not_redacted
 def test_a_citation_to_a_passage_that_was_not_given_is_replaced_not_just_deleted(settings):
     result = _run("Full-time employees get 28 days of paid annual leave [2].", settings)
     assert result.stop is None and result.text.count("[1]") == 1 and "[2]" not in result.text
+
+
+def test_a_draft_withheld_before_the_pii_check_ran_is_redacted_for_reviewers(settings):
+    from adapters.base import Passage
+    from bot.stages.guard import OutputGuardStage
+    from bot.turn import Turn
+
+    turn = Turn(question=QUESTION, settings=settings.with_overrides({"groundedness_action": "refrain"}), query=QUESTION,
+                passages=[Passage(n=1, title="Leave", text=SOURCE)], draft="Call Jane Doe at 212-555-0199 about the yacht budget.")
+    turn.confidence = 0.9
+    OutputGuardStage(output_validators(settings)).run(turn)
+    assert turn.stopped  # refrained by the grounding check, before the PII check's turn
+    assert "Jane Doe" not in turn.draft and "212-555-0199" not in turn.draft
