@@ -23,6 +23,13 @@ def _apply(turn: Turn, result: CheckResult, refrain_text: str = FALLBACK_TEXT) -
         turn.stop(Outcome.FALLBACK, ESCALATED_TEXT, result.message or "a check asked for a human", escalate=True)
 
 
+def _stopped_before(result: CheckResult, validators: list[Validator], name: str) -> bool:
+    """The checks stopped before the one called ``name`` (a PII check) had its turn: what they
+    leave behind must be redacted by its caller instead."""
+    ran = {v.validator for v in result.verdicts}
+    return bool(result.stop) and any(v.name == name and v.name not in ran for v in validators)
+
+
 class InputGuardStage:
     """Checks the question before anything else sees it; ``turn.query`` is the cleaned text."""
 
@@ -38,8 +45,7 @@ class InputGuardStage:
         result = run_validators(turn.question, self.validators, context)
         turn.query = result.text
         turn.stored_question = next((v.redacted for v in result.verdicts if v.redacted is not None), result.text)
-        ran = {v.validator for v in result.verdicts}
-        if result.stop and any(v.name == "input_pii" and v.name not in ran for v in self.validators):
+        if _stopped_before(result, self.validators, "input_pii"):
             from guardrails.pii.records import question_for_records  # stopped before PII was redacted
 
             turn.query = turn.stored_question = question_for_records(turn.question, turn.settings.max_question_chars)
@@ -67,8 +73,7 @@ class OutputGuardStage:
                 turn.confidence = min(turn.confidence, verdict.score)
         turn.text = result.text
         turn.draft = result.text  # the checked draft: what escalation reviewers see if it is withheld
-        ran = {v.validator for v in result.verdicts}
-        if result.stop and any(v.name == "output_pii" and v.name not in ran for v in self.validators):
+        if _stopped_before(result, self.validators, "output_pii"):
             from guardrails.pii import redact  # withheld before the PII check ran (grounding goes first)
 
             turn.draft = redact(turn.draft)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from guardrails.base import CheckContext, Verdict
+from guardrails.grounding.support import NUMBER_WORDS
 
 # question forms that ask for an amount (count, size, duration, frequency, price) or a time
 _QUANTITY = re.compile(
@@ -25,11 +26,9 @@ _TIME = re.compile(
     re.IGNORECASE,
 )
 
-_WORDS = (
-    # numbers and amounts
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand "
-    "thousands million millions billion billions trillion dozen dozens half quarter third once twice thrice double "
+_WORDS = list(NUMBER_WORDS) + (
+    # more numbers and amounts
+    "seventy eighty hundreds thousand thousands million millions billion billions trillion dozen dozens half quarter third once twice thrice double "
     "triple few several many numerous multiple most none nothing unlimited percent free more less fewer least "
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth twentieth hundredth "
     # durations, times and frequencies

@@ -65,7 +65,7 @@ def content_words(text: str) -> set[str]:
 
 _LIST_MARKER = re.compile(r"^(?:\d{1,3}[.)]|[-*•])$")
 _LEADING_MARKER = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•])\s+")  # "1. Report ..." numbers the item, it claims nothing
-_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+NUMBER_WORDS = {w: str(n) for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90", "hundred": "100"}
 
@@ -73,7 +73,7 @@ _NUMBER_WORDS = {w: str(n) for n, w in enumerate(
 def numbers_in(text: str) -> set[str]:
     """Digits, and the numbers that words spell ("five" is 5), so "5 days" matches "five days"."""
     found = set(_NUMBER.findall(text.replace(",", "")))
-    return found | {_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS}
+    return found | {NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS}
 
 
 def split_sentences(text: str) -> list[str]:
