@@ -12,7 +12,7 @@ import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.state.models import Base, SharedValue
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _engine(url: str) -> Engine:
@@ -81,6 +82,15 @@ def _add_missing_indexes(conn, tables: list[Table]) -> None:
                     index.create(conn)
             except (IntegrityError, OperationalError, ProgrammingError) as error:
                 log.warning("could not add index %s to %s: %s", index.name, table.name, type(error).__name__)
+
+
+def once_more_on_conflict(call: Callable[[], T]) -> T:
+    """``call()``, an insert-or-update; when another instance inserted the same row between our
+    read and our insert, the second try finds that row and updates it."""
+    try:
+        return call()
+    except IntegrityError:
+        return call()
 
 
 class Database:

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from bot.state.db import Database
+from bot.state.db import Database, once_more_on_conflict
 from bot.state.models import AuditEntry, SettingOverride, utcnow
 
 GLOBAL = "global"
@@ -49,10 +48,7 @@ class OverrideRepository:
     def set(self, scope: str, key: str, value: str, user_id: str) -> Change:
         """Store ``value`` and its audit row in one transaction. Two admins setting the same new
         key at once: the second insert meets the first's row and becomes an update."""
-        try:
-            return self._set(scope, key, value, user_id)
-        except IntegrityError:
-            return self._set(scope, key, value, user_id)
+        return once_more_on_conflict(lambda: self._set(scope, key, value, user_id))
 
     def _set(self, scope: str, key: str, value: str, user_id: str) -> Change:
         with self.db.transaction() as session:  # the row lock (PostgreSQL) keeps each audit row's old value true

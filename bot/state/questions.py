@@ -6,9 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-from bot.state.db import Database
+from bot.state.db import Database, once_more_on_conflict
 from bot.state.models import Escalation, Feedback, QuestionRecord, utcnow
 from bot.state.outbox import KIND_ESCALATION_POST, KIND_REPLY, add_message
 
@@ -125,10 +124,7 @@ class QuestionRepository:
         """Record a vote; a second press by the same person changes their vote. False if the
         question is unknown. Two presses reaching two instances at once: the second insert meets
         the first's row and becomes an update."""
-        try:
-            return self._add_feedback(request_id, user_hash, helpful)
-        except IntegrityError:
-            return self._add_feedback(request_id, user_hash, helpful)
+        return once_more_on_conflict(lambda: self._add_feedback(request_id, user_hash, helpful))
 
     def _add_feedback(self, request_id: str, user_hash: str, helpful: bool) -> bool:
         with self.db.transaction() as session:
