@@ -287,8 +287,12 @@ class SlackBot:
         self.retry_loop.kick()
 
     def _ephemeral(self, body: dict, text: str) -> None:
-        """Stored first, then sent: a confirmation is not lost to a Slack hiccup either."""
+        """Stored first, then sent: a confirmation is not lost to a Slack hiccup either. A press
+        with no channel (a malformed payload) has nowhere to be answered: logged, not queued."""
         channel, thread = _message_place(body)
+        if not channel:
+            log.warning("a button press without a channel; its confirmation %r is not sent", text[:60])
+            return
         payload = {"channel": channel, "user": body["user"]["id"], "text": text}
         if thread:
             payload["thread_ts"] = thread

@@ -282,3 +282,18 @@ def test_malformed_button_and_form_payloads_are_acknowledged_not_a_500(start_bot
     placeless = {**payload, "actions": [{**payload["actions"][0], "action_id": bk.ACTION_ASK_HUMAN, "value": "abc123"}]}
     assert h.slack.interact(placeless).status == 200  # no channel, container or message: nothing to escalate
     assert h.state.escalations.open() == []
+
+
+def test_a_vote_pressed_without_a_channel_queues_no_confirmation_slack_would_refuse(start_bot):
+    """A confirmation with channel "" would sit in the outbox retried until it expired."""
+    h = start_bot()
+    h.slack.mention("vpn?")
+    h.settle()
+    request_id = h.state.questions.list()[0].request_id
+    payload = {"type": "block_actions", "user": {"id": "UASKER"}, "trigger_id": "t",
+               "actions": [{"type": "button", "action_id": bk.ACTION_HELPFUL, "value": request_id, "block_id": "b", "action_ts": "1"}]}
+    assert h.slack.interact(payload).status == 200
+    h.settle()
+    assert h.state.questions.summary().helpful == 1  # the vote itself is kept
+    assert [row.kind for row in h.state.outbox.all()] == ["reply"]
+
