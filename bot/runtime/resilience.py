@@ -112,15 +112,39 @@ class ResilientRetriever:
             raise ServiceUnavailable(f"knowledge base unavailable: {type(error).__name__}: {error}", STORE_DOWN_TEXT) from error
 
 
-def slack_retry_handlers(max_retries: int = 2) -> list:
-    """slack_sdk handlers for the WebClient: wait out a 429 (``Retry-After``) and try again.
+RATE_LIMIT_WAIT_S = 20  # longer Retry-After waits go back to the outbox instead of blocking
 
-    5xx and connection errors are not retried here: Slack may already have posted the message.
-    The outbox, which owns delivery, retries those with backoff instead.
+
+def retry_after_s(response_headers: Any) -> float | None:
+    """Slack's ``Retry-After`` in seconds (headers as slack_sdk gives them), None when absent or bad."""
+    for name, value in (response_headers or {}).items():
+        if name.lower() == "retry-after":
+            value = value[0] if isinstance(value, list) else value
+            try:
+                return max(float(value), 0.0)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def slack_retry_handlers(max_retries: int = 2, max_wait_s: float = RATE_LIMIT_WAIT_S) -> list:
+    """slack_sdk handlers for the WebClient: wait out a short 429 (``Retry-After``) and try again.
+
+    A long one is not waited out in the calling thread: the outbox worker would hold its row
+    past the lease (another instance would send it again); the 429 surfaces and the outbox
+    schedules the row after ``Retry-After``. 5xx and connection errors are not retried here:
+    Slack may already have posted the message. The outbox retries those with backoff instead.
     """
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-    return [RateLimitErrorRetryHandler(max_retry_count=max_retries)]
+    class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+        def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
+            if response is None or response.status_code != 429:
+                return False
+            wait = retry_after_s(response.headers)
+            return wait is None or wait <= max_wait_s
+
+    return [ShortRateLimitRetryHandler(max_retry_count=max_retries)]
 
 
 SLACK_TIMEOUT_S = 15

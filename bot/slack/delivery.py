@@ -12,9 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.runtime.resilience import retry_after_s
 
 from bot.slack import blocks as bk
 from bot.state import StateStore
@@ -22,6 +25,9 @@ from bot.state.models import OutboxMessage
 from bot.state.outbox import KIND_EPHEMERAL, KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, KIND_REPLY
 
 log = logging.getLogger(__name__)
+
+
+MAX_RATE_LIMIT_WAIT_S = 3600  # a Retry-After beyond this is not believed; the row tries again then
 
 
 class NotYet(Exception):
@@ -50,21 +56,33 @@ class OutboxDeliverer:
         except NotYet as waiting:
             self.state.outbox.failed(row.id, str(waiting), now, count_attempt=False)
             return False
-        except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
-            if self.metrics is not None:  # an alert on this counter must see a Slack outage
-                self.metrics.external_errors.labels("slack", type(error).__name__).inc()
-            failed = self.state.outbox.failed(row.id, f"{type(error).__name__}: {error}", now)
-            level = logging.ERROR if failed.status == "dead" else logging.WARNING
-            log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)
-            if failed.status == "dead" and row.kind == KIND_REPLY and row.request_id:
-                self.state.questions.mark_delivery(row.request_id, "failed")
+        except SlackApiError as error:
+            wait = _rate_limited_for(error)
+            if wait is None:
+                return self._failed(row, error, now)
+            # rate limited, not failing: it does not use up the row's attempts
+            log.info("outbox %s #%s rate limited by Slack; next try in %.0f s", row.kind, row.id, wait)
+            self.state.outbox.failed(row.id, f"rate limited: {error}", now, count_attempt=False, retry_in=timedelta(seconds=min(wait, MAX_RATE_LIMIT_WAIT_S)))
             return False
+        except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
+            return self._failed(row, error, now)
         self.state.outbox.sent(row.id, ts)
         if row.kind == KIND_REPLY and row.request_id:
             self.state.questions.mark_delivery(row.request_id, "sent")
         if row.kind in (KIND_HUMAN_ANSWER, KIND_ESCALATION_UPDATE) and row.escalation_id and self.redactor is not None:
             self._redact_answer(row.escalation_id)
         return True
+
+    def _failed(self, row: OutboxMessage, error: Exception, now: datetime | None) -> bool:
+        """A Slack or network failure: the row goes back with backoff, or dies after its attempts."""
+        if self.metrics is not None:  # an alert on this counter must see a Slack outage
+            self.metrics.external_errors.labels("slack", type(error).__name__).inc()
+        failed = self.state.outbox.failed(row.id, f"{type(error).__name__}: {error}", now)
+        level = logging.ERROR if failed.status == "dead" else logging.WARNING
+        log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)
+        if failed.status == "dead" and row.kind == KIND_REPLY and row.request_id:
+            self.state.questions.mark_delivery(row.request_id, "failed")
+        return False
 
     def _redact_answer(self, escalation_id: int) -> None:
         try:
@@ -100,6 +118,14 @@ class OutboxDeliverer:
             )
             return response.get("ts")
         raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+def _rate_limited_for(error: SlackApiError) -> float | None:
+    """Seconds Slack asked to wait when the call was rate limited (429), else None."""
+    response = error.response
+    if response is None or getattr(response, "status_code", None) != 429:
+        return None
+    return retry_after_s(getattr(response, "headers", None)) or 1.0
 
 
 class RetryLoop:

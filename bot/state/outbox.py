@@ -87,8 +87,9 @@ class OutboxRepository:
             row = session.get(OutboxMessage, message_id)
             row.status, row.sent_at, row.result_ts, row.last_error = "sent", utcnow(), result_ts, None
 
-    def failed(self, message_id: int, error: str, now: datetime | None = None, *, count_attempt: bool = True) -> OutboxMessage:
-        """Put the row back with backoff; after MAX_ATTEMPTS it is marked dead (and logged by the caller)."""
+    def failed(self, message_id: int, error: str, now: datetime | None = None, *, count_attempt: bool = True, retry_in: timedelta | None = None) -> OutboxMessage:
+        """Put the row back with backoff (or after ``retry_in``, e.g. Slack's Retry-After); after
+        MAX_ATTEMPTS counted failures it is marked dead (and logged by the caller)."""
         now = now or utcnow()
         with self.db.transaction() as session:
             row = session.get(OutboxMessage, message_id)
@@ -96,7 +97,8 @@ class OutboxRepository:
                 row.attempts += 1
             row.last_error = error[:1000]
             row.status = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
-            row.next_attempt_at = now + (backoff(row.attempts) if count_attempt else timedelta(seconds=1))
+            wait = retry_in if retry_in is not None else backoff(row.attempts) if count_attempt else timedelta(seconds=1)
+            row.next_attempt_at = now + wait
             return row
 
     def prune(self, sent_before: timedelta = timedelta(days=7), dead_before: timedelta = timedelta(days=30)) -> int:

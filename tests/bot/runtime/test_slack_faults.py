@@ -153,6 +153,24 @@ def test_slack_429_is_waited_out_and_the_reply_posted_once(rig, make_settings):
     assert "GlobalProtect" in reply.args["text"] and h.state.questions.list()[0].delivery_status == "sent"
 
 
+def test_a_long_slack_429_goes_back_to_the_outbox_until_retry_after_without_using_attempts(rig, make_settings):
+    """Waiting out Retry-After: 600 in the sending thread held the row past its lease, when
+    another instance would send it again; the outbox schedules it instead."""
+    start, api = rig
+    api.fail("chat.postMessage", times=1, status=429, retry_after=600)
+    h = start(client=slack_client(make_settings(slack_api_url=api.url), "xoxb-test"))
+    began = time.monotonic()
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20) and time.monotonic() - began < 15
+    assert h.replies(event["ts"]) == [] and len(api.find("chat.postMessage!failed")) == 1
+    [row] = h.state.outbox.all()
+    assert row.status == "pending" and row.attempts == 0 and "rate limited" in row.last_error
+    assert h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=5)) == 0  # Slack said 10 minutes
+    assert h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=11)) == 1
+    [reply] = h.replies(event["ts"])
+    assert "GlobalProtect" in reply.args["text"] and h.state.questions.list()[0].delivery_status == "sent"
+
+
 def test_slack_500_keeps_the_reply_and_the_outbox_sends_it_once(rig):
     start, api = rig
     api.fail("chat.postMessage", times=2, status=500)

@@ -41,6 +41,7 @@ class Failure:
     status: int = 500
     error: str = "internal_error"
     when: Callable[[dict], bool] = lambda args: True
+    retry_after: int | None = None  # seconds, sent as a Retry-After header
 
 
 class FakeSlackApi:
@@ -68,11 +69,13 @@ class FakeSlackApi:
                         if isinstance(args.get(key), str):
                             args[key] = json.loads(args[key])
                 method = self.path.rsplit("/", 1)[-1]
-                status, body = outer._answer(method, args)
+                status, body, retry_after = outer._answer(method, args)
                 data = json.dumps(body).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
+                    if retry_after is not None:
+                        self.send_header("Retry-After", str(retry_after))
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -87,18 +90,19 @@ class FakeSlackApi:
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
 
-    def _answer(self, method: str, args: dict) -> tuple[int, dict]:
+    def _answer(self, method: str, args: dict) -> tuple[int, dict, int | None]:
         time.sleep(self.delays.get(method, 0.0))
         with self._lock:
             for failure in self.failures:
                 if failure.method == method and failure.remaining > 0 and failure.when(args):
                     failure.remaining -= 1
                     self.calls.append(Call(method + "!failed", args))
-                    return failure.status, {"ok": False, "error": failure.error}
+                    error = "ratelimited" if failure.status == 429 else failure.error
+                    return failure.status, {"ok": False, "error": error}, failure.retry_after
             call = Call(method, args)
             self.calls.append(call)
             call.response = self._respond(method, args)
-            return 200, call.response
+            return 200, call.response, None
 
     def _respond(self, method: str, args: dict) -> dict:
         if method == "auth.test":
@@ -112,9 +116,9 @@ class FakeSlackApi:
             return {"ok": True, "user": user}
         return {"ok": True, "ts": args.get("ts")}
 
-    def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True) -> None:
+    def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True, retry_after: int | None = None) -> None:
         with self._lock:
-            self.failures.append(Failure(method, times, status, when=when))
+            self.failures.append(Failure(method, times, status, when=when, retry_after=retry_after))
 
     def find(self, method: str, **match: Any) -> list[Call]:
         with self._lock:
