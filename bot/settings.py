@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     source_links: dict[str, str] = Field(
         default_factory=dict,
         description="Where readers open ingested files: folder -> URL prefix (e.g. {\"/srv/handbook\": \"https://git.example.com/handbook/blob/main\"}); "
-        "a source under the folder links to the URL plus its path below it. Unset: sources show the file path.",
+        "a source under the folder links to the URL plus its path below it. Unset: sources show the file's folder and name (escalations: the full path).",
     )
 
     # --- escalation and Slack -------------------------------------------------------

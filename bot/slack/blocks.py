@@ -93,21 +93,32 @@ def confidence_words(confidence: float) -> str:
     return "very low"
 
 
-def source_line(n: int, heading: str, location: str, score: float | None = None, url: str = "") -> str:
-    """``n. <url|heading>`` for web locations, ``n. *heading* (path)`` otherwise."""
+def source_line(n: int, heading: str, location: str, score: float | None = None, url: str = "", *, short_path: bool = True) -> str:
+    """``n. <url|heading>`` for web locations, ``n. *heading* (path)`` otherwise; ``short_path``
+    shows only a file's folder and name (askers need not see where the server keeps files)."""
     shown = escape(heading or location or "untitled")
     link = url or (location if location.startswith(("http://", "https://")) else "")
     if link:
         line = f"{n}. <{link}|{shown}>"
     else:
-        line = f"{n}. *{shown}*" + (f" ({escape(location)})" if location and location != heading else "")
+        path = _short_path(location) if short_path else location
+        line = f"{n}. *{shown}*" + (f" ({escape(path)})" if path and location != heading else "")
     return line + (f" · score {score:.2f}" if score is not None else "")
 
 
+def _short_path(location: str) -> str:
+    """``/home/deploy/kb/it/vpn.md`` -> ``it/vpn.md``; relative or one-part locations unchanged."""
+    if not location.startswith(("/", "~")) and not re.match(r"[A-Za-z]:[\\/]", location):
+        return location
+    parts = [part for part in re.split(r"[\\/]", location) if part]
+    return "/".join(parts[-2:])
+
+
 def source_blocks(sources: list[Any], with_scores: bool = False) -> list[dict[str, Any]]:
+    """Sources for the asker, or with scores and full paths for the humans in the escalation channel."""
     if not sources:
         return []
-    lines = [source_line(s.n, s.heading, s.location, s.score if with_scores else None, s.url) for s in sources]
+    lines = [source_line(s.n, s.heading, s.location, s.score if with_scores else None, s.url, short_path=not with_scores) for s in sources]
     return sections("*Sources*\n" + "\n".join(lines))
 
 
