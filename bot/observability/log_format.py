@@ -41,9 +41,18 @@ class OneLineFormatter(logging.Formatter):
         return f": {first}"
 
 
+# Libraries whose DEBUG lines carry message bodies or stored rows: slack_sdk logs every Web API
+# request body (a relayed human answer as typed) and Socket Mode's incoming events (the raw
+# question); SQLAlchemy logs result rows. DEBUG is for ragbot's own decisions, not for these.
+QUIET_AT_DEBUG = {"slack_sdk": logging.INFO, "slack_bolt": logging.INFO, "sqlalchemy": logging.WARNING}
+
+
 def install(level: str, fmt: str, redactor: Callable[[str], str] | None = None, stream=None) -> logging.Handler:
     """The root handler: one line per record unless ``level`` is DEBUG."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(fmt) if level == "DEBUG" else OneLineFormatter(fmt, redactor))
     logging.basicConfig(level=level, handlers=[handler], force=False)
+    for name, floor in QUIET_AT_DEBUG.items():
+        library = logging.getLogger(name)
+        library.setLevel(max(library.getEffectiveLevel(), floor))
     return handler

@@ -7,7 +7,7 @@ import sys
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.observability.log_format import OneLineFormatter
+from bot.observability.log_format import OneLineFormatter, install
 from bot.state import QuestionRecord, open_state
 
 FMT = "%(levelname)s %(name)s: %(message)s"
@@ -45,3 +45,25 @@ def test_a_database_error_does_not_quote_the_stored_question(tmp_path):
         state.questions.record(QuestionRecord(**record), [])
     state.close()
     assert "my secret question" not in str(raised.value) and "a draft" not in str(raised.value)
+
+
+def test_debug_logging_leaves_out_library_lines_that_carry_message_bodies():
+    """At DEBUG slack_sdk logged each request body (a human's answer as typed) and SQLAlchemy
+    its result rows; ragbot's own DEBUG lines stay."""
+    root, saved = logging.getLogger(), {name: logging.getLogger(name).level for name in ("slack_sdk", "slack_bolt", "sqlalchemy")}
+    handlers, level = list(root.handlers), root.level
+    try:
+        for name in saved:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        root.handlers.clear()
+        install("DEBUG", FMT)
+        assert logging.getLogger("bot.pipeline").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("slack_sdk.web.base_client").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("slack_sdk.socket_mode.builtin.client").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, old in saved.items():
+            logging.getLogger(name).setLevel(old)
+
