@@ -155,8 +155,8 @@ class Settings(BaseSettings):
     groundedness_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Support (0-1) an answer sentence needs from the passages; below it the sentence is unsupported (groundedness_action).")
     groundedness_action: OnFail = Field("fix", description="fix drops unsupported sentences (refrains when none are supported).")
     answer_type_action: OnFail = Field("refrain", description="A how-long/how-many/when question whose answer states no amount or time (nothing to fix: fix refrains).")
-    rate_user_per_minute: int = Field(10, ge=1, le=10000, description="Questions one person may ask per minute (counted per bot process).")
-    rate_channel_per_minute: int = Field(60, ge=1, le=100000, description="Questions one channel may ask per minute (counted per bot process).")
+    rate_user_per_minute: int = Field(10, ge=1, le=10000, description="Questions one person may ask per minute (ragbot serve counts across every instance on its database).")
+    rate_channel_per_minute: int = Field(60, ge=1, le=100000, description="Questions one channel may ask per minute (ragbot serve counts across every instance on its database).")
     rate_limit_action: Literal["block"] = Field("block", description="Over-rate messages are refused with the wait (escalating them would turn a flood into human work).")
     max_answer_chars: int = Field(3900, ge=100, le=40000, description="Longer answers are cut at a sentence and marked as cut.")
     source_links: dict[str, str] = Field(

@@ -16,6 +16,7 @@ from bot.pipeline import Pipeline
 from bot.runtime.resilience import ResilientRetriever
 from bot.runtime.wiring import install_serving_parts
 from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
+from bot.turn import RequestContext
 from retrieval.types import Chunk, Hit
 
 
@@ -66,3 +67,24 @@ def test_serving_parts_wrap_the_plain_stages(make_settings, caplog):
     assert "[EMAIL_ADDRESS]" in json.loads(lines[0])["question"] and json.loads(lines[1])["cache"] == "hit"
     assert metrics.questions.labels("answered")._value.get() == 2 and metrics._hit_ratio() == 0.5
     parts.close()
+
+
+def test_serving_counts_rate_limits_in_the_bots_database(make_settings):
+    """Per-process buckets let two instances allow twice the rate."""
+    from sqlalchemy import create_engine
+
+    from guardrails.ratelimit import RateLimiter, RateLimitValidator
+    from guardrails.ratelimit.shared import SharedRateLimiter
+
+    settings = make_settings(generator_process=False, rate_user_per_minute=2)
+    engine = create_engine(f"sqlite:///{settings.data_dir / 'state.db'}")
+    pipelines = []
+    for _ in range(2):  # two instances on one database
+        limit = RateLimitValidator()
+        pipeline = Pipeline([InputGuardStage([limit]), RetrieveStage(Store()), RelevanceGateStage(Cos()), GenerateStage(Gen()), OutputGuardStage([])], settings)
+        install_serving_parts(pipeline, settings, metrics=BotMetrics(process_metrics=False), db_engine=engine)
+        assert isinstance(limit.limiter, SharedRateLimiter) and isinstance(limit.limiter.fallback, RateLimiter)
+        pipelines.append(pipeline)
+    outcomes = [pipelines[i % 2].run("How long is a VPN profile valid?", RequestContext(user_id="U1", channel_id="C1")).outcome for i in range(3)]
+    assert outcomes[:2] == [Outcome.ANSWERED, Outcome.ANSWERED] and outcomes[2] is not Outcome.ANSWERED
+
