@@ -52,6 +52,11 @@ class Answer(BaseModel):
     request_id: str = ""
     question: str = ""  # the question as the input checks left it (PII redacted): safe to store and show
     draft: str | None = None  # the checked draft answer, also when it was withheld (for escalation reviewers)
+    stored_text: str | None = None  # ``text`` as it may be stored, when that differs (personal data the asker typed replaced)
+
+    @property
+    def text_to_store(self) -> str:
+        return self.stored_text if self.stored_text is not None else self.text
 
     def public_json(self) -> dict[str, Any]:
         """The documented JSON shape of ``ragbot ask --json``."""

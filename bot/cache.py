@@ -324,6 +324,10 @@ class CacheLookupStage:
             self.inflight.release(lookup.details["key"])
 
 
+class NotCacheable(Exception):
+    """A draft that is not kept (the reason is the message)."""
+
+
 def _stored_draft(turn: Turn) -> str:
     """The draft as it may sit in the database: personal data the sources do not show is
     redacted, as the output check would (the model may echo the asker's name or email; what
@@ -333,7 +337,10 @@ def _stored_draft(turn: Turn) -> str:
 
     draft = turn.draft or ""
     context = CheckContext(settings=turn.settings, question=turn.query, source_texts=[p.text for p in turn.passages])
-    return AnswerPiiValidator().validate(draft, context).fixed or draft
+    verdict = AnswerPiiValidator().validate(draft, context)
+    if verdict.kept:  # it repeats what the asker typed: not kept, and not worth keeping redacted
+        raise NotCacheable("the draft repeats personal data from the question")
+    return verdict.fixed or draft
 
 
 class CacheStoreStage:
@@ -354,6 +361,9 @@ class CacheStoreStage:
         model = generate.details.get("model") if generate is not None else None
         try:
             entry = CachedDraft.from_turn(turn, model)
+        except NotCacheable as reason:
+            log.debug("not caching request %s: %s", turn.request.request_id, reason)
+            entry = None
         except Exception as error:  # noqa: BLE001 - a draft that cannot be made safe to keep is not kept
             log.warning("not caching request %s: %s", turn.request.request_id, type(error).__name__)
             entry = None

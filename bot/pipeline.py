@@ -108,4 +108,5 @@ def _answer(turn: Turn) -> Answer:
         request_id=turn.request.request_id,
         question=turn.stored_question or turn.query,
         draft=turn.draft,
+        stored_text=turn.stored_text,
     )

@@ -38,6 +38,7 @@ class Turn:
     sources: list[Source] = field(default_factory=list)
     draft: str | None = None  # generator output before output checks
     text: str | None = None  # final reply text
+    stored_text: str | None = None  # the reply as it may be stored, when that differs (personal data the asker typed replaced)
     outcome: Outcome | None = None
     confidence: float = 0.0
     escalate: bool = False

@@ -21,6 +21,7 @@ class Verdict:
     fixed: str | None = None  # the repaired text, when the validator can repair it
     action: str = "none"  # the action taken: none, fix, refrain, escalate, block
     redacted: str | None = None  # the text as it may be logged or stored, when that differs from ``fixed``
+    kept: tuple[tuple[str, str], ...] = ()  # (value, placeholder): shown to the asker, replaced wherever the text is stored
 
     def as_trace(self) -> dict[str, Any]:
         return {"passed": self.passed, "score": self.score, "action": self.action, "message": self.message}

@@ -190,7 +190,7 @@ class QuestionWorker:
         record = QuestionRecord(
             request_id=answer.request_id, team_id=job.team_id, user_hash=self.hasher(job.user_id), channel_hash=self.hasher(job.channel_id),
             thread_key=key, question=question, outcome=answer.outcome.value, confidence=answer.confidence, latency_ms=round(latency_ms, 3),
-            answer_text=answer.text, sources=sources, escalated=escalate, escalation_reason=reason or None, answer_sent=not held,
+            answer_text=answer.text_to_store, sources=sources, escalated=escalate, escalation_reason=reason or None, answer_sent=not held,
         )
         replies = bk.messages(bk.answer_blocks(answer, escalated=escalate, held=held), bk.HELD_TEXT if held else answer.text, channel=job.channel_id, thread_ts=job.thread_ts)
         escalation = None
@@ -199,7 +199,7 @@ class QuestionWorker:
                 request_id=answer.request_id, reason=reason or "the pipeline asked for a human", channel_id=job.channel_id,
                 thread_ts=job.thread_ts, asker_id=job.user_id, question=question,
                 # a withheld draft stopped before the output checks: it is redacted like the question
-                draft=answer.text if answer.outcome is Outcome.ANSWERED else self._redact(answer.draft or ""),
+                draft=answer.text_to_store if answer.outcome is Outcome.ANSWERED else self._redact(answer.draft or ""),
                 draft_sent=answer.outcome is Outcome.ANSWERED and not held, confidence=answer.confidence, sources=sources, escalation_channel=settings.escalation_channel,
             )
         self.state.questions.record(record, replies, escalation)

@@ -78,3 +78,8 @@ class OutputGuardStage:
 
             turn.draft = redact(turn.draft)
         _apply(turn, result, refrain_text=UNSUPPORTED_TEXT)
+        kept = tuple(pair for verdict in result.verdicts for pair in verdict.kept)
+        if kept and turn.text:  # the asker's own words, shown to them but not stored
+            from guardrails.pii.validators import conceal
+
+            turn.stored_text = conceal(turn.text, kept)

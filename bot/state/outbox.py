@@ -86,6 +86,7 @@ class OutboxRepository:
         with self.db.transaction() as session:
             row = session.get(OutboxMessage, message_id)
             row.status, row.sent_at, row.result_ts, row.last_error = "sent", utcnow(), result_ts, None
+            row.payload = {}  # the answer as the asker saw it (their own words included) is not kept once sent
 
     def failed(self, message_id: int, error: str, now: datetime | None = None, *, count_attempt: bool = True, retry_in: timedelta | None = None) -> OutboxMessage:
         """Put the row back with backoff (or after ``retry_in``, e.g. Slack's Retry-After); after

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from guardrails.base import CheckContext, Verdict
-from guardrails.pii.engine import HIGH_RISK, get_engine
+from guardrails.pii.engine import HIGH_RISK, get_engine, placeholder
 
 
 def _summary(findings) -> str:
@@ -45,27 +45,52 @@ def unsourced_pii(text: str, sources: list[str]) -> list:
 def _quoted(value: str, sources: list[str]) -> bool:
     """``value`` appears in a source as a whole (a word-bounded match): "Ben" is not quoted by
     "Benefits", nor ana@x.com by dana@x.com."""
-    pattern = re.compile(rf"(?<![\w.@-]){re.escape(value)}(?![\w@-])")
+    pattern = _whole(value)
     return any(pattern.search(source) for source in sources)
 
 
+def _whole(value: str) -> re.Pattern:
+    return re.compile(rf"(?<![\w.@-]){re.escape(value)}(?![\w@-])")
+
+
+SUBJECT_TYPES = frozenset({"PERSON", "LOCATION"})  # what a question can be about (kept for search too)
+
+
+def conceal(text: str, kept: tuple[tuple[str, str], ...]) -> str:
+    """``text`` with each kept value (whole words only) replaced by its placeholder."""
+    for value, mark in kept:
+        text = _whole(value).sub(mark, text)
+    return text
+
+
 class AnswerPiiValidator:
-    """High-risk PII is always redacted; other PII stays only if the sources show it verbatim
-    and ``pii_allow_from_sources`` is on (a handbook's own contact list may be quoted)."""
+    """High-risk PII is always redacted. Other PII stays only if the sources show it verbatim
+    and ``pii_allow_from_sources`` is on (a handbook's own contact list may be quoted), or if
+    it is the person or place the question is about: "the hotel limit in Berlin" is answered
+    about Berlin, not "[LOCATION]" (an email or phone number the asker typed is still
+    redacted: repeating it helps nobody). What the asker typed is theirs to see in their thread but not to keep:
+    ``kept`` lists those values with their placeholders, for wherever the answer is stored."""
 
     name = "output_pii"
     action_setting = "output_pii_action"
 
     def validate(self, text: str, context: CheckContext) -> Verdict:
         engine = get_engine()
-        if context.settings.pii_allow_from_sources and context.source_texts:
-            findings = unsourced_pii(text, context.source_texts)
-        else:
-            findings = engine.analyze(text)
-        if not findings:
-            return Verdict(self.name, True, 0.0)
+        findings = engine.analyze(text)
+        sources = context.source_texts if context.settings.pii_allow_from_sources else []
+        risky, echoed = [], []
+        for finding in findings:
+            value = text[finding.start:finding.end]
+            if finding.entity_type in HIGH_RISK:
+                risky.append(finding)
+            elif not _quoted(value, sources):
+                asked_about = finding.entity_type in SUBJECT_TYPES and _quoted(value, [context.question])
+                (echoed if asked_about else risky).append(finding)
+        kept = tuple(dict.fromkeys((text[f.start:f.end], placeholder(f.entity_type)) for f in echoed))
+        if not risky:
+            return Verdict(self.name, True, 0.0, kept=kept)
         return Verdict(
-            self.name, False, max(f.score for f in findings),
-            f"The answer contained personal data ({_summary(findings)}).",
-            fixed=engine.anonymize(text, findings),
+            self.name, False, max(f.score for f in risky),
+            f"The answer contained personal data ({_summary(risky)}).",
+            fixed=engine.anonymize(text, risky), kept=kept,
         )

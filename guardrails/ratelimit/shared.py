@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, case, delete, select, update
+from sqlalchemy import Column, Engine, Float, MetaData, String, Table, case, create_engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -46,7 +46,9 @@ class _Refused(Exception):
 class SharedRateLimiter:
     """The :class:`RateLimiter` interface over the ``rate_buckets`` table."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time, fallback: RateLimiter | None = None) -> None:
+    def __init__(self, engine: Engine | str, *, clock: Callable[[], float] = time.time, fallback: RateLimiter | None = None) -> None:
+        if isinstance(engine, str):
+            engine = create_engine(engine, connect_args={"timeout": 5} if engine.startswith("sqlite") else {}, hide_parameters=True)
         self.engine = engine
         self.clock = clock  # wall clock: instances on other machines must agree on it
         self.fallback = fallback or RateLimiter()

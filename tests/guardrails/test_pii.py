@@ -161,3 +161,20 @@ def test_start_up_prints_no_warning_for_each_other_language_recognizer(caplog):
     other = logging.LogRecord("presidio-analyzer", logging.WARNING, __file__, 1, "entity %s failed", ("X",), None)
     assert logging.getLogger("presidio-analyzer").filter(other)  # every other warning still shows
     assert engine.redact("mail jane.doe@example.com")[1]
+
+
+def test_the_place_asked_about_is_answered_by_name_and_kept_only_redacted(settings, pii_engine):
+    """"The hotel limit in [LOCATION] is 150 euros" answered a question about Berlin."""
+    from guardrails.pii.validators import conceal
+
+    question = "What is the hotel limit in Berlin? Mail me at jane.doe@example.com"
+    ctx = CheckContext(settings=settings, question=question, source_texts=["Hotels: up to 150 euros a night in any EU city."], n_sources=1)
+    draft = "The hotel limit in Berlin is 150 euros a night [1]. Reply to jane.doe@example.com."
+    result = run_validators(draft, [AnswerPiiValidator()], ctx)
+    assert "in Berlin is 150 euros" in result.text  # the asker sees what they asked about
+    assert "jane.doe@example.com" not in result.text  # repeating an email helps nobody
+    kept = result.verdicts[0].kept
+    assert kept == (("Berlin", "[LOCATION]"),)
+    assert conceal(result.text, kept) == "The hotel limit in [LOCATION] is 150 euros a night [1]. Reply to [EMAIL_ADDRESS]."
+    unasked = run_validators("The hotel limit in Paris is 150 euros a night [1].", [AnswerPiiValidator()], ctx)
+    assert "Paris" not in unasked.text  # a place the asker did not name is still redacted

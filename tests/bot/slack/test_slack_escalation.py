@@ -7,6 +7,8 @@ import json
 import time
 from datetime import timedelta
 
+import pytest
+
 from bot.slack import blocks as bk
 from bot.state.models import utcnow
 
@@ -297,3 +299,31 @@ def test_a_vote_pressed_without_a_channel_queues_no_confirmation_slack_would_ref
     assert h.state.questions.summary().helpful == 1  # the vote itself is kept
     assert [row.kind for row in h.state.outbox.all()] == ["reply"]
 
+
+
+@pytest.mark.slow  # the real Presidio engine
+def test_the_place_asked_about_is_shown_to_the_asker_but_stored_and_escalated_redacted(start_bot, make_settings):
+    from adapters.base import Generation
+    from bot.pipeline import Pipeline
+    from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
+    from guardrails.pii.validators import AnswerPiiValidator, QuestionPiiValidator
+    from tests.bot.slack.slack_fakes import CosineRelevance, KeywordRetriever
+
+    class PlaceGenerator:
+        def generate(self, question, passages, *, history=None):
+            return Generation(text="In Berlin, expenses are filed in Concur [1].", model="place")
+
+    settings = make_settings()
+    stages = [InputGuardStage([QuestionPiiValidator()]), RetrieveStage(KeywordRetriever()), RelevanceGateStage(CosineRelevance()),
+              GenerateStage(PlaceGenerator()), OutputGuardStage([AnswerPiiValidator()])]
+    h = start_bot(pipeline=Pipeline(stages, settings))  # the expenses topic scores 0.42: escalated
+    _, event = h.slack.mention("Where do I file expenses in Berlin?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "In Berlin, expenses are filed in Concur" in _shown(reply)
+    [record] = h.state.questions.list()
+    assert record.question == "Where do I file expenses in [LOCATION]?"
+    assert record.answer_text == "In [LOCATION], expenses are filed in Concur [1]."
+    assert "Berlin" not in json.dumps([row.payload for row in h.state.outbox.all()])  # sent rows keep no payload
+    [esc] = h.state.escalations.open()
+    assert "Berlin" not in esc.draft and "Berlin" not in _shown(h.api.find("chat.postMessage", channel="CESC")[0])
