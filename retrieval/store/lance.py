@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -200,7 +201,23 @@ class LanceStore:
     def _has_fts(self, table) -> bool:
         return any(getattr(index, "index_type", "") == "FTS" for index in table.list_indices())
 
+    @contextmanager
+    def _reading(self):
+        """A store whose files vanish or break after it was opened (a moved data_dir, a full or
+        failed disk) raises lance's RuntimeError/OSError: that is the store being unavailable,
+        which the serving path retries and explains, not an unknown crash."""
+        try:
+            yield
+        except (EmptyKnowledgeBase, StoreUnavailable):
+            raise
+        except (OSError, RuntimeError) as error:
+            raise StoreUnavailable(f"cannot read the LanceDB store at {self.directory}: {type(error).__name__}: {str(error)[:200]}") from error
+
     def keyword_search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+        with self._reading():
+            return self._keyword_search(query, k, vector)
+
+    def _keyword_search(self, query: str, k: int, vector: np.ndarray | None) -> list[Hit]:
         from lancedb.query import MultiMatchQuery
 
         table = self._require()
@@ -219,11 +236,12 @@ class LanceStore:
         return [self._hit(row, bm25=float(row["_score"]), vector=vector) for row in rows]
 
     def vector_search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        table = self._require()
-        query = table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
-        if self.max_vector_distance is not None:
-            query = query.distance_range(upper_bound=self.max_vector_distance)
-        rows = query.limit(k).to_list()
+        with self._reading():
+            table = self._require()
+            query = table.search(np.asarray(vector, dtype=np.float32)).distance_type("cosine")
+            if self.max_vector_distance is not None:
+                query = query.distance_range(upper_bound=self.max_vector_distance)
+            rows = query.limit(k).to_list()
         return [self._hit(row, cosine=1.0 - float(row["_distance"])) for row in rows]
 
     def hybrid_search(self, query: str, vector: np.ndarray, k: int, alpha: float) -> list[Hit]:

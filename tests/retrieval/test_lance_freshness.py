@@ -91,3 +91,23 @@ def test_young_versions_are_kept_and_nothing_waits(make_settings, corpus: Path, 
     before = len(build_store(settings)._open().list_versions())
     _edit_and_reingest(settings, corpus, times=1)
     assert len(build_store(settings)._open().list_versions()) > before and not waits
+
+
+def test_a_store_whose_files_vanish_while_serving_is_unavailable_not_a_crash(make_settings, corpus: Path) -> None:
+    """Lance's RuntimeError ("Not found: ...lance/data/...") was a generic stage failure: not
+    retried, not counted as a store error, and the asker read "something went wrong"."""
+    import shutil
+
+    from retrieval.errors import StoreUnavailable
+    from retrieval.factory import build_ingestor, build_retriever
+
+    settings = make_settings()
+    build_ingestor(settings).ingest([corpus])
+    retriever = build_retriever(settings)
+    assert retriever.search("espresso machine descaled", k=3, alpha=0.5)
+    store = next(p for p in settings.data_dir.iterdir() if p.is_dir() and any(p.rglob("*.lance")))
+    shutil.move(store, store.with_name("moved-away"))
+    with pytest.raises(StoreUnavailable, match="cannot read the LanceDB store"):
+        retriever.search("Which badge opens the garage barrier?", k=3, alpha=0.5)
+    shutil.move(store.with_name("moved-away"), store)
+    assert retriever.search("espresso machine descaled", k=3, alpha=0.5)  # back when the files are
