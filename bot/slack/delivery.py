@@ -30,8 +30,25 @@ log = logging.getLogger(__name__)
 MAX_RATE_LIMIT_WAIT_S = 3600  # a Retry-After beyond this is not believed; the row tries again then
 
 
+# Slack refused the message's blocks: the same text goes again without them.
+BLOCKS_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments", "invalid_attachments"})
+# Slack will never take it where it is addressed: retrying for a day helps nobody.
+UNDELIVERABLE = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived", "user_not_in_channel", "user_not_found",
+    "restricted_action", "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel", "cannot_reply_to_message", "messages_tab_disabled", "no_permission",
+    "ekm_access_denied", "team_access_not_granted", "message_not_found", "cant_update_message", "edit_window_closed",
+})
+PLAIN_MARK = "plain text after: "  # a row's last_error starting with this is sent without blocks
+PLAIN_TEXT_LIMIT = 3900
+
+
 class NotYet(Exception):
     """The row depends on another that has not landed yet (an update before its post)."""
+
+
+class GiveUp(Exception):
+    """The row can never be sent (an update whose post was given up)."""
 
 
 class OutboxDeliverer:
@@ -51,21 +68,27 @@ class OutboxDeliverer:
         return delivered
 
     def _deliver(self, row: OutboxMessage, now: datetime | None) -> bool:
+        plain = (row.last_error or "").startswith(PLAIN_MARK)
         try:
-            ts = self._send(row)
+            ts = self._send(row, plain=plain)
         except NotYet as waiting:
             self.state.outbox.failed(row.id, str(waiting), now, count_attempt=False)
             return False
+        except GiveUp as reason:
+            return self._failed(row, reason, now, give_up=True)
         except SlackApiError as error:
-            wait = _rate_limited_for(error)
-            if wait is None:
-                return self._failed(row, error, now)
-            # rate limited, not failing: it does not use up the row's attempts
-            log.info("outbox %s #%s rate limited by Slack; next try in %.0f s", row.kind, row.id, wait)
-            self.state.outbox.failed(row.id, f"rate limited: {error}", now, count_attempt=False, retry_in=timedelta(seconds=min(wait, MAX_RATE_LIMIT_WAIT_S)))
-            return False
+            wait, code = _rate_limited_for(error), _error_code(error)
+            if wait is not None:  # rate limited, not failing: it does not use up the row's attempts
+                log.info("outbox %s #%s rate limited by Slack; next try in %.0f s", row.kind, row.id, wait)
+                self.state.outbox.failed(row.id, f"rate limited: {error}", now, count_attempt=False, retry_in=timedelta(seconds=min(wait, MAX_RATE_LIMIT_WAIT_S)))
+                return False
+            if code in BLOCKS_REFUSED and not plain:
+                log.warning("outbox %s #%s: Slack refused its blocks (%s); sending the text alone", row.kind, row.id, code)
+                self.state.outbox.failed(row.id, f"{PLAIN_MARK}{code}", now, count_attempt=False, retry_in=timedelta(0))
+                return False
+            return self._failed(row, error, now, give_up=code in UNDELIVERABLE or code in BLOCKS_REFUSED, plain=plain)
         except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
-            return self._failed(row, error, now)
+            return self._failed(row, error, now, plain=plain)
         self.state.outbox.sent(row.id, ts)
         if row.kind == KIND_REPLY and row.request_id:
             self.state.questions.mark_delivery(row.request_id, "sent")
@@ -73,11 +96,13 @@ class OutboxDeliverer:
             self._redact_answer(row.escalation_id)
         return True
 
-    def _failed(self, row: OutboxMessage, error: Exception, now: datetime | None) -> bool:
-        """A Slack or network failure: the row goes back with backoff, or dies after its attempts."""
+    def _failed(self, row: OutboxMessage, error: Exception, now: datetime | None, *, give_up: bool = False, plain: bool = False) -> bool:
+        """A Slack or network failure: the row goes back with backoff, or dies (``give_up``: Slack
+        will never take it; otherwise after a day of attempts)."""
         if self.metrics is not None:  # an alert on this counter must see a Slack outage
             self.metrics.external_errors.labels("slack", type(error).__name__).inc()
-        failed = self.state.outbox.failed(row.id, f"{type(error).__name__}: {error}", now)
+        text = f"{PLAIN_MARK if plain else ''}{type(error).__name__}: {error}"
+        failed = self.state.outbox.failed(row.id, text, now, give_up=give_up)
         level = logging.ERROR if failed.status == "dead" else logging.WARNING
         log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)
         if failed.status == "dead" and row.kind == KIND_REPLY and row.request_id:
@@ -90,34 +115,53 @@ class OutboxDeliverer:
         except Exception as error:  # noqa: BLE001 - the hourly housekeeping tries again; the post itself landed
             log.warning("could not redact the human answer of escalation %s: %s", escalation_id, type(error).__name__)
 
-    def _send(self, row: OutboxMessage) -> str | None:
+    def _send(self, row: OutboxMessage, *, plain: bool = False) -> str | None:
+        """One Slack call for ``row``; ``plain``: Slack refused its blocks, so the text goes alone."""
         if row.kind == KIND_REPLY:
             if self.state.outbox.has_earlier_unsent(row):
                 raise NotYet("an earlier part of this answer is not sent yet")
-            return self.client.chat_postMessage(**row.payload).get("ts")
+            return self.client.chat_postMessage(**(_plain(row.payload) if plain else row.payload)).get("ts")
         if row.kind == KIND_EPHEMERAL:
-            self.client.chat_postEphemeral(**row.payload)
+            self.client.chat_postEphemeral(**(_plain(row.payload) if plain else row.payload))
             return None
         esc = self.state.escalations.get(row.escalation_id or 0)
         if esc is None:
             raise LookupError(f"escalation {row.escalation_id} is missing")
         if row.kind == KIND_ESCALATION_POST:
-            response = self.client.chat_postMessage(
-                channel=esc.escalation_channel, text=f"Escalation #{esc.id}: a question needs a human", blocks=bk.escalation_blocks(esc), unfurl_links=False
-            )
+            message = {"text": f"Escalation #{esc.id}: a question needs a human", "blocks": bk.escalation_blocks(esc)}
+            response = self.client.chat_postMessage(channel=esc.escalation_channel, unfurl_links=False, **(_plain(message) if plain else message))
             self.state.escalations.set_message_ts(esc.id, response["ts"])
             return response.get("ts")
         if row.kind == KIND_ESCALATION_UPDATE:
             if not esc.message_ts:
+                if self.state.outbox.escalation_post_dead(esc.id):
+                    raise GiveUp(f"escalation {esc.id} was never posted")
                 raise NotYet(f"escalation {esc.id} is not posted yet")
-            self.client.chat_update(channel=esc.escalation_channel, ts=esc.message_ts, text=f"Escalation #{esc.id} ({esc.status})", blocks=bk.escalation_blocks(esc))
+            message = {"text": f"Escalation #{esc.id} ({esc.status})", "blocks": bk.escalation_blocks(esc)}
+            self.client.chat_update(channel=esc.escalation_channel, ts=esc.message_ts, **(_plain(message) if plain else message))
             return esc.message_ts
         if row.kind == KIND_HUMAN_ANSWER:
-            response = self.client.chat_postMessage(
-                channel=esc.channel_id, thread_ts=esc.thread_ts, text=bk.escape(f"A human answered: {esc.human_answer or ''}"[:300]), blocks=bk.human_answer_blocks(esc), unfurl_links=False
-            )
+            message = {"text": bk.escape(f"A human answered: {esc.human_answer or ''}"[:300]), "blocks": bk.human_answer_blocks(esc)}
+            response = self.client.chat_postMessage(channel=esc.channel_id, thread_ts=esc.thread_ts, unfurl_links=False, **(_plain(message) if plain else message))
             return response.get("ts")
         raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+def _plain(payload: dict) -> dict:
+    """``payload`` without blocks: their text (or the notification text) cut to Slack's comfort."""
+    sections = [block["text"]["text"] for block in payload.get("blocks") or [] if isinstance(block.get("text"), dict) and block["text"].get("text")]
+    text = "\n".join(sections) or payload.get("text") or ""
+    if len(text) > PLAIN_TEXT_LIMIT:
+        text = text[: PLAIN_TEXT_LIMIT - 1] + "…"
+    return {key: value for key, value in payload.items() if key not in ("blocks", "text")} | {"text": text}
+
+
+def _error_code(error: SlackApiError) -> str:
+    response = error.response
+    try:
+        return str(response.get("error") or "") if response is not None else ""
+    except Exception:  # noqa: BLE001 - a response that is not JSON has no code
+        return ""
 
 
 def _rate_limited_for(error: SlackApiError) -> float | None:

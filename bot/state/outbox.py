@@ -23,6 +23,7 @@ KIND_HUMAN_ANSWER = "human_answer"  # relay a human's answer into the asker's th
 KIND_EPHEMERAL = "ephemeral"  # a ready chat.postEphemeral payload
 
 MAX_ATTEMPTS = 12
+DELIVERY_WINDOW = timedelta(hours=24)  # a Slack outage shorter than this loses nothing
 LEASE = timedelta(seconds=120)  # a row "sending" longer than this belongs to a dead instance
 
 
@@ -88,16 +89,20 @@ class OutboxRepository:
             row.status, row.sent_at, row.result_ts, row.last_error = "sent", utcnow(), result_ts, None
             row.payload = {}  # the answer as the asker saw it (their own words included) is not kept once sent
 
-    def failed(self, message_id: int, error: str, now: datetime | None = None, *, count_attempt: bool = True, retry_in: timedelta | None = None) -> OutboxMessage:
-        """Put the row back with backoff (or after ``retry_in``, e.g. Slack's Retry-After); after
-        MAX_ATTEMPTS counted failures it is marked dead (and logged by the caller)."""
+    def failed(self, message_id: int, error: str, now: datetime | None = None, *, count_attempt: bool = True,
+               retry_in: timedelta | None = None, give_up: bool = False) -> OutboxMessage:
+        """Put the row back with backoff (or after ``retry_in``, e.g. Slack's Retry-After). It is
+        marked dead (and logged by the caller) when ``give_up`` (Slack will never take it), or
+        after MAX_ATTEMPTS counted failures once DELIVERY_WINDOW has passed since it was written:
+        backoff caps at 5 minutes, so a count alone gave up after a 19-minute outage."""
         now = now or utcnow()
         with self.db.transaction() as session:
             row = session.get(OutboxMessage, message_id)
             if count_attempt:
                 row.attempts += 1
             row.last_error = error[:1000]
-            row.status = "dead" if row.attempts >= MAX_ATTEMPTS else "pending"
+            expired = row.attempts >= MAX_ATTEMPTS and now - row.created_at >= DELIVERY_WINDOW
+            row.status = "dead" if give_up or expired else "pending"
             wait = retry_in if retry_in is not None else backoff(row.attempts) if count_attempt else timedelta(seconds=1)
             row.next_attempt_at = now + wait
             return row
@@ -116,13 +121,22 @@ class OutboxRepository:
             return result.rowcount or 0
 
     def has_earlier_unsent(self, row: OutboxMessage) -> bool:
-        """An earlier row of the same kind for the same request is not sent yet (keeps parts in order)."""
+        """An earlier row of the same kind for the same request is still on its way (keeps parts
+        in order); one that died does not hold the later parts back for ever."""
         if row.request_id is None:
             return False
         with self.db.transaction() as session:
             query = select(OutboxMessage.id).where(
                 OutboxMessage.request_id == row.request_id, OutboxMessage.kind == row.kind,
-                OutboxMessage.id < row.id, OutboxMessage.status != "sent",
+                OutboxMessage.id < row.id, OutboxMessage.status.in_(("pending", "sending")),
+            )
+            return session.scalars(query.limit(1)).first() is not None
+
+    def escalation_post_dead(self, escalation_id: int) -> bool:
+        """The escalation's post was given up, so its updates have nothing to update."""
+        with self.db.transaction() as session:
+            query = select(OutboxMessage.id).where(
+                OutboxMessage.escalation_id == escalation_id, OutboxMessage.kind == KIND_ESCALATION_POST, OutboxMessage.status == "dead"
             )
             return session.scalars(query.limit(1)).first() is not None
 

@@ -116,9 +116,11 @@ class FakeSlackApi:
             return {"ok": True, "user": user}
         return {"ok": True, "ts": args.get("ts")}
 
-    def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True, retry_after: int | None = None) -> None:
+    def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True, retry_after: int | None = None,
+             error: str = "internal_error") -> None:
+        """The next ``times`` calls of ``method`` fail; Slack's own refusals are HTTP 200 with an ``error`` code."""
         with self._lock:
-            self.failures.append(Failure(method, times, status, when=when, retry_after=retry_after))
+            self.failures.append(Failure(method, times, status, error=error, when=when, retry_after=retry_after))
 
     def find(self, method: str, **match: Any) -> list[Call]:
         with self._lock:

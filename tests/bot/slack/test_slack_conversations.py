@@ -287,3 +287,32 @@ def test_parts_of_a_long_answer_stay_in_order_when_the_first_part_fails(start_bo
     replies = h.replies("C1", event["ts"])
     firsts = [re.search(r"Part (\d+):", json.dumps(r.args["blocks"])).group(1) for r in replies]
     assert len(replies) == 2 and firsts == ["0", sorted(firsts, key=int)[1]] and int(firsts[1]) > 0
+
+
+def test_a_reply_whose_blocks_slack_refuses_is_sent_as_plain_text(start_bot):
+    """invalid_blocks was retried unchanged 12 times, then the answer was dropped."""
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, status=200, error="invalid_blocks", when=lambda a: a.get("channel") == "C1")
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    h.bot.deliverer.flush()
+    [reply] = h.replies("C1", event["ts"])
+    assert "blocks" not in reply.args and "GlobalProtect" in reply.args["text"]
+    assert h.state.questions.list()[0].delivery_status == "sent"
+
+
+def test_a_reply_slack_will_never_take_is_given_up_at_once_and_logged(start_bot, caplog):
+    from datetime import timedelta
+
+    from bot.state.models import utcnow
+
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=5, status=200, error="not_in_channel", when=lambda a: a.get("channel") == "C1")
+    h.slack.mention("vpn?")
+    h.settle()
+    assert h.bot.deliverer.flush(now=utcnow() + timedelta(hours=1)) == 0
+    assert len(h.api.find("chat.postMessage!failed")) == 1  # not retried for a day
+    [row] = h.state.outbox.all()
+    assert row.status == "dead" and "not_in_channel" in row.last_error
+    assert h.state.questions.list()[0].delivery_status == "failed"
+    assert any(r.levelname == "ERROR" and "not_in_channel" in r.getMessage() for r in caplog.records)

@@ -10,7 +10,7 @@ import pytest
 
 from bot.state import GLOBAL, Escalation, EscalationError, QuestionRecord, open_state
 from bot.state.models import utcnow
-from bot.state.outbox import MAX_ATTEMPTS
+from bot.state.outbox import DELIVERY_WINDOW, MAX_ATTEMPTS
 from bot.state.questions import percentile
 
 
@@ -170,8 +170,21 @@ def test_outbox_rows_are_claimed_once_backed_off_and_eventually_dead(state):
     for attempt in range(2, MAX_ATTEMPTS + 1):
         state.outbox.claim(message_id, now)
         row = state.outbox.failed(message_id, "boom", now)
-    assert row.status == "dead" and row.attempts == MAX_ATTEMPTS
-    assert state.outbox.due_ids(now + timedelta(days=1)) == []
+    assert row.status == "pending" and row.attempts == MAX_ATTEMPTS  # an outage of minutes loses nothing
+    later = now + DELIVERY_WINDOW
+    state.outbox.claim(message_id, later)
+    row = state.outbox.failed(message_id, "boom", later)
+    assert row.status == "dead" and row.attempts == MAX_ATTEMPTS + 1  # a day of failures: given up
+    assert state.outbox.due_ids(now + timedelta(days=2)) == []
+
+
+def test_a_later_part_is_not_held_back_by_an_earlier_part_that_died(state):
+    first = state.outbox.enqueue("reply", {"channel": "C1", "text": "part 1"}, request_id="r1")
+    second = state.outbox.enqueue("reply", {"channel": "C1", "text": "part 2"}, request_id="r1")
+    assert state.outbox.has_earlier_unsent(state.outbox.get(second))
+    state.outbox.claim(first)
+    state.outbox.failed(first, "invalid_blocks", give_up=True)
+    assert not state.outbox.has_earlier_unsent(state.outbox.get(second))
 
 
 def test_a_row_left_sending_by_a_dead_instance_is_taken_over_after_its_lease(state):
