@@ -101,7 +101,7 @@ class QuestionShapeValidator:
             )
         clean = normalize_text(text)
         if not clean:
-            return Verdict(self.name, False, 0.0, "Your message is empty. Please type a question.")
+            return Verdict(self.name, False, 0.0, "Your message is empty. Please type a question (I can't read attached files).")
         if not _has_words(_EMOJI_CODE.sub("", clean)):  # emoji (Slack sends ":wave:") or punctuation only: nothing to search for
             return Verdict(self.name, False, 0.0, "I can only search for words. Please ask your question in words.")
         if _GREETING.match(clean):  # not a question to search for, nor one to hand to a human

@@ -152,10 +152,14 @@ class SlackBot:
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
         text = event.get("text") or ""
-        if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" after an answer is not a question
-            return
         if event.get("channel_type") == "im":
+            # a file with no words gets told to type; ":wave:" opening a DM is answered (the
+            # guard asks for words), "thanks" or ":+1:" after an answer is not a question
+            if text.strip() and _ACKNOWLEDGEMENT.match(text) and self._asked_before(event.get("channel", "")):
+                return
             self._take(body, event, context, request)
+            return
+        if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" after an answer is not a question
             return
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}" in text:  # app_mention answers it
@@ -167,6 +171,14 @@ class SlackBot:
             return
         if not self.effective.for_channel(channel).mention_only:
             self._take(body, event, context, request)
+
+    def _asked_before(self, channel: str) -> bool:
+        """Whether this DM has had a question before; with the database down, yes (stay quiet)."""
+        try:
+            return self.state.questions.asked_in_channel(self.hasher(channel))
+        except SQLAlchemyError as error:
+            log.warning("cannot check the DM's earlier questions (%s); taking it as an acknowledgement", type(error).__name__)
+            return True
 
     def _answered_thread(self, channel: str, thread: str) -> bool:
         """Whether ragbot answered in this thread (follow-ups there are questions for it); with

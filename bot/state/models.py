@@ -71,7 +71,7 @@ class QuestionRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     team_id: Mapped[str] = mapped_column(String(32), default="")
     user_hash: Mapped[str] = mapped_column(String(32), default="")
-    channel_hash: Mapped[str] = mapped_column(String(32), default="")
+    channel_hash: Mapped[str] = mapped_column(String(32), default="", index=True)
     thread_key: Mapped[str] = mapped_column(String(32), default="", index=True)  # hash of channel + thread ts
     question: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(16))

@@ -85,6 +85,11 @@ class QuestionRepository:
         with self.db.transaction() as session:
             return session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.thread_key == thread_key).limit(1)).first() is not None
 
+    def asked_in_channel(self, channel_hash: str) -> bool:
+        """Whether anyone asked ragbot anything in this channel (a DM: whether it is a fresh one)."""
+        with self.db.transaction() as session:
+            return session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.channel_hash == channel_hash).limit(1)).first() is not None
+
     def thread_history(self, thread_key: str, turns: int = 3) -> list[str]:
         """Earlier questions and answers of a thread, oldest first (redacted text only); a human's
         answer to an escalated question follows the bot's, since it is the better context."""

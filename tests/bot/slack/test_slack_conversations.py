@@ -169,11 +169,23 @@ def test_direct_messages_are_answered_and_bots_are_ignored(start_bot):
     _, other_bot = h.slack.message("vpn?", channel="D1", channel_type="im", bot_id="BOTHER", subtype="bot_message")
     _, own = h.slack.message("vpn?", channel="D1", channel_type="im", user="UBOT", bot_id="BBOT")
     _, edited = h.slack.message("vpn?", channel="D1", channel_type="im", subtype="message_changed")
-    _, thanks = h.slack.message("thank you!", channel="D1", channel_type="im")
+    h.settle()
+    h.slack.message("thank you!", channel="D1", channel_type="im")
+    h.slack.message(":+1:", channel="D1", channel_type="im")
     h.settle()
     [reply] = h.api.find("chat.postMessage", channel="D1")
     assert reply.args["thread_ts"] == dm["ts"] and "IT portal" in _texts(reply)
     assert len(h.state.questions.list()) == 1
+
+
+def test_an_emoji_or_a_file_opening_a_direct_message_gets_a_reply(start_bot):
+    """They were dropped as acknowledgements: a new user's ":wave:" or screenshot got silence."""
+    h = start_bot()
+    _, wave = h.slack.message(":wave:", channel="D2", channel_type="im")
+    _, upload = h.slack.message("", channel="D3", channel_type="im", subtype="file_share", files=[{"id": "F1", "name": "error.png"}])
+    h.settle()
+    assert len(h.api.find("chat.postMessage", channel="D2", thread_ts=wave["ts"])) == 1
+    assert len(h.api.find("chat.postMessage", channel="D3", thread_ts=upload["ts"])) == 1
 
 
 def test_off_topic_question_gets_a_fallback_with_ask_a_human_and_is_escalated(start_bot):
