@@ -101,4 +101,3 @@ def _share_rate_limits(pipeline: Pipeline, db_engine: Any) -> None:
                 validator.limiter = SharedRateLimiter(db_engine, fallback=validator.limiter)
             except Exception as error:  # noqa: BLE001 - per-process limits are better than no bot
                 log.warning("rate limits counted per process: %s: %s", type(error).__name__, error)
-

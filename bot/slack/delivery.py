@@ -2,7 +2,9 @@
 
 Every row was committed before this runs, so a Slack error or a crash only delays it: the
 row goes back with exponential backoff and :class:`RetryLoop` tries again later. A row is
-claimed before sending, so two workers (or two bot instances) never post it twice.
+claimed before sending, so two workers (or two bot instances) never post it twice. Slack's
+refusals that no retry fixes are handled at once: refused blocks go again as plain text, a
+place the bot cannot post to is given up (and logged as an ERROR).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.runtime.resilience import retry_after_s
-
 from bot.slack import blocks as bk
 from bot.state import StateStore
 from bot.state.models import OutboxMessage
@@ -26,10 +27,7 @@ from bot.state.outbox import KIND_EPHEMERAL, KIND_ESCALATION_POST, KIND_ESCALATI
 
 log = logging.getLogger(__name__)
 
-
 MAX_RATE_LIMIT_WAIT_S = 3600  # a Retry-After beyond this is not believed; the row tries again then
-
-
 # Slack refused the message's blocks: the same text goes again without them.
 BLOCKS_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_attachments", "invalid_attachments"})
 # Slack will never take it where it is addressed: retrying for a day helps nobody.

@@ -68,8 +68,9 @@ class AnswerPiiValidator:
     and ``pii_allow_from_sources`` is on (a handbook's own contact list may be quoted), or if
     it is the person or place the question is about: "the hotel limit in Berlin" is answered
     about Berlin, not "[LOCATION]" (an email or phone number the asker typed is still
-    redacted: repeating it helps nobody). What the asker typed is theirs to see in their thread but not to keep:
-    ``kept`` lists those values with their placeholders, for wherever the answer is stored."""
+    redacted: repeating it helps nobody). What the asker typed is theirs to see in their
+    thread but not to keep: ``kept`` lists those values with their placeholders, for wherever
+    the answer is stored."""
 
     name = "output_pii"
     action_setting = "output_pii_action"
