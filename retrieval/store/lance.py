@@ -211,7 +211,7 @@ class LanceStore:
         except (EmptyKnowledgeBase, StoreUnavailable):
             raise
         except (OSError, RuntimeError) as error:
-            raise StoreUnavailable(f"cannot read the LanceDB store at {self.directory}: {type(error).__name__}: {str(error)[:200]}") from error
+            raise StoreUnavailable(f"cannot read the LanceDB store at {self.directory}: {type(error).__name__}: {first_line(error, 200)}") from error
 
     def keyword_search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
         with self._reading():

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from bot.observability.log_format import first_line
 from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
 from retrieval.hashing import content_hash, stable_uuid
 from retrieval.store.base import TITLE_BOOST, UpsertReport
@@ -72,8 +73,7 @@ def _outage_is_unavailable(method):
             if not is_outage(error):
                 raise
             self._forget_client()
-            first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-            raise StoreUnavailable(f"Weaviate is unavailable: {type(error).__name__}: {first_line}") from error
+            raise StoreUnavailable(f"Weaviate is unavailable: {type(error).__name__}: {first_line(error)}") from error
 
     return wrapper
 
