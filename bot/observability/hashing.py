@@ -25,8 +25,9 @@ def _file_salt(data_dir: Path) -> bytes | None:
 def _load_or_create_salt(data_dir: Path) -> bytes:
     """A random salt kept next to the data (0600), so hashes stay stable across restarts."""
     salt = _file_salt(data_dir)
-    if salt:  # missing, empty or not hex (hand-edited): a new one; nothing could be matched with it anyway
+    if salt:
         return salt
+    # missing, empty or not hex (hand-edited): a new one; nothing could be matched with it anyway
     path = data_dir / SALT_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
     salt = secrets.token_bytes(32)
