@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from adapters.base import GeneratorError
 
@@ -96,10 +97,12 @@ def resolve_model_dir(generator_model: Path | None, cache_dir: Path) -> Path:
     return path
 
 
-def configured_base_hash(generator_model: Path | None, cache_dir: Path) -> str | None:
-    """The weights hash of the base model the settings name, when it exists on disk (the default
-    is only known once converted); adapters record the hash they were trained on."""
-    path = Path(generator_model).expanduser() if generator_model is not None else cache_dir / _CACHE_SUBDIR
+def configured_base_hash(settings: Any) -> str | None:
+    """The weights hash of the base model ``settings`` name (``generator_model``, else the default
+    in ``model_cache_dir``), when it exists on disk (the default is only known once converted);
+    adapters record the hash they were trained on."""
+    generator_model = settings.generator_model
+    path = Path(generator_model).expanduser() if generator_model is not None else settings.model_cache_dir / _CACHE_SUBDIR
     if generator_model is None and not is_complete(path):
         return None
     return model_hash(path) if (path / "config.json").is_file() else None

@@ -52,7 +52,7 @@ def use(name: str = typer.Argument(..., help="Adapter name, or 'none' for the ba
 
     settings, registry = _registry()
     try:
-        previous = registry.use(name, configured_base_hash(settings.generator_model, settings.model_cache_dir))
+        previous = registry.use(name, configured_base_hash(settings))
     except AdapterError as error:
         fail(str(error))
     console.print(f"active adapter: {name} (was {previous or 'none'}); `ragbot adapters rollback` undoes this", highlight=False)

@@ -73,7 +73,7 @@ def check_adapter_or_fail(settings: Settings) -> None:
     from adapters.model_store import configured_base_hash
 
     try:
-        AdapterRegistry(settings.adapters_dir).check(settings.adapter, configured_base_hash(settings.generator_model, settings.model_cache_dir))
+        AdapterRegistry(settings.adapters_dir).check(settings.adapter, configured_base_hash(settings))
     except AdapterError as error:
         fail(f"bad setting: adapter: {error}")
 

@@ -187,9 +187,8 @@ class AdminCommands:
             return problem
         value = parse_value(raw)
         if key == "adapter" and value not in (None, BASE_MODEL) and self.adapters is not None:
-            base = self.settings.base
             try:
-                self.adapters.check(value, configured_base_hash(base.generator_model, base.model_cache_dir))
+                self.adapters.check(value, configured_base_hash(self.settings.base))
             except AdapterError as error:
                 return f"Not changed: {bk.escape(str(error))}"
         return None
