@@ -31,14 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, func, select
 from sqlalchemy.engine import Engine
 
 from adapters.base import Passage
 from bot.answer import Source
 from bot.settings import Settings
-from bot.state.db import create_tables
+from bot.state.db import as_engine, conflict_insert, create_tables
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -130,13 +129,11 @@ class AnswerCache:
     """Drafts by key in the bot's database, each valid for ``cache_ttl_s`` from when it was stored."""
 
     def __init__(self, engine: Engine | str, *, clock: Callable[[], float] = time.time, max_entries: int = MAX_ENTRIES) -> None:
-        if isinstance(engine, str):
-            engine = create_engine(engine, connect_args={"timeout": 5} if engine.startswith("sqlite") else {}, hide_parameters=True)
-        self.engine = engine
+        self.engine = as_engine(engine, sqlite_timeout_s=5)
         self.clock = clock
         self.max_entries = max_entries
         self._puts = 0
-        create_tables(engine, _metadata, [cache_table])
+        create_tables(self.engine, _metadata, [cache_table])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnswerCache":
@@ -172,10 +169,10 @@ class AnswerCache:
     def _replace(self, key: str, values: dict[str, Any]) -> list:
         """An upsert where the database has one, so two instances storing the same question at
         once do not collide on the key; elsewhere delete + insert (the loser's write is logged)."""
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(self.engine.dialect.name)
-        if dialect is None:
+        insert = conflict_insert(self.engine.dialect.name)
+        if insert is None:
             return [delete(cache_table).where(cache_table.c.key == key), cache_table.insert().values(key=key, **values)]
-        return [dialect.insert(cache_table).values(key=key, **values).on_conflict_do_update(index_elements=[cache_table.c.key], set_=values)]
+        return [insert(cache_table).values(key=key, **values).on_conflict_do_update(index_elements=[cache_table.c.key], set_=values)]
 
     def purge(self) -> int:
         """Drop expired entries and, beyond ``max_entries``, the oldest; return how many went."""

@@ -14,10 +14,10 @@ import socket
 import time
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, delete, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 
-from bot.state.db import create_tables
+from bot.state.db import as_engine, create_tables
 
 _metadata = MetaData()
 pending_table = Table(
@@ -33,11 +33,9 @@ pending_table = Table(
 
 class PendingQuestions:
     def __init__(self, engine: Engine | str, instance: str | None = None) -> None:
-        if isinstance(engine, str):
-            engine = create_engine(engine, connect_args={"timeout": 10} if engine.startswith("sqlite") else {}, hide_parameters=True)
-        self.engine = engine
+        self.engine = as_engine(engine, sqlite_timeout_s=10)
         self.instance = instance or socket.gethostname()
-        create_tables(engine, _metadata, [pending_table])
+        create_tables(self.engine, _metadata, [pending_table])
 
     def save(self, payloads: list[dict[str, Any]], reason: str = "shutdown") -> int:
         if not payloads:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +44,20 @@ def _engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def as_engine(engine: Engine | str, sqlite_timeout_s: float) -> Engine:
+    """``engine`` itself, or a new one for a URL (a part used on its own: tests, benchmarks);
+    ``serve`` hands every part the bot's engine."""
+    if not isinstance(engine, str):
+        return engine
+    return create_engine(engine, connect_args={"timeout": sqlite_timeout_s} if engine.startswith("sqlite") else {}, hide_parameters=True)
+
+
+def conflict_insert(dialect_name: str) -> Callable | None:
+    """The dialect's ``insert`` that takes ON CONFLICT clauses (PostgreSQL, SQLite), or None."""
+    module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect_name)
+    return module.insert if module is not None else None
 
 
 DDL_LOCK = 0x7261_6762  # "ragb": one PostgreSQL advisory lock for every ragbot schema change

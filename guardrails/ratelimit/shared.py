@@ -15,11 +15,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, case, create_engine, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Engine, Float, MetaData, String, Table, case, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.state.db import create_tables
+from bot.state.db import as_engine, conflict_insert, create_tables
 from guardrails.ratelimit.buckets import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -47,13 +46,11 @@ class SharedRateLimiter:
     """The :class:`RateLimiter` interface over the ``rate_buckets`` table."""
 
     def __init__(self, engine: Engine | str, *, clock: Callable[[], float] = time.time, fallback: RateLimiter | None = None) -> None:
-        if isinstance(engine, str):
-            engine = create_engine(engine, connect_args={"timeout": 5} if engine.startswith("sqlite") else {}, hide_parameters=True)
-        self.engine = engine
+        self.engine = as_engine(engine, sqlite_timeout_s=5)
         self.clock = clock  # wall clock: instances on other machines must agree on it
         self.fallback = fallback or RateLimiter()
         self._takes = 0
-        create_tables(engine, _metadata, [bucket_table])
+        create_tables(self.engine, _metadata, [bucket_table])
 
     def take(self, limits: list[tuple[str, str, int]]) -> tuple[str, float] | None:
         """``limits``: (kind, id, per_minute). None when allowed, else (kind refused, seconds to wait)."""
@@ -83,9 +80,9 @@ class SharedRateLimiter:
     def _ensure(self, conn, key: str, capacity: float, now: float) -> None:
         """A full bucket for a first-time key; an existing one is left as it is."""
         values = {"key": key, "tokens": capacity, "updated": now}
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(conn.dialect.name)
-        if dialect is not None:
-            conn.execute(dialect.insert(bucket_table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+        insert = conflict_insert(conn.dialect.name)
+        if insert is not None:
+            conn.execute(insert(bucket_table).values(**values).on_conflict_do_nothing(index_elements=["key"]))
             return
         if conn.execute(select(bucket_table.c.key).where(bucket_table.c.key == key)).first() is None:
             try:
