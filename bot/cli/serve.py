@@ -60,8 +60,9 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
 
 def _slack_refusal(error: BaseException, token_name: str) -> str:
     """Slack's reason in a few words ("Slack refused SLACK_APP_TOKEN (invalid_auth)")."""
-    response = getattr(error, "response", None)
-    reason = response.get("error") if response is not None and hasattr(response, "get") else None
+    from bot.runtime.resilience import slack_error_code
+
+    reason = slack_error_code(error)
     return f"Slack refused {token_name} ({reason})" if reason else f"{type(error).__name__}: {first_line(error)}"
 
 

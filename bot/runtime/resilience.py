@@ -127,6 +127,15 @@ def retry_after_s(response_headers: Any) -> float | None:
     return None
 
 
+def slack_error_code(error: BaseException) -> str:
+    """Slack's error code of a failed Web API call ("not_in_channel", "invalid_auth"), or ""."""
+    response = getattr(error, "response", None)
+    try:
+        return str(response.get("error") or "") if response is not None and hasattr(response, "get") else ""
+    except Exception:  # noqa: BLE001 - a response that is not JSON has no code
+        return ""
+
+
 def slack_retry_handlers(max_retries: int = 2, max_wait_s: float = RATE_LIMIT_WAIT_S) -> list:
     """slack_sdk handlers for the WebClient: wait out a short 429 (``Retry-After``) and try again.
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.resilience import retry_after_s
+from bot.runtime.resilience import retry_after_s, slack_error_code
 from bot.slack import blocks as bk
 from bot.state import StateStore
 from bot.state.models import OutboxMessage
@@ -75,7 +75,7 @@ class OutboxDeliverer:
         except GiveUp as reason:
             return self._failed(row, reason, now, give_up=True)
         except SlackApiError as error:
-            wait, code = _rate_limited_for(error), _error_code(error)
+            wait, code = _rate_limited_for(error), slack_error_code(error)
             if wait is not None:  # rate limited, not failing: it does not use up the row's attempts
                 log.info("outbox %s #%s rate limited by Slack; next try in %.0f s", row.kind, row.id, wait)
                 self.state.outbox.failed(row.id, f"rate limited: {error}", now, count_attempt=False, retry_in=timedelta(seconds=min(wait, MAX_RATE_LIMIT_WAIT_S)))
@@ -152,14 +152,6 @@ def _plain(payload: dict) -> dict:
     if len(text) > PLAIN_TEXT_LIMIT:
         text = text[: PLAIN_TEXT_LIMIT - 1] + "…"
     return {key: value for key, value in payload.items() if key not in ("blocks", "text")} | {"text": text}
-
-
-def _error_code(error: SlackApiError) -> str:
-    response = error.response
-    try:
-        return str(response.get("error") or "") if response is not None else ""
-    except Exception:  # noqa: BLE001 - a response that is not JSON has no code
-        return ""
 
 
 def _rate_limited_for(error: SlackApiError) -> float | None:
