@@ -82,13 +82,15 @@ class QuestionRepository:
             return session.get(QuestionRecord, request_id)
 
     def answered_thread(self, thread_key: str) -> bool:
-        with self.db.transaction() as session:
-            return session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.thread_key == thread_key).limit(1)).first() is not None
+        return self._any(QuestionRecord.thread_key == thread_key)
 
     def asked_in_channel(self, channel_hash: str) -> bool:
         """Whether anyone asked ragbot anything in this channel (a DM: whether it is a fresh one)."""
+        return self._any(QuestionRecord.channel_hash == channel_hash)
+
+    def _any(self, condition) -> bool:
         with self.db.transaction() as session:
-            return session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.channel_hash == channel_hash).limit(1)).first() is not None
+            return session.scalars(select(QuestionRecord.request_id).where(condition).limit(1)).first() is not None
 
     def thread_history(self, thread_key: str, turns: int = 3) -> list[str]:
         """Earlier questions and answers of a thread, oldest first (redacted text only); a human's
