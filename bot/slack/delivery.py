@@ -2,9 +2,11 @@
 
 Every row was committed before this runs, so a Slack error or a crash only delays it: the
 row goes back with exponential backoff and :class:`RetryLoop` tries again later. A row is
-claimed before sending, so two workers (or two bot instances) never post it twice. Slack's
-refusals that no retry fixes are handled at once: refused blocks go again as plain text, a
-place the bot cannot post to is given up (and logged as an ERROR).
+claimed before sending, so two workers (or two bot instances) never post it at once; a try
+that ended without knowing whether Slack posted (timeout, 5xx, a sender that stopped) looks for
+its post before posting again (``bot.slack.posted``). Slack's refusals that no retry fixes are
+handled at once: refused blocks go again as plain text, a place the bot cannot post to is given
+up (and logged as an ERROR).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.runtime.resilience import retry_after_s, slack_error_code
 from bot.slack import blocks as bk
+from bot.slack import posted
 from bot.state import StateStore
 from bot.state.models import OutboxMessage
-from bot.state.outbox import KIND_EPHEMERAL, KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, KIND_REPLY
+from bot.state.outbox import KIND_EPHEMERAL, KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, KIND_REPLY, marked, marks
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,6 @@ UNDELIVERABLE = frozenset({
     "restricted_action_non_threadable_channel", "cannot_reply_to_message", "messages_tab_disabled", "no_permission",
     "ekm_access_denied", "team_access_not_granted", "message_not_found", "cant_update_message", "edit_window_closed",
 })
-PLAIN_MARK = "plain text after: "  # a row's last_error starting with this is sent without blocks
 PLAIN_TEXT_LIMIT = 3900
 
 
@@ -66,27 +68,29 @@ class OutboxDeliverer:
         return delivered
 
     def _deliver(self, row: OutboxMessage, now: datetime | None) -> bool:
-        plain = (row.last_error or "").startswith(PLAIN_MARK)
+        plain, unsure = marks(row.last_error)
         try:
-            ts = self._send(row, plain=plain)
+            ts = self._send(row, plain=plain, unsure=unsure)
         except NotYet as waiting:
-            self.state.outbox.failed(row.id, str(waiting), now, count_attempt=False)
+            self.state.outbox.failed(row.id, marked(str(waiting), plain=plain, unsure=unsure), now, count_attempt=False)
             return False
         except GiveUp as reason:
-            return self._failed(row, reason, now, give_up=True)
+            return self._failed(row, reason, now, give_up=True, plain=plain, unsure=unsure)
         except SlackApiError as error:
             wait, code = _rate_limited_for(error), slack_error_code(error)
             if wait is not None:  # rate limited, not failing: it does not use up the row's attempts
                 log.info("outbox %s #%s rate limited by Slack; next try in %.0f s", row.kind, row.id, wait)
-                self.state.outbox.failed(row.id, f"rate limited: {error}", now, count_attempt=False, retry_in=timedelta(seconds=min(wait, MAX_RATE_LIMIT_WAIT_S)))
+                note = marked(f"rate limited: {error}", plain=plain, unsure=unsure)
+                self.state.outbox.failed(row.id, note, now, count_attempt=False, retry_in=timedelta(seconds=min(wait, MAX_RATE_LIMIT_WAIT_S)))
                 return False
             if code in BLOCKS_REFUSED and not plain:
                 log.warning("outbox %s #%s: Slack refused its blocks (%s); sending the text alone", row.kind, row.id, code)
-                self.state.outbox.failed(row.id, f"{PLAIN_MARK}{code}", now, count_attempt=False, retry_in=timedelta(0))
+                self.state.outbox.failed(row.id, marked(code, plain=True, unsure=unsure), now, count_attempt=False, retry_in=timedelta(0))
                 return False
-            return self._failed(row, error, now, give_up=code in UNDELIVERABLE or code in BLOCKS_REFUSED, plain=plain)
+            give_up = code in UNDELIVERABLE or code in BLOCKS_REFUSED
+            return self._failed(row, error, now, give_up=give_up, plain=plain, unsure=unsure or _maybe_posted(error))
         except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
-            return self._failed(row, error, now, plain=plain)
+            return self._failed(row, error, now, plain=plain, unsure=unsure or _maybe_posted(error))
         self.state.outbox.sent(row.id, ts)
         if row.kind == KIND_REPLY and row.request_id:
             self.state.questions.mark_delivery(row.request_id, "sent")
@@ -94,12 +98,13 @@ class OutboxDeliverer:
             self._redact_answer(row.escalation_id)
         return True
 
-    def _failed(self, row: OutboxMessage, error: Exception, now: datetime | None, *, give_up: bool = False, plain: bool = False) -> bool:
+    def _failed(self, row: OutboxMessage, error: Exception, now: datetime | None, *, give_up: bool = False, plain: bool = False,
+                unsure: bool = False) -> bool:
         """A Slack or network failure: the row goes back with backoff, or dies (``give_up``: Slack
         will never take it; otherwise after a day of attempts)."""
         if self.metrics is not None:  # an alert on this counter must see a Slack outage
             self.metrics.external_errors.labels("slack", type(error).__name__).inc()
-        text = f"{PLAIN_MARK if plain else ''}{type(error).__name__}: {error}"
+        text = marked(f"{type(error).__name__}: {error}", plain=plain, unsure=unsure)
         failed = self.state.outbox.failed(row.id, text, now, give_up=give_up)
         level = logging.ERROR if failed.status == "dead" else logging.WARNING
         log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)
@@ -113,13 +118,14 @@ class OutboxDeliverer:
         except Exception as error:  # noqa: BLE001 - the hourly housekeeping tries again; the post itself landed
             log.warning("could not redact the human answer of escalation %s: %s", escalation_id, type(error).__name__)
 
-    def _send(self, row: OutboxMessage, *, plain: bool = False) -> str | None:
-        """One Slack call for ``row``; ``plain``: Slack refused its blocks, so the text goes alone."""
+    def _send(self, row: OutboxMessage, *, plain: bool = False, unsure: bool = False) -> str | None:
+        """One Slack call for ``row``; ``plain``: Slack refused its blocks, so the text goes alone;
+        ``unsure``: an earlier try may have posted it, so Slack is asked first."""
         if row.kind == KIND_REPLY:
             if self.state.outbox.has_earlier_unsent(row):
                 raise NotYet("an earlier part of this answer is not sent yet")
-            return self.client.chat_postMessage(**(_plain(row.payload) if plain else row.payload)).get("ts")
-        if row.kind == KIND_EPHEMERAL:
+            return self._post(row, _plain(row.payload) if plain else row.payload, unsure)
+        if row.kind == KIND_EPHEMERAL:  # an ephemeral message cannot be looked up: at worst it shows twice
             self.client.chat_postEphemeral(**(_plain(row.payload) if plain else row.payload))
             return None
         esc = self.state.escalations.get(row.escalation_id or 0)
@@ -127,9 +133,9 @@ class OutboxDeliverer:
             raise LookupError(f"escalation {row.escalation_id} is missing")
         if row.kind == KIND_ESCALATION_POST:
             message = {"text": f"Escalation #{esc.id}: a question needs a human", "blocks": bk.escalation_blocks(esc)}
-            response = self.client.chat_postMessage(channel=esc.escalation_channel, unfurl_links=False, **(_plain(message) if plain else message))
-            self.state.escalations.set_message_ts(esc.id, response["ts"])
-            return response.get("ts")
+            ts = self._post(row, {"channel": esc.escalation_channel, "unfurl_links": False, **(_plain(message) if plain else message)}, unsure)
+            self.state.escalations.set_message_ts(esc.id, ts)
+            return ts
         if row.kind == KIND_ESCALATION_UPDATE:
             if not esc.message_ts:
                 if self.state.outbox.escalation_post_dead(esc.id):
@@ -140,9 +146,29 @@ class OutboxDeliverer:
             return esc.message_ts
         if row.kind == KIND_HUMAN_ANSWER:
             message = {"text": bk.escape(f"A human answered: {esc.human_answer or ''}"[:300]), "blocks": bk.human_answer_blocks(esc)}
-            response = self.client.chat_postMessage(channel=esc.channel_id, thread_ts=esc.thread_ts, unfurl_links=False, **(_plain(message) if plain else message))
-            return response.get("ts")
+            return self._post(row, {"channel": esc.channel_id, "thread_ts": esc.thread_ts, "unfurl_links": False, **(_plain(message) if plain else message)}, unsure)
         raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+    def _post(self, row: OutboxMessage, message: dict, unsure: bool) -> str:
+        """chat.postMessage with the row's name in the message metadata; when an earlier try may
+        have landed, the post Slack already holds is taken instead of posting twice."""
+        if unsure and (ts := self._already_posted(row, message["channel"], message.get("thread_ts"))):
+            return ts
+        return self.client.chat_postMessage(metadata=posted.tag(row), **message)["ts"]
+
+    def _already_posted(self, row: OutboxMessage, channel: str, thread_ts: str | None) -> str | None:
+        try:
+            ts = posted.find_post(self.client, row, channel, thread_ts)
+        except Exception as error:
+            if _maybe_posted(error) or _rate_limited_for(error) is not None:
+                raise  # Slack is struggling (timeout, 5xx, 429): the row waits, still unsure
+            # refused for good (no history scope, not a member of the channel): a possible duplicate beats silence
+            log.warning("outbox %s #%s: could not read Slack to see whether an earlier try posted it (%s); posting it, "
+                        "which may show it twice", row.kind, row.id, slack_error_code(error) or type(error).__name__)
+            return None
+        if ts:
+            log.info("outbox %s #%s was posted by an earlier try (ts %s); not posting it again", row.kind, row.id, ts)
+        return ts
 
 
 def _plain(payload: dict) -> dict:
@@ -152,6 +178,15 @@ def _plain(payload: dict) -> dict:
     if len(text) > PLAIN_TEXT_LIMIT:
         text = text[: PLAIN_TEXT_LIMIT - 1] + "…"
     return {key: value for key, value in payload.items() if key not in ("blocks", "text")} | {"text": text}
+
+
+def _maybe_posted(error: Exception) -> bool:
+    """Slack may have posted although the call failed: no answer came (timeout, dropped
+    connection) or a server error did. A refusal (HTTP 4xx, or 200 with ok false) posted nothing."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", None)
+        return not isinstance(status, int) or status >= 500
+    return True  # our own errors (a missing escalation) come before any post, so asking first costs one read
 
 
 def _rate_limited_for(error: SlackApiError) -> float | None:

@@ -26,6 +26,25 @@ MAX_ATTEMPTS = 12
 DELIVERY_WINDOW = timedelta(hours=24)  # a Slack outage shorter than this loses nothing
 LEASE = timedelta(seconds=120)  # a row "sending" longer than this belongs to a dead instance
 
+# Marks at the start of a row's last_error that change how its next try is made.
+PLAIN_MARK = "[plain] "  # Slack refused the blocks: the text goes alone
+UNSURE_MARK = "[maybe posted] "  # the last try ended without knowing whether Slack posted it
+
+
+def marks(last_error: str | None) -> tuple[bool, bool]:
+    """(plain, unsure) as marked on a row's last_error."""
+    text = last_error or ""
+    return text.startswith(PLAIN_MARK), text.removeprefix(PLAIN_MARK).startswith(UNSURE_MARK)
+
+
+def marked(text: str, *, plain: bool, unsure: bool) -> str:
+    """``text`` (an error, unmarked) with the marks the row's next try must honour."""
+    return f"{PLAIN_MARK if plain else ''}{UNSURE_MARK if unsure else ''}{text}"
+
+
+def unmarked(last_error: str | None) -> str:
+    return (last_error or "").removeprefix(PLAIN_MARK).removeprefix(UNSURE_MARK)
+
 
 def add_message(session: Session, kind: str, payload: dict, *, request_id: str | None = None, escalation_id: int | None = None) -> OutboxMessage:
     """Queue a Slack call inside the caller's transaction."""
@@ -65,9 +84,11 @@ class OutboxRepository:
             return list(session.scalars(query).all())
 
     def claim(self, message_id: int, now: datetime | None = None) -> OutboxMessage | None:
-        """Take a due row for sending; None when another worker or instance took it first."""
+        """Take a due row for sending; None when another worker or instance took it first. A row
+        taken over from a sender that stopped mid-call is marked unsure: Slack may have it."""
         now = now or utcnow()
         with self.db.transaction() as session:
+            was_sending = session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id)) == "sending"
             result = session.execute(
                 update(OutboxMessage)
                 .where(
@@ -81,7 +102,11 @@ class OutboxRepository:
             )
             if result.rowcount != 1:
                 return None
-            return session.get(OutboxMessage, message_id)
+            row = session.get(OutboxMessage, message_id)
+            if was_sending:
+                plain, _ = marks(row.last_error)
+                row.last_error = marked(unmarked(row.last_error) or "taken over from a sender that stopped", plain=plain, unsure=True)
+            return row
 
     def sent(self, message_id: int, result_ts: str | None = None) -> None:
         with self.db.transaction() as session:

@@ -42,6 +42,7 @@ class Failure:
     error: str = "internal_error"
     when: Callable[[dict], bool] = lambda args: True
     retry_after: int | None = None  # seconds, sent as a Retry-After header
+    took_effect: bool = False  # Slack did the work (posted) and still answered with the failure (a 5xx after posting)
 
 
 class FakeSlackApi:
@@ -53,11 +54,16 @@ class FakeSlackApi:
         self.users: dict[str, dict] = {}
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering (a slow Slack)
         self.socket_url: str | None = None  # what apps.connections.open hands out
+        self.messages: list[dict] = []  # what chat.postMessage put in channels, oldest first (conversations.* read it)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - conversations.history / .replies are GETs with a query string
+                path, _, query = self.path.partition("?")
+                self._reply(path, {k: v[0] for k, v in urllib.parse.parse_qs(query).items()})
+
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
@@ -65,10 +71,13 @@ class FakeSlackApi:
                     args = json.loads(raw or "{}")
                 else:
                     args = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-                    for key in ("blocks", "view"):
+                    for key in ("blocks", "view", "metadata"):
                         if isinstance(args.get(key), str):
                             args[key] = json.loads(args[key])
-                method = self.path.rsplit("/", 1)[-1]
+                self._reply(self.path, args)
+
+            def _reply(self, path: str, args: dict) -> None:
+                method = path.rsplit("/", 1)[-1]
                 status, body, retry_after = outer._answer(method, args)
                 data = json.dumps(body).encode()
                 try:
@@ -97,6 +106,8 @@ class FakeSlackApi:
                 if failure.method == method and failure.remaining > 0 and failure.when(args):
                     failure.remaining -= 1
                     self.calls.append(Call(method + "!failed", args))
+                    if failure.took_effect:
+                        self.calls.append(Call(method, args, self._respond(method, args)))
                     error = "ratelimited" if failure.status == 429 else failure.error
                     return failure.status, {"ok": False, "error": error}, failure.retry_after
             call = Call(method, args)
@@ -108,7 +119,16 @@ class FakeSlackApi:
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "ragbot", "team": "Test"}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": args.get("channel"), "ts": f"1700000000.{next(self._ts):06d}", "message": {}}
+            ts = f"{time.time():.0f}.{next(self._ts):06d}"  # Slack's ts is the posting time
+            message = {"type": "message", "ts": ts, "text": args.get("text"), "bot_id": BOT_ID, "channel": args.get("channel")}
+            if args.get("thread_ts"):
+                message["thread_ts"] = args["thread_ts"]
+            if args.get("metadata"):
+                message["metadata"] = args["metadata"]
+            self.messages.append(message)
+            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {}}
+        if method in ("conversations.replies", "conversations.history"):
+            return self._read(method, args)
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "invalid_auth"}
         if method == "users.info":
@@ -116,11 +136,28 @@ class FakeSlackApi:
             return {"ok": True, "user": user}
         return {"ok": True, "ts": args.get("ts")}
 
+    def _read(self, method: str, args: dict) -> dict:
+        """A channel's messages (newest first) or a thread's (parent first), after ``oldest``; the
+        metadata only with ``include_all_metadata``, like Slack."""
+        channel, oldest = args.get("channel"), float(args.get("oldest") or 0)
+        if method == "conversations.replies":
+            found = [m for m in self.messages if m["channel"] == channel and args.get("ts") in (m["ts"], m.get("thread_ts"))]
+        else:
+            found = [m for m in reversed(self.messages) if m["channel"] == channel and m.get("thread_ts") in (None, m["ts"])]
+        found = [m for m in found if float(m["ts"]) > oldest]
+        if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
+            found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
+        limit, start = int(args.get("limit") or 100), int(args.get("cursor") or 0)
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
     def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True, retry_after: int | None = None,
-             error: str = "internal_error") -> None:
-        """The next ``times`` calls of ``method`` fail; Slack's own refusals are HTTP 200 with an ``error`` code."""
+             error: str = "internal_error", took_effect: bool = False) -> None:
+        """The next ``times`` calls of ``method`` fail; Slack's own refusals are HTTP 200 with an ``error`` code.
+        ``took_effect``: the call did its work all the same (a post that landed, then a 5xx)."""
         with self._lock:
-            self.failures.append(Failure(method, times, status, error=error, when=when, retry_after=retry_after))
+            self.failures.append(Failure(method, times, status, error=error, when=when, retry_after=retry_after, took_effect=took_effect))
 
     def find(self, method: str, **match: Any) -> list[Call]:
         with self._lock:

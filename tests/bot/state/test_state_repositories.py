@@ -10,7 +10,7 @@ import pytest
 
 from bot.state import GLOBAL, Escalation, EscalationError, QuestionRecord, open_state
 from bot.state.models import utcnow
-from bot.state.outbox import DELIVERY_WINDOW, MAX_ATTEMPTS
+from bot.state.outbox import DELIVERY_WINDOW, MAX_ATTEMPTS, marked, marks, unmarked
 from bot.state.questions import percentile
 
 
@@ -193,7 +193,17 @@ def test_a_row_left_sending_by_a_dead_instance_is_taken_over_after_its_lease(sta
     state.outbox.claim(message_id, now)  # the instance dies here
     assert state.outbox.due_ids(now + timedelta(seconds=30)) == []
     later = now + timedelta(minutes=5)
-    assert state.outbox.due_ids(later) == [message_id] and state.outbox.claim(message_id, later) is not None
+    assert state.outbox.due_ids(later) == [message_id]
+    taken = state.outbox.claim(message_id, later)
+    assert taken is not None and marks(taken.last_error) == (False, True)  # Slack may have it: look before posting
+
+
+def test_a_rows_marks_survive_its_next_error():
+    assert marks(None) == (False, False)
+    note = marked("TimeoutError: read timed out", plain=True, unsure=True)
+    assert marks(note) == (True, True) and unmarked(note) == "TimeoutError: read timed out"
+    assert marks(marked("x", plain=False, unsure=True)) == (False, True)
+    assert marks(marked("x", plain=True, unsure=False)) == (True, False)
 
 
 def test_processed_event_ids_older_than_a_week_are_pruned(state):
