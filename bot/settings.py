@@ -185,6 +185,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of that server; 0 turns it off.")
     store_timeout_s: float = Field(10.0, gt=0, le=600, description="Longest wait for one knowledge-base search.")
     store_retries: int = Field(2, ge=0, le=10, description="Retries (with backoff) of a failed knowledge-base search.")
+    store_cooldown_s: float = Field(15.0, ge=0, le=600, description="After a search failed all its retries, searches fail at once this long (the asker is told at once), then one tries the store again; 0: every search tries.")
     generator_process: bool = Field(True, description="In `ragbot serve`, run the generator in a child process that is restarted if it crashes.")
     shutdown_grace_s: float = Field(30.0, ge=0, le=3600, description="On shutdown, how long in-flight questions may finish before the rest are kept for retry.")
 

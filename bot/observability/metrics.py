@@ -44,6 +44,7 @@ class BotMetrics:
         self.in_flight = Gauge("ragbot_in_flight", "Questions being answered now.", registry=r)
         self.rejected = Counter("ragbot_rejected_busy", "Questions turned away because the queue was full.", registry=r)
         self.generator_restarts = Counter("ragbot_generator_restarts", "Generator worker processes restarted after a crash or timeout.", registry=r)
+        self.store_down = Gauge("ragbot_store_down", "1 while searches fail at once after a knowledge-base outage (store_cooldown_s).", registry=r)
         self.external_errors = Counter("ragbot_external_call_errors", "Failed calls to the store, generator or Slack.", ["target", "kind"], registry=r)
         self._lock = threading.Lock()
         self._hits = 0

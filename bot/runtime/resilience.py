@@ -67,20 +67,77 @@ def retry(
     raise AssertionError("unreachable")
 
 
+class StoreDown(RuntimeError):
+    """The knowledge base failed recently and its cool-down has not passed: not even tried."""
+
+
+class Breaker:
+    """A circuit breaker: once a search has failed all its retries, searches fail at once for
+    ``cooldown_s`` (the asker reads the store-down message in a moment instead of after ~30 s
+    of retries, and the workers stay free for questions the cache or a recovered store can
+    answer); then one search probes the store with a single try, and its result closes the
+    breaker or opens it for another cool-down. ``cooldown_s`` 0 turns it off."""
+
+    def __init__(self, cooldown_s: float, clock: Callable[[], float] = time.monotonic, on_change: Callable[[bool], None] | None = None) -> None:
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self.on_change = on_change
+        self._open_until: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until is not None
+
+    def admit(self) -> bool:
+        """True when this call is the probe of an open breaker; raises StoreDown when it must not
+        try at all (cooling down, or another call is probing)."""
+        with self._lock:
+            if self._open_until is None:
+                return False
+            if self._probing or self.clock() < self._open_until:
+                raise StoreDown(f"the knowledge base failed; trying it again in {max(self._open_until - self.clock(), 0):.0f}s")
+            self._probing = True
+            return True
+
+    def release(self) -> None:
+        """The admitted call ended in a way that tells nothing about the store."""
+        with self._lock:
+            self._probing = False
+
+    def record(self, ok: bool) -> None:
+        if self.cooldown_s <= 0:
+            return
+        with self._lock:
+            was_open, self._probing = self._open_until is not None, False
+            self._open_until = None if ok else self.clock() + self.cooldown_s
+        if was_open != (not ok):
+            if ok:
+                log.info("knowledge base answers again; searches go through")
+            else:
+                log.warning("knowledge base down: searches fail at once for %.0f s, then one probes it", self.cooldown_s)
+            if self.on_change is not None:
+                self.on_change(not ok)
+
+
 class ResilientRetriever:
-    """A retriever with a deadline per search and retries on connection-type errors.
+    """A retriever with a deadline per search, retries on connection-type errors, and a breaker.
 
     The search runs on a small thread pool so a hung store cannot hold the question past
-    ``timeout_s``; an empty knowledge base is not an outage and is never retried.
+    ``timeout_s``; an empty knowledge base is not an outage and is never retried. After a
+    search failed all its retries, :class:`Breaker` fails searches at once for ``cooldown_s``.
     """
 
     RETRY_ON = (StoreUnavailable, ConnectionError, TimeoutError, OSError)
 
-    def __init__(self, retriever: Any, *, timeout_s: float, retries: int, metrics: Any = None, threads: int = 8) -> None:
+    def __init__(self, retriever: Any, *, timeout_s: float, retries: int, metrics: Any = None, threads: int = 8, cooldown_s: float = 0.0) -> None:
         self.inner = retriever
         self.timeout_s = timeout_s
         self.retries = retries
         self.metrics = metrics
+        gauge = getattr(metrics, "store_down", None)
+        self.breaker = Breaker(cooldown_s, on_change=gauge.set if gauge is not None else None)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ragbot-store")
         self._lock = threading.Lock()
 
@@ -97,19 +154,30 @@ class ResilientRetriever:
 
     def search(self, query: str, *, k: int, alpha: float) -> list:
         try:
-            return retry(
+            probe = self.breaker.admit()
+        except StoreDown as error:
+            raise ServiceUnavailable(f"knowledge base unavailable: {error}", STORE_DOWN_TEXT) from error
+        try:
+            hits = retry(
                 lambda: self._search_once(query, k, alpha),
-                retries=self.retries,
+                retries=0 if probe else self.retries,
                 retry_on=self.RETRY_ON,
                 give_up_on=(EmptyKnowledgeBase,),
                 what="knowledge-base search",
             )
         except EmptyKnowledgeBase:
+            self.breaker.record(ok=True)  # the store answered: it is empty, not down
             raise
         except self.RETRY_ON as error:
+            self.breaker.record(ok=False)
             if self.metrics is not None:
                 self.metrics.external_errors.labels("store", type(error).__name__).inc()
             raise ServiceUnavailable(f"knowledge base unavailable: {type(error).__name__}: {error}", STORE_DOWN_TEXT) from error
+        except BaseException:
+            self.breaker.release()  # not an outage (a bug, a bad query): says nothing about the store
+            raise
+        self.breaker.record(ok=True)
+        return hits
 
 
 RATE_LIMIT_WAIT_S = 20  # longer Retry-After waits go back to the outbox instead of blocking

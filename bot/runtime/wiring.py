@@ -59,7 +59,9 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
     for stage in pipeline.stages:
         if stage.name == "retrieve" and hasattr(stage, "retriever"):
             raw_retriever = stage.retriever
-            stage.retriever = ResilientRetriever(raw_retriever, timeout_s=settings.store_timeout_s, retries=settings.store_retries, metrics=metrics)
+            stage.retriever = ResilientRetriever(
+                raw_retriever, timeout_s=settings.store_timeout_s, retries=settings.store_retries, metrics=metrics, cooldown_s=settings.store_cooldown_s
+            )
 
     generate_at = _index(pipeline, "generate")
     if settings.generator_process and generate_at is not None:

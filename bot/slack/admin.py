@@ -32,7 +32,7 @@ NOT_SETTABLE = frozenset(
         "outbox_retry_interval_s", "chunk_tokens", "chunk_overlap_tokens", "parent_max_chars",
         # read once when serving starts (store wrapper, generator child, shutdown), so a runtime
         # override would be shown as set while nothing changed
-        "store_timeout_s", "store_retries", "generator_process", "torch_threads", "shutdown_grace_s", "max_vector_distance",
+        "store_timeout_s", "store_retries", "store_cooldown_s", "generator_process", "torch_threads", "shutdown_grace_s", "max_vector_distance",
         "injection_detector",
     }
 )

@@ -85,3 +85,86 @@ def test_backoff_grows_and_retry_gives_up_after_the_limit():
         retry(failing, retries=3, retry_on=(OSError,), sleep=slept.append)
     assert len(calls) == 4 and len(slept) == 3 and slept[0] < slept[-1]
     assert issubclass(ServiceUnavailable, RuntimeError)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_after_a_failed_search_the_next_ones_fail_at_once_until_the_cool_down(make_settings):
+    store = FlakyStore(failures=99, error=ConnectionError("connection refused"))
+    retriever = ResilientRetriever(store, timeout_s=2, retries=2, cooldown_s=30)
+    clock = retriever.breaker.clock = Clock()
+    assert _run(make_settings(), retriever).text == STORE_DOWN_TEXT and store.calls == 3
+    for _ in range(5):  # no retries, no waiting: the asker is told at once
+        answer = _run(make_settings(), retriever)
+        assert answer.text == STORE_DOWN_TEXT and answer.escalate
+    assert store.calls == 3
+    clock.now += 31  # cool-down over: one search probes the store, with a single try
+    assert _run(make_settings(), retriever).text == STORE_DOWN_TEXT and store.calls == 4
+    assert _run(make_settings(), retriever).text == STORE_DOWN_TEXT and store.calls == 4  # open again
+    store.failures = 0  # the store is back
+    clock.now += 31
+    assert _run(make_settings(), retriever).outcome is Outcome.ANSWERED and store.calls == 5
+    assert _run(make_settings(), retriever).outcome is Outcome.ANSWERED and store.calls == 6 and not retriever.breaker.is_open
+
+
+def test_only_one_search_probes_while_the_others_fail_at_once():
+    import threading
+
+    store = FlakyStore(hang=0.5)
+    retriever = ResilientRetriever(store, timeout_s=5, retries=0, cooldown_s=10)
+    clock = retriever.breaker.clock = Clock()
+    retriever.breaker.record(ok=False)
+    clock.now += 11
+    results: list = []
+
+    def ask() -> None:
+        try:
+            results.append(len(retriever.search("q", k=1, alpha=0.5)))
+        except ServiceUnavailable:
+            results.append("down")
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, key=str) == [1, "down", "down", "down"] and store.calls == 1
+    assert not retriever.breaker.is_open
+
+
+def test_an_empty_knowledge_base_or_a_bug_does_not_open_the_breaker():
+    retriever = ResilientRetriever(FlakyStore(failures=99, error=EmptyKnowledgeBase()), timeout_s=1, retries=3, cooldown_s=30)
+    with pytest.raises(EmptyKnowledgeBase):
+        retriever.search("q", k=1, alpha=0.5)
+    retriever.inner = FlakyStore(failures=99, error=KeyError("bug"))
+    with pytest.raises(KeyError):
+        retriever.search("q", k=1, alpha=0.5)
+    assert not retriever.breaker.is_open
+
+
+def test_with_no_cool_down_every_search_tries_the_store(make_settings):
+    store = FlakyStore(failures=99, error=StoreUnavailable("down"))
+    retriever = ResilientRetriever(store, timeout_s=1, retries=1, cooldown_s=0)
+    _run(make_settings(), retriever)
+    _run(make_settings(), retriever)
+    assert store.calls == 4 and not retriever.breaker.is_open
+
+
+def test_the_breaker_is_exported_as_a_metric():
+    from bot.observability.metrics import BotMetrics
+
+    metrics = BotMetrics(process_metrics=False)
+    retriever = ResilientRetriever(FlakyStore(failures=1, error=StoreUnavailable("down")), timeout_s=1, retries=0, metrics=metrics, cooldown_s=30)
+    clock = retriever.breaker.clock = Clock()
+    with pytest.raises(ServiceUnavailable):
+        retriever.search("q", k=1, alpha=0.5)
+    assert b"ragbot_store_down 1.0" in metrics.render()
+    clock.now += 31
+    retriever.search("q", k=1, alpha=0.5)
+    assert b"ragbot_store_down 0.0" in metrics.render()
