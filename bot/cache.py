@@ -56,7 +56,7 @@ NOT_IN_KEY = frozenset(
         "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",
         "store_timeout_s", "store_retries", "store_cooldown_s", "shutdown_grace_s", "generation_timeout_s", "generator_process",
         "question_shape_action", "normalize_action", "hold_escalated_answers", "outbox_retry_interval_s",
-        "generation_batch_wait_ms", "torch_threads",
+        "generation_batch_wait_ms", "torch_threads", "retention_days",
     }
 )
 

@@ -177,6 +177,7 @@ class Settings(BaseSettings):
 
     # --- running it -----------------------------------------------------------------
     cache_ttl_s: int = Field(3600, ge=0, le=30 * 24 * 3600, description="Answer cache lifetime; 0 disables the cache.")
+    retention_days: int = Field(365, ge=0, le=36500, description="Question records, feedback and answered escalations older than this are deleted (hourly, by `serve`); 0 keeps them.")
     max_concurrency: int = Field(2, ge=1, le=256, description="Questions answered at once by one bot process.")
     queue_size: int = Field(64, ge=1, le=100000, description="Questions waiting beyond those; more are told to ask again in a minute.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log verbosity; DEBUG adds tracebacks.")

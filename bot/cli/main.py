@@ -31,6 +31,7 @@ from bot.cli import finetune as _finetune  # noqa: E402,F401
 from bot.cli import eval_answers as _eval_answers  # noqa: E402,F401
 from bot.cli import adapters_cmd as _adapters_cmd  # noqa: E402,F401
 from bot.cli import settings_cmd as _settings_cmd  # noqa: E402,F401
+from bot.cli import privacy as _privacy  # noqa: E402,F401
 
 
 def run() -> None:

@@ -62,6 +62,22 @@ class PendingQuestions:
                     taken.append(json.loads(row.payload))
         return taken
 
+    def forget(self, user_id: str) -> int:
+        """Delete the kept questions ``user_id`` asked (a data-subject request); returns how many."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(pending_table.c.id, pending_table.c.payload)).all()
+            mine = [row.id for row in rows if _asker(row.payload) == user_id]
+            if mine:
+                conn.execute(delete(pending_table).where(pending_table.c.id.in_(mine)))
+        return len(mine)
+
     def count(self) -> int:
         with self.engine.begin() as conn:
             return len(conn.execute(select(pending_table.c.id)).all())
+
+
+def _asker(payload: str) -> str | None:
+    try:
+        return json.loads(payload).get("user_id")
+    except (ValueError, AttributeError):
+        return None

@@ -1,4 +1,4 @@
-"""`/ragbot` slash command: help, config, set, reset, stats, escalations, with admin checks.
+"""`/ragbot` slash command: help, config, set, reset, stats, escalations, forget, with admin checks.
 
 Replies are ephemeral and returned in the ack itself (everything here is a quick database
 read or write), so the admin sees the result at once.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -45,10 +46,14 @@ HELP = """*ragbot commands*
 • `/ragbot reset KEY [#channel]`: remove an override (back to the start-up value) (admins)
 • `/ragbot stats`: the last 24 hours: questions, outcomes, escalations, feedback, latency
 • `/ragbot escalations`: questions waiting for a human (admins)
+• `/ragbot forget me`: delete what ragbot stored about your questions (`/ragbot forget @someone`: admins)
 • `/ragbot help`: this message"""
 
 # Slack ids are about 11 characters; the bound keeps them inside the database's id columns
 _CHANNEL = re.compile(r"^<#([A-Z0-9]{2,20})(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,20})$")
+_USER = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$")
+FORGET_WHAT = ("the question records, feedback and escalations of {who} (the messages in Slack stay; "
+               "delete those in Slack)")
 
 
 @dataclass
@@ -94,18 +99,20 @@ class AdminCheck:
 
 
 class AdminCommands:
-    def __init__(self, settings: EffectiveSettings, state: StateStore, is_admin: AdminCheck, adapters: AdapterRegistry | None = None) -> None:
+    def __init__(self, settings: EffectiveSettings, state: StateStore, is_admin: AdminCheck, adapters: AdapterRegistry | None = None,
+                 hasher: Callable[[str], str] | None = None) -> None:
         self.settings = settings
         self.state = state
         self.is_admin = is_admin
         self.adapters = adapters  # to refuse an adapter name no generation could load
+        self.hasher = hasher  # the bot's: question records carry hashed user ids
 
     def handle(self, text: str, user_id: str, channel_id: str | None = None) -> Reply:
         words = text.split()
         command, args = (words[0].lower(), words[1:]) if words else ("help", [])
         handler = {
             "help": self.help, "config": self.config, "set": self.set, "reset": self.reset,
-            "stats": self.stats, "escalations": self.escalations,
+            "stats": self.stats, "escalations": self.escalations, "forget": self.forget,
         }.get(command)
         if handler is None:
             return Reply(f"I don't know `{bk.escape(command)}`.\n\n{HELP}")
@@ -240,6 +247,26 @@ class AdminCommands:
             lines.append(f"• #{esc.id} ({who}, {esc.created_at:%Y-%m-%d %H:%M} UTC) <{bk.thread_link(esc.channel_id, esc.thread_ts)}|thread>: {question}")
         shown = f"{total}" if total == len(rows) else f"{total}; the {len(rows)} oldest shown"
         return Reply(f"*Open escalations ({shown})*\n" + "\n".join(lines))
+
+    def forget(self, args: list[str], user_id: str) -> Reply:
+        """``forget me [confirm]`` for anyone, ``forget @someone [confirm]`` for admins."""
+        words = [word.lower() if word.lower() in ("me", "confirm") else word for word in args]
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] != "confirm"):
+            return Reply("Usage: `/ragbot forget me` or, for admins, `/ragbot forget @someone`")
+        mention = _USER.match(words[0])
+        if words[0] != "me" and mention is None:
+            return Reply(f"`{bk.escape(args[0])}` is not a person; use `/ragbot forget me` or `/ragbot forget @someone`.")
+        target = user_id if words[0] == "me" else mention.group(1)
+        who = "you" if target == user_id else f"<@{target}>"
+        if target != user_id and not self.is_admin(user_id):
+            return Reply("Sorry, only ragbot admins can delete someone else's data; `/ragbot forget me` deletes yours.")
+        if self.hasher is None:
+            return Reply("Sorry, this ragbot cannot match stored records to people (no id hasher); ask its operator to run `ragbot forget-user`.")
+        if len(words) == 1:
+            return Reply(f"This deletes {FORGET_WHAT.format(who=who)}. It cannot be undone. To go ahead: `/ragbot forget {args[0]} confirm`")
+        removed = self.state.retention.forget_user(target, self.hasher(target), by=user_id if target != user_id else None)
+        log.info("forget: deleted %s", removed)  # no id: the log must not name whom it was about
+        return Reply(f"Done: deleted {removed} of {who}.")
 
 
 def _display(key: str, value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -83,8 +84,8 @@ class SlackBot:
         self.effective = EffectiveSettings(settings, state.overrides)
         self.deliverer = OutboxDeliverer(state, self.client, redactor=redactor, metrics=metrics)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
-        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir))
-        chores = [state.events.prune, state.outbox.prune]
+        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir), hasher=self.hasher)
+        chores = [state.events.prune, state.outbox.prune, self._apply_retention]
         if redactor is not None:
             chores.append(lambda: state.escalations.redact_recent_answers(redactor))
         self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=chores)
@@ -114,6 +115,14 @@ class SlackBot:
     def close(self, wait: bool = True) -> None:
         self.retry_loop.stop()
         self.worker.shutdown(wait=wait)
+
+    def _apply_retention(self) -> None:
+        """Housekeeping: delete records older than ``retention_days`` (read each time: an admin may change it)."""
+        days = self.effective.for_channel(None).retention_days
+        if days > 0:
+            removed = self.state.retention.prune(timedelta(days=days))
+            if removed.questions or removed.escalations or removed.feedback:
+                log.info("retention (%d days): deleted %s", days, removed)
 
     # --- wiring -------------------------------------------------------------------------------
     def _register(self) -> None:

@@ -1,5 +1,5 @@
 """The Slack bot's state: settings overrides, audit log, questions, feedback, escalations,
-processed events and the outbox, in one SQLAlchemy database (SQLite by default)."""
+processed events, the outbox and their retention, in one SQLAlchemy database (SQLite by default)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from bot.state.models import Escalation, QuestionRecord
 from bot.state.outbox import OutboxRepository
 from bot.state.overrides import GLOBAL, OverrideRepository
 from bot.state.questions import QuestionRepository, Summary
+from bot.state.retention import RetentionRepository
 
 
 class StateStore:
@@ -22,6 +23,7 @@ class StateStore:
         self.questions = QuestionRepository(db)
         self.escalations = EscalationRepository(db)
         self.outbox = OutboxRepository(db)
+        self.retention = RetentionRepository(db)
 
     def close(self) -> None:
         self.db.dispose()

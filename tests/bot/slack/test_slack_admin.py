@@ -213,3 +213,49 @@ def test_channel_ids_longer_than_slack_makes_are_refused(start_bot):
     assert "not a channel id" in _said(h.slack.command(f"set escalation_channel <#{long_id}|esc>", user="UADMIN"))
     assert "Not changed" in _said(h.slack.command(f"set mention_only false <#{long_id}|x>", user="UADMIN"))
     assert h.state.overrides.all_scopes() == {}
+
+
+def test_anyone_can_have_their_own_questions_forgotten_after_confirming(start_bot):
+    h = start_bot()
+    h.slack.mention("How do I order a laptop?", user="UASKER")
+    h.slack.mention("How do I order a laptop?", user="UOTHER")
+    h.settle()
+    asked = _said(h.slack.command("forget me", user="UASKER"))
+    assert "cannot be undone" in asked and "forget me confirm" in asked and len(h.state.questions.list()) == 2
+    done = _said(h.slack.command("forget me confirm", user="UASKER"))
+    assert "Done: deleted 1 question record(s)" in done
+    [left] = h.state.questions.list()
+    assert left.user_hash == h.bot.hasher("UOTHER")
+    assert h.state.overrides.audit() == []  # their own request leaves no trace of them
+
+
+def test_only_admins_can_have_someone_else_forgotten(start_bot):
+    h = start_bot()
+    h.slack.mention("How do I order a laptop?", user="UASKER")
+    h.settle()
+    refused = _said(h.slack.command("forget <@UASKER|asker> confirm", user="UOTHER"))
+    assert "only ragbot admins" in refused and len(h.state.questions.list()) == 1
+    assert "is not a person" in _said(h.slack.command("forget bob", user="UADMIN"))
+    done = _said(h.slack.command("forget <@UASKER|asker> confirm", user="UADMIN"))
+    assert "deleted 1 question record(s)" in done and h.state.questions.list() == []
+    [entry] = h.state.overrides.audit()
+    assert (entry.user_id, entry.action) == ("UADMIN", "forget")
+
+
+def test_housekeeping_applies_retention_days_as_currently_set(start_bot):
+    from datetime import timedelta
+
+    from bot.state.models import QuestionRecord, utcnow
+
+    h = start_bot()
+    assert h.bot._apply_retention in h.bot.retry_loop.chores  # hourly, at start too
+    with h.state.db.transaction() as session:
+        for name, age in (("old", 40), ("new", 5)):
+            record = QuestionRecord(request_id=name, outcome="answered", question="q")
+            record.created_at = utcnow() - timedelta(days=age)
+            session.add(record)
+    h.bot._apply_retention()  # default 365 days: both kept
+    assert len(h.state.questions.list()) == 2
+    h.slack.command("set retention_days 30", user="UADMIN")
+    h.bot._apply_retention()
+    assert [r.request_id for r in h.state.questions.list()] == ["new"]

@@ -1,0 +1,72 @@
+"""`ragbot forget-user` and `ragbot prune`: a data-subject request, and retention on demand.
+
+``serve`` applies ``retention_days`` hourly by itself; ``prune`` is for a bot that is not
+running (or an operator who wants it now). Both work on the bot's database only: messages in
+Slack are Slack's to delete.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.main import app
+from bot.observability.log_format import first_line
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def _open_state(settings: Any) -> Any:
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        fail(f"nothing stored: there is no database at {url.removeprefix('sqlite:///')}")
+    from bot.state import open_state
+
+    try:
+        return open_state(url)
+    except Exception as error:  # noqa: BLE001 - a broken database is one line, not a traceback
+        fail(f"cannot open the bot's database ({type(error).__name__}): {first_line(error)}")
+
+
+@app.command("forget-user")
+def forget_user(
+    user_id: str = typer.Argument(..., help="The person's Slack member id (profile > ⋮ > Copy member ID), e.g. U012ABCDEF."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete one person's question records, feedback and escalations (and their name on escalations they handled)."""
+    user_id = user_id.strip()
+    if not _USER_ID.match(user_id):
+        fail(f"{user_id!r} is not a Slack member id (like U012ABCDEF)")
+    settings = settings_or_fail()
+    state = _open_state(settings)
+    from bot.observability.hashing import IdHasher
+
+    if not yes and not typer.confirm(f"Delete everything ragbot stored about {user_id}'s questions? This cannot be undone"):
+        fail("nothing deleted", code=1)
+    try:
+        removed = state.retention.forget_user(user_id, IdHasher.from_settings(settings, state.db)(user_id))
+    except Exception as error:  # noqa: BLE001
+        fail(f"could not delete ({type(error).__name__}): {first_line(error)}")
+    console.print(f"Deleted {removed}.", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def prune(
+    days: int = typer.Option(None, "--days", min=1, help="Keep this many days (default: the retention_days setting)."),
+) -> None:
+    """Delete question records, feedback and answered escalations older than the retention period now."""
+    settings = settings_or_fail()
+    keep = days if days is not None else settings.retention_days
+    if keep <= 0:
+        fail("retention_days is 0 (keep everything); pass --days N to prune anyway")
+    state = _open_state(settings)
+    try:
+        removed = state.retention.prune(timedelta(days=keep))
+    except Exception as error:  # noqa: BLE001
+        fail(f"could not prune ({type(error).__name__}): {first_line(error)}")
+    console.print(f"Kept {keep} days; deleted {removed}.", highlight=False, soft_wrap=True)

@@ -1,0 +1,80 @@
+"""Retention and forgetting one person (bot/state/retention.py), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.runtime.pending import PendingQuestions
+from bot.state import Escalation, QuestionRecord, open_state
+from bot.state.models import utcnow
+from bot.state.outbox import KIND_ESCALATION_UPDATE
+
+
+@pytest.fixture
+def state(database_url):
+    store = open_state(database_url)
+    yield store
+    store.close()
+
+
+def _ask(state, request_id: str, user: str, *, days_ago: float = 0, escalate: bool = False) -> int | None:
+    record = QuestionRecord(request_id=request_id, outcome="answered", question=f"question of {user}", answer_text="a", user_hash=f"h-{user}", thread_key=request_id)
+    record.created_at = utcnow() - timedelta(days=days_ago)
+    escalation = None
+    if escalate:
+        escalation = Escalation(request_id=request_id, channel_id="C1", thread_ts="1.1", asker_id=user, escalation_channel="CESC", question=f"question of {user}")
+        escalation.created_at = record.created_at
+    return state.questions.record(record, replies=[{"channel": "C1", "text": "a"}], escalation=escalation)
+
+
+def _ids(state) -> set[str]:
+    return {r.request_id for r in state.questions.list()}
+
+
+def test_prune_deletes_old_records_their_feedback_and_answered_escalations(state):
+    _ask(state, "old", "U1", days_ago=400)
+    old_open = _ask(state, "old-open", "U1", days_ago=400, escalate=True)
+    old_done = _ask(state, "old-done", "U2", days_ago=400, escalate=True)
+    _ask(state, "new", "U1", days_ago=3)
+    state.questions.add_feedback("old", "h-U3", True)
+    state.questions.add_feedback("new", "h-U3", True)
+    state.escalations.resolve(old_done, "UHUMAN", "the answer")
+    removed = state.retention.prune(timedelta(days=365))
+    assert _ids(state) == {"new"} and removed.questions == 3
+    assert [f.request_id for f in state.questions.feedback()] == ["new"] and removed.feedback == 1
+    # an escalation nobody answered yet is still work to do; the answered one goes
+    assert state.escalations.get(old_open) is not None and state.escalations.get(old_done) is None
+    assert removed.escalations == 1
+    assert state.retention.prune(timedelta(days=365)).questions == 0
+
+
+def test_forget_user_deletes_what_they_asked_and_unnames_what_they_handled(state):
+    _ask(state, "mine", "U1")
+    mine_escalated = _ask(state, "mine-esc", "U1", escalate=True)
+    _ask(state, "theirs", "U2")
+    handled = _ask(state, "theirs-esc", "U2", escalate=True)
+    answered = _ask(state, "theirs-done", "U2", escalate=True)
+    state.questions.add_feedback("theirs", "h-U1", False)  # U1's vote on U2's answer
+    state.questions.add_feedback("mine", "h-U2", True)  # U2's vote on U1's answer
+    state.escalations.claim(handled, "U1")
+    state.escalations.resolve(answered, "U1", "here you go")
+    PendingQuestions(state.db.engine).save([{"user_id": "U1", "text": "kept"}, {"user_id": "U2", "text": "kept"}])
+
+    removed = state.retention.forget_user("U1", "h-U1", by="UADMIN")
+
+    assert _ids(state) == {"theirs", "theirs-esc", "theirs-done"}
+    assert state.questions.feedback() == [] and removed.feedback == 2
+    assert state.escalations.get(mine_escalated) is None and removed.escalations == 1
+    assert not [row for row in state.outbox.all() if row.request_id in ("mine", "mine-esc")]
+    back = state.escalations.get(handled)
+    assert (back.status, back.claimed_by) == ("open", None)  # someone else can take it
+    assert any(row.kind == KIND_ESCALATION_UPDATE and row.escalation_id == handled for row in state.outbox.all())  # its post changes
+    done = state.escalations.get(answered)
+    assert (done.status, done.answered_by, done.claimed_by, done.human_answer) == ("resolved", None, None, "here you go")
+    assert removed.unnamed == 2 and removed.kept_questions == 1
+    assert [p["user_id"] for p in PendingQuestions(state.db.engine).take_all()] == ["U2"]
+    [entry] = state.overrides.audit()
+    assert (entry.user_id, entry.action) == ("UADMIN", "forget") and "U1" not in (entry.new_value or "") + entry.scope + entry.key
+    assert "2 question record(s)" in str(removed)
