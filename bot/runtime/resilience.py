@@ -78,17 +78,22 @@ class Breaker:
     answer); then one search probes the store with a single try, and its result closes the
     breaker or opens it for another cool-down. ``cooldown_s`` 0 turns it off."""
 
-    def __init__(self, cooldown_s: float, clock: Callable[[], float] = time.monotonic, on_change: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.cooldown_s = cooldown_s
         self.clock = clock
-        self.on_change = on_change
         self._open_until: float | None = None
         self._probing = False
         self._lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
+        """A search failed and none has succeeded since."""
         return self._open_until is not None
+
+    def cooling_down(self) -> bool:
+        """Searches fail at once now (the ``ragbot_store_down`` gauge)."""
+        until = self._open_until
+        return until is not None and self.clock() < until
 
     def admit(self) -> bool:
         """True when this call is the probe of an open breaker; raises StoreDown when it must not
@@ -96,8 +101,10 @@ class Breaker:
         with self._lock:
             if self._open_until is None:
                 return False
-            if self._probing or self.clock() < self._open_until:
-                raise StoreDown(f"the knowledge base failed; trying it again in {max(self._open_until - self.clock(), 0):.0f}s")
+            if self.clock() < self._open_until:
+                raise StoreDown(f"the knowledge base failed; trying it again in {self._open_until - self.clock():.0f}s")
+            if self._probing:
+                raise StoreDown("the knowledge base failed; another question is trying it now")
             self._probing = True
             return True
 
@@ -112,13 +119,10 @@ class Breaker:
         with self._lock:
             was_open, self._probing = self._open_until is not None, False
             self._open_until = None if ok else self.clock() + self.cooldown_s
-        if was_open != (not ok):
-            if ok:
-                log.info("knowledge base answers again; searches go through")
-            else:
-                log.warning("knowledge base down: searches fail at once for %.0f s, then one probes it", self.cooldown_s)
-            if self.on_change is not None:
-                self.on_change(not ok)
+        if was_open and ok:
+            log.info("knowledge base answers again; searches go through")
+        elif not was_open and not ok:
+            log.warning("knowledge base down: searches fail at once for %.0f s, then one probes it", self.cooldown_s)
 
 
 class ResilientRetriever:
@@ -136,8 +140,10 @@ class ResilientRetriever:
         self.timeout_s = timeout_s
         self.retries = retries
         self.metrics = metrics
+        self.breaker = Breaker(cooldown_s)
         gauge = getattr(metrics, "store_down", None)
-        self.breaker = Breaker(cooldown_s, on_change=gauge.set if gauge is not None else None)
+        if gauge is not None:  # read from the breaker at scrape time: never stale, never out of order
+            gauge.set_function(lambda: 1.0 if self.breaker.cooling_down() else 0.0)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ragbot-store")
         self._lock = threading.Lock()
 

@@ -41,6 +41,9 @@ UNDELIVERABLE = frozenset({
     "ekm_access_denied", "team_access_not_granted", "message_not_found", "cant_update_message", "edit_window_closed",
 })
 PLAIN_TEXT_LIMIT = 3900
+# Slack's errors that may come after the work was done ("some aspect of the operation succeeded")
+MAYBE_DONE = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+READ_TRIES = 5  # an unsure row whose look-up keeps failing is posted anyway from this attempt on
 
 
 class NotYet(Exception):
@@ -160,9 +163,10 @@ class OutboxDeliverer:
         try:
             ts = posted.find_post(self.client, row, channel, thread_ts)
         except Exception as error:
-            if _maybe_posted(error) or _rate_limited_for(error) is not None:
+            if _rate_limited_for(error) is not None or (_maybe_posted(error) and row.attempts < READ_TRIES):
                 raise  # Slack is struggling (timeout, 5xx, 429): the row waits, still unsure
-            # refused for good (no history scope, not a member of the channel): a possible duplicate beats silence
+            # refused for good (no history scope, not a member of the channel) or failing for
+            # READ_TRIES attempts while posts may work: a possible duplicate beats silence
             log.warning("outbox %s #%s: could not read Slack to see whether an earlier try posted it (%s); posting it, "
                         "which may show it twice", row.kind, row.id, slack_error_code(error) or type(error).__name__)
             return None
@@ -182,10 +186,11 @@ def _plain(payload: dict) -> dict:
 
 def _maybe_posted(error: Exception) -> bool:
     """Slack may have posted although the call failed: no answer came (timeout, dropped
-    connection) or a server error did. A refusal (HTTP 4xx, or 200 with ok false) posted nothing."""
+    connection), a server error did, or Slack said so (``MAYBE_DONE``, sent with HTTP 200). Any
+    other refusal (HTTP 4xx, or 200 with ok false) posted nothing."""
     if isinstance(error, SlackApiError):
         status = getattr(error.response, "status_code", None)
-        return not isinstance(status, int) or status >= 500
+        return not isinstance(status, int) or status >= 500 or slack_error_code(error) in MAYBE_DONE
     return True  # our own errors (a missing escalation) come before any post, so asking first costs one read
 
 

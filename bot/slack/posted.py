@@ -13,6 +13,7 @@ silence.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta, timezone
 from typing import Any
 
@@ -22,6 +23,7 @@ METADATA_TYPE = "ragbot_outbox"
 CLOCK_SLACK = timedelta(minutes=5)  # Slack's clock against ours: read a little before the row was written
 PAGE_SIZE = 200
 MAX_PAGES = 5  # a thousand messages since the row was written; a busier place is posted to again
+READ_BUDGET_S = 45.0  # well inside the outbox's 120 s lease, so no other sender takes the row meanwhile
 
 
 def tag(row: OutboxMessage) -> dict[str, Any]:
@@ -34,8 +36,10 @@ def find_post(client: Any, row: OutboxMessage, channel: str, thread_ts: str | No
     or the channel itself when None); None when there is none. Raises what the Web API raises
     (no history scope, not in the channel, rate limited): the caller decides what then."""
     oldest = f"{row.created_at.replace(tzinfo=timezone.utc).timestamp() - CLOCK_SLACK.total_seconds():.6f}"
-    cursor = None
+    cursor, started = None, time.monotonic()
     for _ in range(MAX_PAGES):
+        if time.monotonic() - started > READ_BUDGET_S:
+            raise TimeoutError(f"reading {channel} for an earlier post took over {READ_BUDGET_S:.0f} s")
         query = {"channel": channel, "oldest": oldest, "include_all_metadata": True, "limit": PAGE_SIZE}
         if cursor:
             query["cursor"] = cursor

@@ -31,9 +31,14 @@ PLAIN_MARK = "[plain] "  # Slack refused the blocks: the text goes alone
 UNSURE_MARK = "[maybe posted] "  # the last try ended without knowing whether Slack posted it
 
 
+_OLD_PLAIN_MARK = "plain text after: "  # rows written before the marks were bracketed
+
+
 def marks(last_error: str | None) -> tuple[bool, bool]:
     """(plain, unsure) as marked on a row's last_error."""
     text = last_error or ""
+    if text.startswith(_OLD_PLAIN_MARK):
+        return True, False
     return text.startswith(PLAIN_MARK), text.removeprefix(PLAIN_MARK).startswith(UNSURE_MARK)
 
 
@@ -43,7 +48,7 @@ def marked(text: str, *, plain: bool, unsure: bool) -> str:
 
 
 def unmarked(last_error: str | None) -> str:
-    return (last_error or "").removeprefix(PLAIN_MARK).removeprefix(UNSURE_MARK)
+    return (last_error or "").removeprefix(_OLD_PLAIN_MARK).removeprefix(PLAIN_MARK).removeprefix(UNSURE_MARK)
 
 
 def add_message(session: Session, kind: str, payload: dict, *, request_id: str | None = None, escalation_id: int | None = None) -> OutboxMessage:

@@ -138,3 +138,28 @@ def test_when_reading_slack_fails_for_now_the_row_waits_still_unsure(start_bot):
     assert marks(h.state.outbox.all()[0].last_error)[1] and len(h.replies("C1", event["ts"])) == 1
     assert h.bot.deliverer.flush(now=utcnow() + 2 * LATER) == 1
     assert len(h.replies("C1", event["ts"])) == 1, "posted twice"
+
+
+def test_slacks_own_maybe_done_errors_are_looked_up_before_posting_again(start_bot):
+    """internal_error / fatal_error come with HTTP 200 and may follow a post that landed."""
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, status=200, error="fatal_error", took_effect=True, when=lambda a: a.get("channel") == "C1")
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    _retry(h)
+    assert len(h.replies("C1", event["ts"])) == 1, "posted twice"
+
+
+def test_when_reading_keeps_failing_the_row_is_posted_anyway_not_dropped(start_bot):
+    """Silence is worse than a duplicate: after READ_TRIES attempts the post goes without the look-up."""
+    from bot.slack.delivery import READ_TRIES
+
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, when=lambda a: a.get("channel") == "C1")  # nothing landed
+    h.api.fail("conversations.replies", times=99, status=503)
+    _, event = h.slack.mention("vpn?")
+    h.settle()
+    for hour in range(1, READ_TRIES + 1):
+        h.bot.deliverer.flush(now=utcnow() + timedelta(hours=hour))
+    assert len(h.replies("C1", event["ts"])) == 1
+    assert h.state.outbox.all()[0].status == "sent" and h.state.questions.list()[0].delivery_status == "sent"

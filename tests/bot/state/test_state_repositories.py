@@ -204,6 +204,8 @@ def test_a_rows_marks_survive_its_next_error():
     assert marks(note) == (True, True) and unmarked(note) == "TimeoutError: read timed out"
     assert marks(marked("x", plain=False, unsure=True)) == (False, True)
     assert marks(marked("x", plain=True, unsure=False)) == (True, False)
+    assert marks("plain text after: invalid_blocks") == (True, False)  # a row written before the upgrade
+    assert unmarked("plain text after: invalid_blocks") == "invalid_blocks"
 
 
 def test_processed_event_ids_older_than_a_week_are_pruned(state):
