@@ -55,6 +55,17 @@ def fold_confusables(text: str) -> str:
     return text.translate(_CONFUSABLE)
 
 
+_LEET = str.maketrans("0134579@$", "oieastgas")
+_LEET_WORD = re.compile(r"(?=[\w@$]*[A-Za-z])(?=[\w@$]*[0134579@$])[\w@$]+")
+
+
+def fold_leet(text: str) -> str:
+    """``text`` with digits and symbols read as the letters they stand in for ("1gn0re" ->
+    "ignore"), only inside words that also hold letters: numbers ("2024", "90 days") stay, and
+    callers score both readings (a code like "P1" or "4G" read as letters is still harmless)."""
+    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)
+
+
 def binary_ratio(text: str) -> float:
     """Share of characters that do not belong in written text (control codes, surrogates, U+FFFD).
 

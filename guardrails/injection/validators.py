@@ -12,7 +12,7 @@ from bot.model_loading import shared_model
 from guardrails.base import CheckContext, Verdict
 from guardrails.injection.detector import DEFAULT_PATH, InjectionDetector
 from guardrails.injection.patterns import pattern_hits, pattern_score
-from guardrails.normalize import fold_confusables, normalize_text
+from guardrails.normalize import fold_confusables, fold_leet, normalize_text
 
 
 @shared_model(maxsize=4)
@@ -29,8 +29,18 @@ def _embed(texts: list[str]) -> np.ndarray:
 
 def injection_scores(texts: list[str], detector: Path | None = None) -> list[float]:
     """Layered score per text: a known phrasing scores 0.95 at once; otherwise the detector's
-    probability. Look-alike letters are read as Latin first (they hid attacks from both)."""
+    probability. Look-alike letters are read as Latin first (they hid attacks from both), and a
+    text with leetspeak ("d1sregard y0ur rul3s") is also scored as letters: the higher counts."""
     texts = [fold_confusables(t) for t in texts]
+    readings = [(i, fold_leet(t)) for i, t in enumerate(texts)]
+    readings = [(i, t) for i, t in readings if t != texts[i]]
+    scores = _layered(texts + [t for _, t in readings], detector)
+    for extra, (i, _) in enumerate(readings, start=len(texts)):
+        scores[i] = max(scores[i], scores[extra])
+    return scores[: len(texts)]
+
+
+def _layered(texts: list[str], detector: Path | None) -> list[float]:
     scores = [pattern_score(t) for t in texts]
     rest = [i for i, s in enumerate(scores) if s == 0.0]
     if rest:
