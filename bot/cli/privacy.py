@@ -61,10 +61,14 @@ def prune(
 ) -> None:
     """Delete question records, feedback and answered escalations older than the retention period now."""
     settings = settings_or_fail()
-    keep = days if days is not None else settings.retention_days
-    if keep <= 0:
-        fail("retention_days is 0 (keep everything); pass --days N to prune anyway")
     state = _open_state(settings)
+    if days is None:  # as `serve` would: an admin's `/ragbot set retention_days` counts
+        from bot.slack.effective import EffectiveSettings
+
+        days = EffectiveSettings(settings, state.overrides).for_channel(None).retention_days
+        if days <= 0:
+            fail("retention_days is 0 (keep everything); pass --days N to prune anyway")
+    keep = days
     try:
         removed = state.retention.prune(timedelta(days=keep))
     except Exception as error:  # noqa: BLE001

@@ -84,13 +84,13 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
         pipeline.stages.insert(input_at + 1 if input_at is not None else 0, lookup)
 
     if db_engine is not None:
-        _share_rate_limits(pipeline, db_engine)
+        _share_rate_limits(pipeline, db_engine, hasher)
     parts.logger = QuestionLogger(hasher or IdHasher.from_settings(settings), default_redactor())
     pipeline.observers.extend([parts.logger, metrics])
     return parts
 
 
-def _share_rate_limits(pipeline: Pipeline, db_engine: Any) -> None:
+def _share_rate_limits(pipeline: Pipeline, db_engine: Any, hasher: Any = None) -> None:
     """Count questions in the bot's database, so every instance on it enforces one limit; the
     process's own buckets stay as the fallback when the database cannot answer."""
     from guardrails.ratelimit import RateLimitValidator
@@ -100,6 +100,6 @@ def _share_rate_limits(pipeline: Pipeline, db_engine: Any) -> None:
     for validator in getattr(pipeline.stages[guard_at], "validators", []) if guard_at is not None else []:
         if isinstance(validator, RateLimitValidator):
             try:
-                validator.limiter = SharedRateLimiter(db_engine, fallback=validator.limiter)
+                validator.limiter = SharedRateLimiter(db_engine, fallback=validator.limiter, hasher=hasher)
             except Exception as error:  # noqa: BLE001 - per-process limits are better than no bot
                 log.warning("rate limits counted per process: %s: %s", type(error).__name__, error)

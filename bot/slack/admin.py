@@ -37,6 +37,8 @@ NOT_SETTABLE = frozenset(
         "injection_detector",
     }
 )
+# Settings that mean one thing for the whole bot: `/ragbot set` refuses a #channel for them.
+GLOBAL_ONLY = frozenset({"retention_days"})
 ADMIN_CHECK_TIMEOUT_S = 2
 ESCALATIONS_LISTED = 50  # the oldest first: the ones waiting longest
 
@@ -189,6 +191,8 @@ class AdminCommands:
             return f"Unknown setting `{bk.escape(key)}`. {hint}See `/ragbot config` for the list."
         if key in NOT_SETTABLE:
             return f"`{key}` can only be set in the environment or the config file (it is read at start-up or guards access)."
+        if key in GLOBAL_ONLY and scope != GLOBAL:
+            return f"`{key}` applies to the whole bot; set it without a channel."
         problem = self._breaks_a_scope(key, scope, raw)
         if problem:
             return problem

@@ -223,8 +223,9 @@ class SlackBot:
     def _on_command(self, ack, command: dict) -> None:
         try:
             reply = self.admin.handle(command.get("text", ""), command["user_id"], command.get("channel_id"))
-        except Exception:  # noqa: BLE001
-            log.exception("/ragbot %r failed", command.get("text", "")[:40])
+        except Exception as error:  # noqa: BLE001 - the text may name a person (forget @someone): only its first word
+            log.error("/ragbot %s failed: %s", (command.get("text", "").split() or ["help"])[0][:20], type(error).__name__)
+            log.debug("/ragbot failure", exc_info=error)
             ack(response_type="ephemeral", text="Sorry, that command failed on my side; it has been logged.")
             return
         ack(**reply.ack_kwargs())

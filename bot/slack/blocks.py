@@ -163,10 +163,16 @@ def thread_link(channel_id: str, ts: str) -> str:
     return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
+def person(user_id: str | None) -> str:
+    """A mention, or "someone" for a name removed at that person's request."""
+    return f"<@{user_id}>" if user_id else "someone"
+
+
 def escalation_blocks(esc: Any) -> list[dict[str, Any]]:
     """The escalation channel's post, re-rendered from the stored escalation on every change."""
     asker = f" from <@{esc.asker_id}>" if esc.asker_id else ""  # unknown when someone else pressed Ask a human
-    state = {"open": ":red_circle: Open", "claimed": f":large_yellow_circle: Claimed by <@{esc.claimed_by}>", "resolved": f":white_check_mark: Answered by <@{esc.answered_by}>"}[esc.status]
+    state = {"open": ":red_circle: Open", "claimed": f":large_yellow_circle: Claimed by {person(esc.claimed_by)}",
+             "resolved": f":white_check_mark: Answered by {person(esc.answered_by)}"}[esc.status]
     blocks = [
         section(f"*Escalation #{esc.id}* · {state}\n*Question*{asker} in <#{esc.channel_id}> (<{thread_link(esc.channel_id, esc.thread_ts)}|thread>):"),
         *sections("> " + escape(esc.question or "(question not stored)").replace("\n", "\n> ")),
@@ -190,7 +196,7 @@ def escalation_blocks(esc: Any) -> list[dict[str, Any]]:
 
 def human_answer_blocks(esc: Any) -> list[dict[str, Any]]:
     return [
-        *sections(f"*<@{esc.answered_by}> (a human) answered:*\n{to_mrkdwn(esc.human_answer or '')}"),
+        *sections(f"*{person(esc.answered_by)} (a human) answered:*\n{to_mrkdwn(esc.human_answer or '')}"),
         context(f"Escalation #{esc.id} · request `{esc.request_id}`"),
     ][:BLOCK_LIMIT]
 

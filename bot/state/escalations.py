@@ -136,5 +136,5 @@ class EscalationRepository:
         if row is None:
             raise EscalationError(f"escalation {escalation_id} does not exist")
         if row.status == "resolved":
-            raise EscalationError(f"escalation {escalation_id} was already answered by <@{row.answered_by}>")
+            raise EscalationError(f"escalation {escalation_id} was already answered by " + (f"<@{row.answered_by}>" if row.answered_by else "someone"))
         return row

@@ -116,6 +116,8 @@ class OutboxRepository:
     def sent(self, message_id: int, result_ts: str | None = None) -> None:
         with self.db.transaction() as session:
             row = session.get(OutboxMessage, message_id)
+            if row is None:  # deleted meanwhile (a person forgotten while it was being sent)
+                return
             row.status, row.sent_at, row.result_ts, row.last_error = "sent", utcnow(), result_ts, None
             row.payload = {}  # the answer as the asker saw it (their own words included) is not kept once sent
 
@@ -128,6 +130,8 @@ class OutboxRepository:
         now = now or utcnow()
         with self.db.transaction() as session:
             row = session.get(OutboxMessage, message_id)
+            if row is None:  # deleted meanwhile: nothing is owed any more
+                return OutboxMessage(id=message_id, status="dead", attempts=0, last_error=error[:1000])
             if count_attempt:
                 row.attempts += 1
             row.last_error = error[:1000]

@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from bot.state.db import Database
 from bot.state.models import AuditEntry, Escalation, Feedback, OutboxMessage, QuestionRecord, utcnow
-from bot.state.outbox import KIND_ESCALATION_UPDATE, add_message
+from bot.state.outbox import KIND_EPHEMERAL, KIND_ESCALATION_UPDATE, add_message
+
+OWED = ("pending", "sending")
 
 
 @dataclass
@@ -43,47 +45,66 @@ class RetentionRepository:
         self.db = db
 
     def prune(self, keep: timedelta, now: datetime | None = None) -> Removed:
-        """Delete question records, feedback and answered escalations older than ``keep``."""
+        """Delete question records, feedback and answered escalations older than ``keep`` (an
+        escalation counts from its answer, and waits while a post for it is still owed)."""
         cutoff = (now or utcnow()) - keep
         removed = Removed()
         with self.db.transaction() as session:
             old = select(QuestionRecord.request_id).where(QuestionRecord.created_at < cutoff)
             removed.feedback = session.execute(delete(Feedback).where(or_(Feedback.at < cutoff, Feedback.request_id.in_(old)))).rowcount or 0
             removed.questions = session.execute(delete(QuestionRecord).where(QuestionRecord.created_at < cutoff)).rowcount or 0
-            answered = (Escalation.status == "resolved") & (Escalation.created_at < cutoff)
-            gone = select(Escalation.id).where(answered)
-            session.execute(delete(OutboxMessage).where(OutboxMessage.escalation_id.in_(gone), OutboxMessage.status.in_(("sent", "dead"))))
-            removed.escalations = session.execute(delete(Escalation).where(answered)).rowcount or 0
+            owed = select(OutboxMessage.escalation_id).where(OutboxMessage.escalation_id.is_not(None), OutboxMessage.status.in_(OWED))
+            done = select(Escalation.id).where(
+                Escalation.status == "resolved", func.coalesce(Escalation.resolved_at, Escalation.created_at) < cutoff, Escalation.id.not_in(owed)
+            )
+            for chunk in _chunks(list(session.scalars(done).all())):
+                session.execute(delete(OutboxMessage).where(OutboxMessage.escalation_id.in_(chunk)))
+                removed.escalations += session.execute(delete(Escalation).where(Escalation.id.in_(chunk))).rowcount or 0
         return removed
 
     def forget_user(self, user_id: str, user_hash: str, *, by: str | None = None) -> Removed:
-        """Delete what ``user_id`` asked (records, the feedback on them and their own votes, their
-        escalations and what the outbox still owes for them) and remove their name from the
-        escalations they handled; one still open goes back to unclaimed. ``by``: the admin who
-        asked, written to the audit log (without whom it was about)."""
-        removed = Removed()
-        with self.db.transaction() as session:
-            asked = set(session.scalars(select(QuestionRecord.request_id).where(QuestionRecord.user_hash == user_hash)).all())
-            escalations = session.execute(select(Escalation.id, Escalation.request_id).where(Escalation.asker_id == user_id)).all()
-            asked |= {row.request_id for row in escalations}
-            escalation_ids = [row.id for row in escalations]
-            ids = list(asked)
-            removed.feedback = session.execute(
-                delete(Feedback).where(or_(Feedback.user_hash == user_hash, Feedback.request_id.in_(ids)))
-            ).rowcount or 0
-            removed.questions = session.execute(delete(QuestionRecord).where(QuestionRecord.request_id.in_(ids))).rowcount or 0
-            session.execute(delete(OutboxMessage).where(or_(OutboxMessage.request_id.in_(ids), OutboxMessage.escalation_id.in_(escalation_ids))))
-            removed.escalations = session.execute(delete(Escalation).where(Escalation.id.in_(escalation_ids))).rowcount or 0
-            handled = or_(Escalation.claimed_by == user_id, Escalation.answered_by == user_id)
-            removed.unnamed = len(session.scalars(select(Escalation.id).where(handled)).all())
-            for escalation_id in session.scalars(select(Escalation.id).where(Escalation.status == "claimed", Escalation.claimed_by == user_id)).all():
-                session.execute(update(Escalation).where(Escalation.id == escalation_id).values(status="open"))
-                add_message(session, KIND_ESCALATION_UPDATE, {}, escalation_id=escalation_id)  # its post says "claimed by" them
-            session.execute(update(Escalation).where(Escalation.claimed_by == user_id).values(claimed_by=None))
-            session.execute(update(Escalation).where(Escalation.answered_by == user_id).values(answered_by=None))
-            if by:
-                session.add(AuditEntry(user_id=by, action="forget", key="user data", scope="global", new_value=str(removed)))
+        """Delete what ``user_id`` asked (records, the feedback on them and their own votes, the
+        escalations of their questions, and what the outbox still owes them) and remove their
+        name from the escalations they handled: one they had claimed goes back to open, and the
+        posts are re-rendered without them. ``by``: the admin who asked, written to the audit
+        log (without whom it was about)."""
         from bot.runtime.pending import PendingQuestions  # imports bot.state: not at module level
 
-        removed.kept_questions = PendingQuestions(self.db.engine).forget(user_id)
+        removed = Removed(kept_questions=PendingQuestions(self.db.engine).forget(user_id))
+        with self.db.transaction() as session:
+            theirs = select(QuestionRecord.request_id).where(QuestionRecord.user_hash == user_hash)
+            # "Ask a human" pressed by someone else leaves asker_id empty: the record still names them
+            escalated = session.execute(
+                select(Escalation.id, Escalation.request_id).where(or_(Escalation.asker_id == user_id, Escalation.request_id.in_(theirs)))
+            ).all()
+            asked = sorted(set(session.scalars(theirs).all()) | {row.request_id for row in escalated})
+            escalation_ids = [row.id for row in escalated]
+            ephemeral = session.execute(select(OutboxMessage.id, OutboxMessage.payload).where(OutboxMessage.kind == KIND_EPHEMERAL)).all()
+            removed.feedback = session.execute(delete(Feedback).where(Feedback.user_hash == user_hash)).rowcount or 0
+            for chunk in _chunks(asked):
+                removed.feedback += session.execute(delete(Feedback).where(Feedback.request_id.in_(chunk))).rowcount or 0
+                session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_(chunk)))
+                removed.questions += session.execute(delete(QuestionRecord).where(QuestionRecord.request_id.in_(chunk))).rowcount or 0
+            for chunk in _chunks(escalation_ids):
+                session.execute(delete(OutboxMessage).where(OutboxMessage.escalation_id.in_(chunk)))
+                removed.escalations += session.execute(delete(Escalation).where(Escalation.id.in_(chunk))).rowcount or 0
+            for chunk in _chunks([row.id for row in ephemeral if (row.payload or {}).get("user") == user_id]):
+                session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(chunk)))
+            handled = session.execute(
+                select(Escalation.id, Escalation.message_ts).where(or_(Escalation.claimed_by == user_id, Escalation.answered_by == user_id))
+            ).all()
+            removed.unnamed = len(handled)
+            session.execute(update(Escalation).where(Escalation.status == "claimed", Escalation.claimed_by == user_id).values(status="open"))
+            session.execute(update(Escalation).where(Escalation.claimed_by == user_id).values(claimed_by=None))
+            session.execute(update(Escalation).where(Escalation.answered_by == user_id).values(answered_by=None))
+            for row in handled:  # their posts say "claimed by" / "answered by" them
+                if row.message_ts:
+                    add_message(session, KIND_ESCALATION_UPDATE, {}, escalation_id=row.id)
+            if by:
+                session.add(AuditEntry(user_id=by, action="forget", key="user data", scope="global", new_value=str(removed)))
         return removed
+
+
+def _chunks(ids: list, size: int = 1000) -> list[list]:
+    """Id lists short enough for any database's bound-parameter limit."""
+    return [ids[i:i + size] for i in range(0, len(ids), size)]

@@ -45,8 +45,12 @@ class _Refused(Exception):
 class SharedRateLimiter:
     """The :class:`RateLimiter` interface over the ``rate_buckets`` table."""
 
-    def __init__(self, engine: Engine | str, *, clock: Callable[[], float] = time.time, fallback: RateLimiter | None = None) -> None:
+    def __init__(self, engine: Engine | str, *, clock: Callable[[], float] = time.time, fallback: RateLimiter | None = None,
+                 hasher: Callable[[str], str] | None = None) -> None:
         self.engine = as_engine(engine, sqlite_timeout_s=5)
+        # the bot's salted id hasher: an unsalted hash of a Slack id is undone by hashing the
+        # workspace's member list
+        self.hasher = hasher or _sha256
         self.clock = clock  # wall clock: instances on other machines must agree on it
         self.fallback = fallback or RateLimiter()
         self._takes = 0
@@ -66,7 +70,7 @@ class SharedRateLimiter:
 
     def _take(self, limits: list[tuple[str, str, int]]) -> tuple[str, float] | None:
         now = self.clock()
-        keys = [(kind, _key(kind, ident), float(rate)) for kind, ident, rate in limits]
+        keys = [(kind, self.hasher(f"{kind}\x00{ident}")[:40], float(rate)) for kind, ident, rate in limits]
         try:
             with self.engine.begin() as conn:
                 for _, key, capacity in keys:
@@ -114,5 +118,5 @@ class SharedRateLimiter:
             return 0
 
 
-def _key(kind: str, ident: str) -> str:
-    return hashlib.sha256(f"{kind}\x00{ident}".encode()).hexdigest()[:40]
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -78,6 +78,19 @@ def test_ids_are_stored_hashed_and_idle_buckets_are_pruned(database_url):
     assert limiter.prune() == 1
 
 
+def test_ids_are_hashed_with_the_bots_salt_so_a_member_list_cannot_undo_them(database_url):
+    import hashlib
+
+    from bot.observability.hashing import IdHasher
+
+    engine = _engine(database_url)
+    SharedRateLimiter(engine, clock=Clock(), hasher=IdHasher(b"salt")).take([("user", "U0123SECRET", 5)])
+    with engine.begin() as conn:
+        [key] = [row[0] for row in conn.execute(text("SELECT key FROM rate_buckets"))]
+    assert key == IdHasher(b"salt")("user\x00U0123SECRET")
+    assert key != hashlib.sha256(b"user\x00U0123SECRET").hexdigest()[:40]
+
+
 def test_with_the_database_down_the_process_counts_alone(tmp_path, caplog):
     engine = _engine(f"sqlite:///{tmp_path / 'state.db'}")
     clock = Clock()

@@ -61,3 +61,12 @@ def test_prune_keeps_the_retention_period(data_dir, monkeypatch):
     monkeypatch.setenv("RAGBOT_RETENTION_DAYS", "0")
     kept = runner.invoke(app, ["prune"])
     assert kept.exit_code == 2 and "keep everything" in kept.output
+
+
+def test_prune_honours_an_admins_override_as_serve_does(data_dir):
+    from bot.state import GLOBAL
+
+    state = _seed(data_dir, [("old", "U0AAA", 400)])
+    state.overrides.set(GLOBAL, "retention_days", "0", "UADMIN")  # e.g. a legal hold, set from Slack
+    held = runner.invoke(app, ["prune"])
+    assert held.exit_code == 2 and "keep everything" in held.output and len(state.questions.list()) == 1

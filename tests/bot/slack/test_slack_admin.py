@@ -5,6 +5,7 @@ is audited and survives a restart."""
 from __future__ import annotations
 
 import json
+import logging
 
 from bot.state import GLOBAL
 
@@ -259,3 +260,21 @@ def test_housekeeping_applies_retention_days_as_currently_set(start_bot):
     h.slack.command("set retention_days 30", user="UADMIN")
     h.bot._apply_retention()
     assert [r.request_id for r in h.state.questions.list()] == ["new"]
+
+
+def test_retention_days_is_set_for_the_whole_bot_only(start_bot):
+    h = start_bot()
+    refused = _said(h.slack.command("set retention_days 7 <#C0123456|general>", user="UADMIN"))
+    assert "whole bot" in refused and h.state.overrides.all_scopes() == {}
+
+
+def test_a_failed_forget_does_not_log_whom_it_was_about(start_bot, caplog, monkeypatch):
+    h = start_bot()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away while deleting U0TARGET")
+
+    monkeypatch.setattr(h.state.retention, "forget_user", broken)
+    said = _said(h.slack.command("forget <@U0TARGET|alice> confirm", user="UADMIN"))
+    assert "failed on my side" in said
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "U0TARGET" in r.getMessage()]

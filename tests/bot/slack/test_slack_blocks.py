@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.answer import Answer, Outcome, Source
 from bot.slack import blocks as bk
 
@@ -82,3 +84,12 @@ def test_sources_name_their_section_and_use_the_configured_link():
     assert "2. *Onboarding › Accounts* (kb/onboarding.md)" in texts  # not where the server keeps its files
     escalation_view = "\n".join(_section_texts(bk.source_blocks(answer.sources, with_scores=True)))
     assert "(/srv/kb/onboarding.md) · score 0.80" in escalation_view  # the humans helping may need the full path
+
+
+def test_a_name_removed_on_request_reads_someone_not_none():
+    from types import SimpleNamespace
+
+    esc = SimpleNamespace(id=3, status="resolved", answered_by=None, claimed_by=None, asker_id="", channel_id="C1", thread_ts="1.1",
+                          question="q", reason="r", confidence=0.4, request_id="req", draft="", draft_sent=False, sources=[], human_answer="hi")
+    shown = json.dumps(bk.escalation_blocks(esc)) + json.dumps(bk.human_answer_blocks(esc))
+    assert "None" not in shown and "Answered by someone" in shown and "someone (a human) answered" in shown

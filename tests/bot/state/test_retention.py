@@ -19,12 +19,13 @@ def state(database_url):
     store.close()
 
 
-def _ask(state, request_id: str, user: str, *, days_ago: float = 0, escalate: bool = False) -> int | None:
+def _ask(state, request_id: str, user: str, *, days_ago: float = 0, escalate: bool = False, asker: str | None = None) -> int | None:
     record = QuestionRecord(request_id=request_id, outcome="answered", question=f"question of {user}", answer_text="a", user_hash=f"h-{user}", thread_key=request_id)
     record.created_at = utcnow() - timedelta(days=days_ago)
     escalation = None
     if escalate:
-        escalation = Escalation(request_id=request_id, channel_id="C1", thread_ts="1.1", asker_id=user, escalation_channel="CESC", question=f"question of {user}")
+        escalation = Escalation(request_id=request_id, channel_id="C1", thread_ts="1.1", asker_id=user if asker is None else asker,
+                                escalation_channel="CESC", question=f"question of {user}")
         escalation.created_at = record.created_at
     return state.questions.record(record, replies=[{"channel": "C1", "text": "a"}], escalation=escalation)
 
@@ -41,6 +42,10 @@ def test_prune_deletes_old_records_their_feedback_and_answered_escalations(state
     state.questions.add_feedback("old", "h-U3", True)
     state.questions.add_feedback("new", "h-U3", True)
     state.escalations.resolve(old_done, "UHUMAN", "the answer")
+    with state.db.transaction() as session:  # answered long ago, its posts long sent
+        session.get(Escalation, old_done).resolved_at = utcnow() - timedelta(days=399)
+    for row in state.outbox.all():
+        state.outbox.sent(row.id, "1.2")
     removed = state.retention.prune(timedelta(days=365))
     assert _ids(state) == {"new"} and removed.questions == 3
     assert [f.request_id for f in state.questions.feedback()] == ["new"] and removed.feedback == 1
@@ -78,3 +83,48 @@ def test_forget_user_deletes_what_they_asked_and_unnames_what_they_handled(state
     [entry] = state.overrides.audit()
     assert (entry.user_id, entry.action) == ("UADMIN", "forget") and "U1" not in (entry.new_value or "") + entry.scope + entry.key
     assert "2 question record(s)" in str(removed)
+
+
+def test_an_escalation_counts_from_its_answer_and_waits_for_its_owed_posts(state):
+    """Answered today after waiting 10 days: not pruned at 7 days, and never before its relay is sent."""
+    late = _ask(state, "late", "U1", days_ago=10, escalate=True)
+    with state.db.transaction() as session:
+        session.get(Escalation, late).created_at = utcnow() - timedelta(days=10)
+    state.escalations.resolve(late, "UHUMAN", "the answer")  # queues the relay and the post update
+    assert state.retention.prune(timedelta(days=7)).escalations == 0 and state.escalations.get(late) is not None
+    for row in state.outbox.all():
+        state.outbox.sent(row.id, "1.2")
+    later = utcnow() + timedelta(days=8)
+    assert state.retention.prune(timedelta(days=7), now=later).escalations == 1 and state.escalations.get(late) is None
+
+
+def test_forget_finds_an_escalation_someone_else_asked_for_and_their_ephemeral_messages(state):
+    """'Ask a human' pressed by another person stores no asker id; the record still names them."""
+    from bot.state.outbox import KIND_EPHEMERAL
+
+    other_pressed = _ask(state, "b-followup", "UB", escalate=True, asker="")
+    state.outbox.enqueue(KIND_EPHEMERAL, {"channel": "D0DM1", "user": "UB", "text": "Thanks, glad it helped!"})
+    state.outbox.enqueue(KIND_EPHEMERAL, {"channel": "C1", "user": "UC", "text": "for someone else"})
+    removed = state.retention.forget_user("UB", "h-UB")
+    assert state.escalations.get(other_pressed) is None and removed.escalations == 1
+    assert [row.payload.get("user") for row in state.outbox.all() if row.kind == KIND_EPHEMERAL] == ["UC"]
+
+
+def test_forget_works_past_the_databases_bound_parameter_limits(state):
+    """Ids go to the database in chunks (PostgreSQL refuses more than 65,535 parameters)."""
+    from sqlalchemy import insert
+
+    rows = [{"request_id": f"r{i}", "outcome": "answered", "user_hash": "h-U1", "thread_key": f"r{i}", "created_at": utcnow()} for i in range(70_000)]
+    with state.db.transaction() as session:
+        session.execute(insert(QuestionRecord), rows)
+    assert state.retention.forget_user("U1", "h-U1").questions == 70_000 and state.questions.list(limit=1) == []
+
+
+def test_a_row_deleted_while_being_sent_is_no_crash(state):
+    row_id = state.outbox.enqueue("reply", {"channel": "C1", "user": "U1"}, request_id="mine")
+    _ask(state, "mine", "U1")
+    assert state.outbox.claim(row_id) is not None
+    state.retention.forget_user("U1", "h-U1")
+    state.outbox.sent(row_id, "1.2")
+    assert state.outbox.failed(row_id, "TimeoutError").status == "dead"
+    assert state.outbox.get(row_id) is None
