@@ -68,9 +68,8 @@ def prune(
         days = EffectiveSettings(settings, state.overrides).for_channel(None).retention_days
         if days <= 0:
             fail("retention_days is 0 (keep everything); pass --days N to prune anyway")
-    keep = days
     try:
-        removed = state.retention.prune(timedelta(days=keep))
+        removed = state.retention.prune(timedelta(days=days))
     except Exception as error:  # noqa: BLE001
         fail(f"could not prune ({type(error).__name__}): {first_line(error)}")
-    console.print(f"Kept {keep} days; deleted {removed}.", highlight=False, soft_wrap=True)
+    console.print(f"Kept {days} days; deleted {removed}.", highlight=False, soft_wrap=True)

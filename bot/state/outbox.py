@@ -29,8 +29,6 @@ LEASE = timedelta(seconds=120)  # a row "sending" longer than this belongs to a 
 # Marks at the start of a row's last_error that change how its next try is made.
 PLAIN_MARK = "[plain] "  # Slack refused the blocks: the text goes alone
 UNSURE_MARK = "[maybe posted] "  # the last try ended without knowing whether Slack posted it
-
-
 _OLD_PLAIN_MARK = "plain text after: "  # rows written before the marks were bracketed
 
 
