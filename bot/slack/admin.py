@@ -270,7 +270,7 @@ class AdminCommands:
             return Reply(f"This deletes {FORGET_WHAT.format(who=who)}. It cannot be undone. To go ahead: `/ragbot forget {args[0]} confirm`")
         removed = self.state.retention.forget_user(target, self.hasher(target), by=user_id if target != user_id else None)
         log.info("forget: deleted %s", removed)  # no id: the log must not name whom it was about
-        return Reply(f"Done: deleted {removed} of {who}.")
+        return Reply(f"Done ({who}): deleted {removed}.")
 
 
 def _display(key: str, value: str) -> str:

@@ -224,7 +224,7 @@ def test_anyone_can_have_their_own_questions_forgotten_after_confirming(start_bo
     asked = _said(h.slack.command("forget me", user="UASKER"))
     assert "cannot be undone" in asked and "forget me confirm" in asked and len(h.state.questions.list()) == 2
     done = _said(h.slack.command("forget me confirm", user="UASKER"))
-    assert "Done: deleted 1 question record(s)" in done
+    assert "Done (you): deleted 1 question record(s)" in done
     [left] = h.state.questions.list()
     assert left.user_hash == h.bot.hasher("UOTHER")
     assert h.state.overrides.audit() == []  # their own request leaves no trace of them
