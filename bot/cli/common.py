@@ -102,13 +102,35 @@ def check_knowledge_base_or_fail(settings: Settings) -> None:
              "or re-ingest everything with `ragbot ingest --rebuild PATH...`")
 
 
+def missing_database(settings: Settings) -> Path | None:
+    """The SQLite file the bot's database would be, when it does not exist yet (no `serve` ran)."""
+    url = settings.effective_database_url
+    path = Path(url.removeprefix("sqlite:///"))
+    return path if url.startswith("sqlite:///") and not path.exists() else None
+
+
+def bot_state_or_fail(settings: Settings, missing: str):
+    """The bot's state database for a command that reads it; a one-line error when there is none
+    yet (``missing``, with ``{path}``) or it cannot be opened."""
+    path = missing_database(settings)
+    if path is not None:
+        fail(missing.format(path=path))
+    from bot.observability.log_format import first_line
+    from bot.state import open_state
+
+    try:
+        return open_state(settings.effective_database_url)
+    except Exception as error:  # noqa: BLE001 - a broken database is one line, not a traceback
+        fail(f"cannot open the bot's database ({type(error).__name__}): {first_line(error)}")
+
+
 def slack_overrides(settings: Settings) -> tuple[Settings, dict[str, dict[str, str]]]:
     """The settings in effect everywhere with the overrides stored by `/ragbot set` (read as the
     bot reads them), and those overrides by scope; none when the bot has no database yet.
     `ragbot settings` shows them and `ragbot ask` answers with them, as the bot would."""
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if missing_database(settings) is not None:
         return settings, {}
+    url = settings.effective_database_url
     try:
         from bot.slack.effective import EffectiveSettings
         from bot.state import open_state

@@ -9,28 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import typer
 
-from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.common import bot_state_or_fail, console, fail, settings_or_fail, slack_overrides
 from bot.cli.main import app
 from bot.observability.log_format import first_line
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
-
-
-def _open_state(settings: Any) -> Any:
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        fail(f"nothing stored: there is no database at {url.removeprefix('sqlite:///')}")
-    from bot.state import open_state
-
-    try:
-        return open_state(url)
-    except Exception as error:  # noqa: BLE001 - a broken database is one line, not a traceback
-        fail(f"cannot open the bot's database ({type(error).__name__}): {first_line(error)}")
+NOTHING_STORED = "nothing stored: there is no database at {path}"
 
 
 @app.command("forget-user")
@@ -39,11 +25,13 @@ def forget_user(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Delete one person's question records, feedback and escalations (and their name on escalations they handled)."""
+    from bot.slack.admin import USER_ID
+
     user_id = user_id.strip()
-    if not _USER_ID.match(user_id):
+    if not re.fullmatch(USER_ID, user_id):
         fail(f"{user_id!r} is not a Slack member id (like U012ABCDEF)")
     settings = settings_or_fail()
-    state = _open_state(settings)
+    state = bot_state_or_fail(settings, NOTHING_STORED)
     from bot.observability.hashing import IdHasher
 
     if not yes and not typer.confirm(f"Delete everything ragbot stored about {user_id}'s questions? This cannot be undone"):
@@ -61,11 +49,9 @@ def prune(
 ) -> None:
     """Delete question records, feedback and answered escalations older than the retention period now."""
     settings = settings_or_fail()
-    state = _open_state(settings)
+    state = bot_state_or_fail(settings, NOTHING_STORED)
     if days is None:  # as `serve` would: an admin's `/ragbot set retention_days` counts
-        from bot.slack.effective import EffectiveSettings
-
-        days = EffectiveSettings(settings, state.overrides).for_channel(None).retention_days
+        days = slack_overrides(settings)[0].retention_days
         if days <= 0:
             fail("retention_days is 0 (keep everything); pass --days N to prune anyway")
     try:

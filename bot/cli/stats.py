@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from bot.cli.common import console, fail, settings_or_fail
+from bot.cli.common import bot_state_or_fail, console, fail, settings_or_fail
 from bot.cli.main import app
 from bot.observability.log_format import first_line
 from bot.state.questions import OUTCOME_BUSY
@@ -116,14 +116,10 @@ def stats(
     if plot is not None and not plot.resolve().parent.is_dir():
         fail(f"--plot {plot}: folder {plot.resolve().parent} does not exist")
     settings = settings_or_fail()
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        fail(f"no questions recorded yet: there is no database at {url.removeprefix('sqlite:///')} (run `ragbot serve` first)")
-    from bot.state import open_state
+    state = bot_state_or_fail(settings, "no questions recorded yet: there is no database at {path} (run `ragbot serve` first)")
     from bot.state.models import utcnow
 
     try:
-        state = open_state(url)
         until = utcnow()
         start = until - window
         summary = state.questions.summary(since=start)

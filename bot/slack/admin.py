@@ -53,7 +53,8 @@ HELP = """*ragbot commands*
 
 # Slack ids are about 11 characters; the bound keeps them inside the database's id columns
 _CHANNEL = re.compile(r"^<#([A-Z0-9]{2,20})(?:\|[^>]*)?>$|^#?([CGD][A-Z0-9]{6,20})$")
-_USER = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$")
+USER_ID = r"[UW][A-Z0-9]{2,20}"  # a Slack member id
+_USER = re.compile(rf"^<@({USER_ID})(?:\|[^>]*)?>$")
 FORGET_WHAT = ("the question records, feedback and escalations of {who} (the messages in Slack stay; "
                "delete those in Slack)")
 
