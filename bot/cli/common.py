@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -30,11 +31,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-def cli_logging(settings: Settings) -> None:
-    """Warnings and errors on stderr, one line each unless the log level is DEBUG."""
+def cli_logging(settings: Settings, *, level: str | None = None, fmt: str = "%(levelname)s %(name)s: %(message)s") -> logging.Handler:
+    """Log lines on stderr (warnings and errors unless ``level``), one line each unless the log
+    level is DEBUG, an error's message redacted: it can quote the question (a model or database
+    error), and a terminal's stderr is often kept in a file or a CI log."""
     from bot.observability.log_format import install
 
-    install("DEBUG" if settings.log_level == "DEBUG" else "WARNING", "%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        from guardrails.pii import redact
+    except ImportError:
+        redact = None
+    chosen = "DEBUG" if settings.log_level == "DEBUG" else (level or "WARNING")
+    return install(chosen, fmt, redactor=redact, stream=sys.stderr)
 
 
 def output_folder_or_fail(path: Path | None, option: str) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 
 import typer
 
-from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, console, fail, settings_or_fail
+from bot.cli.common import check_adapter_or_fail, check_knowledge_base_or_fail, cli_logging, console, fail, settings_or_fail
 from bot.cli.main import app
 from bot.observability.log_format import first_line
 from bot.settings import Settings, shown_url
@@ -66,17 +65,6 @@ def _slack_refusal(error: BaseException, token_name: str) -> str:
     return f"Slack refused {token_name} ({reason})" if reason else f"{type(error).__name__}: {first_line(error)}"
 
 
-def _serve_logging(settings) -> None:
-    """Timestamped lines on stderr; errors as one redacted line (tracebacks only at DEBUG)."""
-    from bot.observability.log_format import install
-
-    try:
-        from guardrails.pii import redact
-    except ImportError:
-        redact = None
-    install(settings.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s", redactor=redact, stream=sys.stderr)
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -100,7 +88,7 @@ def serve(
         fail("Socket Mode needs SLACK_APP_TOKEN (an xapp-... token with connections:write); or serve the Events API with --http")
     if not http and not app_token.startswith("xapp-"):
         fail("SLACK_APP_TOKEN must be the app-level token (xapp-..., Basic Information > App-Level Tokens), not a bot or user token")
-    _serve_logging(settings)
+    cli_logging(settings, level=settings.log_level, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")  # timestamped
     bot = make_bot(settings, bot_token=bot_token, signing_secret=signing_secret if http else None)
     bot.start_background()
     from bot.runtime.lifecycle import ServingRuntime

@@ -93,3 +93,20 @@ def test_json_answer_has_the_documented_keys(tmp_path):
     result = _ragbot("ask", "--json", "What is the capital of Australia?", env_extra={}, tmp_path=tmp_path)
     gate = next(t for t in json.loads(result.stdout.strip().splitlines()[-1])["trace"] if t["stage"] == "relevance_gate")
     assert gate["details"]["min_relevance"] == 0.99 and "min_relevance=0.99" in result.stderr
+
+
+def test_cli_log_lines_redact_the_personal_data_an_error_quotes(tmp_path):
+    """A generator or database error can quote the question; stderr is often kept in a file."""
+    import logging
+
+    from bot.cli.common import cli_logging
+    from bot.settings import load_settings
+
+    handler = cli_logging(load_settings(data_dir=tmp_path / "data"))
+    try:
+        raise RuntimeError("generation failed for 'why was jane.doe@example.com refused?'")
+    except RuntimeError:
+        record = logging.LogRecord("bot.pipeline", logging.ERROR, __file__, 1, "stage generate failed", None, sys.exc_info())
+    line = handler.format(record)
+    assert "jane.doe@example.com" not in line
+    assert "RuntimeError" in line and "[EMAIL_ADDRESS]" in line
