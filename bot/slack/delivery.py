@@ -70,6 +70,12 @@ class OutboxDeliverer:
                 delivered += 1
         return delivered
 
+    def send(self, message_id: int) -> bool:
+        """Try one row now (a note that should not wait behind a backlog); False when it did not
+        land or another sender has it. What fails stays owed to the retry loop, marks and all."""
+        row = self.state.outbox.claim(message_id)
+        return row is not None and self._deliver(row, None)
+
     def _deliver(self, row: OutboxMessage, now: datetime | None) -> bool:
         plain, unsure = marks(row.last_error)
         try:

@@ -20,6 +20,7 @@ from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
 from bot.state import Escalation, QuestionRecord, StateStore
+from bot.state.outbox import KIND_REPLY
 from bot.turn import RequestContext
 
 log = logging.getLogger(__name__)
@@ -223,12 +224,21 @@ class QuestionWorker:
             log.debug("%s failed for request %s: %s", method, job.request_id, error)
 
     def post_note(self, job: QuestionJob, text: str) -> None:
-        """A short message in the job's thread; when Slack fails it goes to the outbox for retry."""
+        """A short message in the job's thread, stored first like every reply: a send that ends
+        unclear (a timeout, a 5xx) is then looked up before it is sent again, so it shows once.
+        When the database cannot take it (often the reason for the failure note), it is posted
+        directly: the asker must hear something."""
+        message = {"channel": job.channel_id, "thread_ts": job.thread_ts, "text": text, "blocks": [bk.section(bk.escape(text))]}
         try:
-            self.client.chat_postMessage(channel=job.channel_id, thread_ts=job.thread_ts, text=text, blocks=[bk.section(bk.escape(text))])
-        except Exception:  # noqa: BLE001 - keep it for the retry loop instead
-            log.exception("could not post to request %s's thread; queued for retry", job.request_id)
+            row_id = self.state.outbox.enqueue(KIND_REPLY, message, request_id=job.request_id)
+        except Exception:  # noqa: BLE001 - nothing to retry from: one direct try
+            log.exception("could not store the note for request %s; posting it directly", job.request_id)
             try:
-                self.state.outbox.enqueue("reply", {"channel": job.channel_id, "thread_ts": job.thread_ts, "text": text}, request_id=job.request_id)
+                self.client.chat_postMessage(**message)
             except Exception:  # noqa: BLE001
-                log.exception("could not queue the message for request %s", job.request_id)
+                log.exception("could not post to request %s's thread either", job.request_id)
+            return
+        try:
+            self.deliverer.send(row_id)  # a Slack failure is logged there; the retry loop sends it later
+        except Exception:  # noqa: BLE001 - the row is stored: the retry loop sends it
+            log.exception("could not send the note for request %s now; the retry loop will", job.request_id)

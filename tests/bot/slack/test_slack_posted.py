@@ -163,3 +163,40 @@ def test_when_reading_keeps_failing_the_row_is_posted_anyway_not_dropped(start_b
         h.bot.deliverer.flush(now=utcnow() + timedelta(hours=hour))
     assert len(h.replies("C1", event["ts"])) == 1
     assert h.state.outbox.all()[0].status == "sent" and h.state.questions.list()[0].delivery_status == "sent"
+
+
+def _job():
+    from bot.slack.worker import QuestionJob
+
+    return QuestionJob(text="vpn?", user_id="U1", channel_id="C1", message_ts="1700000000.000100", thread_ts="1700000000.000100")
+
+
+def test_a_note_slack_posted_before_answering_500_is_not_posted_again(start_bot):
+    """Busy, failure and ask-again notes go through the outbox like replies (they were posted
+    directly, and a timeout queued a fresh copy that nobody looked up first)."""
+    from bot.slack.worker import BUSY_TEXT
+
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, took_effect=True, when=lambda a: a.get("channel") == "C1")
+    job = _job()
+    h.bot.worker.post_note(job, BUSY_TEXT)
+    [row] = h.state.outbox.all()
+    assert row.status == "pending" and marks(row.last_error)[1]
+    assert _retry(h) == 1
+    [note] = h.replies("C1", job.thread_ts)
+    assert note.args["text"] == BUSY_TEXT and h.state.outbox.all()[0].status == "sent"
+
+
+def test_a_note_is_posted_directly_when_the_database_cannot_take_it(start_bot, monkeypatch):
+    from bot.slack.worker import BUSY_TEXT
+
+    h = start_bot()
+
+    def down(*args, **kwargs):
+        raise ConnectionError("database is down")
+
+    monkeypatch.setattr(h.state.outbox, "enqueue", down)
+    job = _job()
+    h.bot.worker.post_note(job, BUSY_TEXT)
+    [note] = h.replies("C1", job.thread_ts)
+    assert note.args["text"] == BUSY_TEXT and h.state.outbox.all() == []
