@@ -32,7 +32,7 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
         state = open_state(settings.effective_database_url)
     except Exception as error:  # noqa: BLE001 - one line, not a traceback
         fail(f"cannot open the bot's database {shown_url(settings.effective_database_url)}: {type(error).__name__}: {first_line(error, 200)}")
-    hasher = redactor = None
+    hasher = redactor = answer_screen = None
     try:
         from bot.observability.hashing import IdHasher
 
@@ -40,6 +40,7 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     except ImportError:
         log.warning("bot.observability is not available; user and channel ids are hashed without a salt")
     try:
+        from guardrails.pii import high_risk_types as answer_screen
         from guardrails.pii import redact as redactor
     except ImportError:
         log.warning("guardrails.pii is not available; stored questions rely on the input checks' redaction only")
@@ -49,7 +50,8 @@ def make_bot(settings: Settings, *, bot_token: str, signing_secret: str | None):
     parts = install_serving_parts(pipeline, settings, db_engine=state.db.engine, hasher=hasher)  # cache, metrics, log, restartable generator
     try:
         bot = SlackBot(
-            settings, pipeline, state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor, metrics=parts.metrics
+            settings, pipeline, state, bot_token=bot_token, signing_secret=signing_secret, hasher=hasher, redactor=redactor, answer_screen=answer_screen,
+            metrics=parts.metrics
         )
     except Exception as error:  # noqa: BLE001 - e.g. auth.test refusing the token
         fail(f"cannot start the Slack app: {_slack_refusal(error, 'SLACK_BOT_TOKEN')}")

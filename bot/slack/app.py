@@ -58,6 +58,9 @@ class _BoltLogFilter(logging.Filter):
 
 
 _BOLT_LOG_FILTER = _BoltLogFilter()
+# how the answer form names what it refuses (guardrails.pii.HIGH_RISK)
+HIGH_RISK_NAMES = {"CREDIT_CARD": "card number", "US_SSN": "social security number", "IBAN_CODE": "bank account number",
+                   "CRYPTO": "crypto wallet address", "SECRET": "password or key"}
 
 
 class SlackBot:
@@ -75,12 +78,14 @@ class SlackBot:
         client: WebClient | None = None,
         hasher: Hasher | None = None,
         redactor: Callable[[str], str] | None = None,
+        answer_screen: Callable[[str], list[str]] | None = None,
         metrics: Any = None,
     ) -> None:
         self.settings = settings
         self.state = state
         self.client = client or slack_client(settings, bot_token)  # deadline per call, waits out 429s
         self.hasher = hasher or default_hasher
+        self.answer_screen = answer_screen  # high-risk PII types in a human's answer, which the form refuses
         self.effective = EffectiveSettings(settings, state.overrides)
         self.deliverer = OutboxDeliverer(state, self.client, redactor=redactor, metrics=metrics)
         self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
@@ -300,6 +305,9 @@ class SlackBot:
         if not value:
             ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: "Write an answer first."})
             return
+        if refusal := self._screen_answer(value):
+            ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: refusal})
+            return
         try:
             self.state.escalations.resolve(_escalation_id(view["private_metadata"]), body["user"]["id"], value)
         except EscalationError as error:
@@ -307,6 +315,22 @@ class SlackBot:
             return
         ack()
         self.retry_loop.kick()
+
+    def _screen_answer(self, answer: str) -> str | None:
+        """Why the form refuses ``answer``, or None. The answer is posted in the asker's thread,
+        which the whole channel reads, and kept as training data: a card number or a password
+        belongs in a direct message, and the person answering is the one who can move it there."""
+        if self.answer_screen is None:
+            return None
+        try:
+            found = self.answer_screen(answer)
+        except Exception as error:  # noqa: BLE001 - the check failing must not lose the answer
+            log.warning("could not check a human answer for high-risk personal data: %s", type(error).__name__)
+            return None
+        if not found:
+            return None
+        named = " and ".join(HIGH_RISK_NAMES.get(kind, kind.lower().replace("_", " ")) for kind in found)
+        return f"Please remove the {named}: the channel can read this thread. Send it to the person directly."[:150]
 
     def _ephemeral(self, body: dict, text: str) -> None:
         """Stored first, then sent: a confirmation is not lost to a Slack hiccup either. A press

@@ -203,3 +203,11 @@ def redact(text: str) -> str:
     if not text:
         return text
     return get_engine().redact(normalize_text(text))[0]
+
+
+def high_risk_types(text: str) -> list[str]:
+    """The high-risk PII types in ``text`` (card and account numbers, secrets), normalized first
+    like :func:`redact`: what must not be posted where a whole channel reads it."""
+    if not text:
+        return []
+    return sorted({f.entity_type for f in get_engine().analyze(normalize_text(text), HIGH_RISK)})

@@ -260,6 +260,28 @@ def test_a_human_answer_is_delivered_as_written_then_kept_only_redacted(start_bo
     assert h.generator.histories[-1][-1] == "Ask [EMAIL_ADDRESS] in finance."
 
 
+def test_the_answer_form_refuses_a_card_number_or_a_password_and_keeps_the_escalation_open(start_bot):
+    """The relay goes into a thread the whole channel reads: the person answering is asked to
+    move it to a direct message (real Presidio; an email or a phone number is fine)."""
+    from guardrails.pii import high_risk_types
+
+    h = start_bot(bot_kwargs={"answer_screen": high_risk_types})
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    for text, named in (("Use the team card 4111 1111 1111 1111 for it.", "card number"),
+                        ("Log in to Concur with password: Tr0ub4dor&3x", "password or key")):
+        refused = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values(text), user="UHUMAN").json()
+        assert refused["response_action"] == "errors" and named in refused["errors"][bk.ANSWER_INPUT_BLOCK]
+        assert len(refused["errors"][bk.ANSWER_INPUT_BLOCK]) <= 150
+    h.settle()
+    assert h.state.escalations.get(esc.id).status == "open" and len(h.replies("C1", event["ts"])) == 1
+    done = h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("Ask jane.doe@example.com in finance."), user="UHUMAN")
+    assert done.status == 200 and "errors" not in done.body
+    h.settle()
+    assert h.state.escalations.get(esc.id).status == "resolved" and "jane.doe@example.com" in _shown(h.replies("C1", event["ts"])[-1])
+
+
 def test_housekeeping_redacts_a_delivered_human_answer_left_as_written(start_bot):
     h = start_bot()  # no redactor: delivery leaves the answer as written (as after a crash)
     h.slack.mention("Where do I file expenses?")
