@@ -2,8 +2,8 @@
 
 Question records, feedback and escalations hold redacted questions and answers, hashed Slack
 ids and (in escalations, to post back) raw ones. ``retention_days`` bounds them: the serving
-process's hourly housekeeping deletes older ones (an escalation still waiting for a human is
-kept until it is answered). ``forget_user`` deletes one person's records at once, for a
+process's hourly housekeeping deletes older ones (an answered escalation counts from its answer;
+one nobody answered goes when its question does: its post's buttons then say it no longer exists). ``forget_user`` deletes one person's records at once, for a
 data-subject request (``ragbot forget-user``, ``/ragbot forget``); where they acted as the
 human on someone else's escalation, their name is removed from it. The audit log of settings
 changes is kept: it records who changed the bot, which is what it is for.
@@ -45,8 +45,9 @@ class RetentionRepository:
         self.db = db
 
     def prune(self, keep: timedelta, now: datetime | None = None) -> Removed:
-        """Delete question records, feedback and answered escalations older than ``keep`` (an
-        escalation counts from its answer, and waits while a post for it is still owed)."""
+        """Delete question records, feedback and escalations older than ``keep``: an answered
+        escalation counts from its answer, an unanswered one from its question (a year-old one
+        holds the asker's id and nobody is coming), and none goes while a post for it is owed."""
         cutoff = (now or utcnow()) - keep
         removed = Removed()
         with self.db.transaction() as session:
@@ -55,7 +56,11 @@ class RetentionRepository:
             removed.questions = session.execute(delete(QuestionRecord).where(QuestionRecord.created_at < cutoff)).rowcount or 0
             owed = select(OutboxMessage.escalation_id).where(OutboxMessage.escalation_id.is_not(None), OutboxMessage.status.in_(OWED))
             done = select(Escalation.id).where(
-                Escalation.status == "resolved", func.coalesce(Escalation.resolved_at, Escalation.created_at) < cutoff, Escalation.id.not_in(owed)
+                or_(
+                    (Escalation.status == "resolved") & (func.coalesce(Escalation.resolved_at, Escalation.created_at) < cutoff),
+                    (Escalation.status != "resolved") & (Escalation.created_at < cutoff),
+                ),
+                Escalation.id.not_in(owed),
             )
             for chunk in _chunks(list(session.scalars(done).all())):
                 session.execute(delete(OutboxMessage).where(OutboxMessage.escalation_id.in_(chunk)))

@@ -37,6 +37,7 @@ def _ids(state) -> set[str]:
 def test_prune_deletes_old_records_their_feedback_and_answered_escalations(state):
     _ask(state, "old", "U1", days_ago=400)
     old_open = _ask(state, "old-open", "U1", days_ago=400, escalate=True)
+    recent_open = _ask(state, "recent-open", "U1", days_ago=3, escalate=True)
     old_done = _ask(state, "old-done", "U2", days_ago=400, escalate=True)
     _ask(state, "new", "U1", days_ago=3)
     state.questions.add_feedback("old", "h-U3", True)
@@ -47,11 +48,11 @@ def test_prune_deletes_old_records_their_feedback_and_answered_escalations(state
     for row in state.outbox.all():
         state.outbox.sent(row.id, "1.2")
     removed = state.retention.prune(timedelta(days=365))
-    assert _ids(state) == {"new"} and removed.questions == 3
+    assert _ids(state) == {"new", "recent-open"} and removed.questions == 3
     assert [f.request_id for f in state.questions.feedback()] == ["new"] and removed.feedback == 1
-    # an escalation nobody answered yet is still work to do; the answered one goes
-    assert state.escalations.get(old_open) is not None and state.escalations.get(old_done) is None
-    assert removed.escalations == 1
+    # answered long ago, or asked long ago and never answered: both go; a recent one waits for its human
+    assert state.escalations.get(old_open) is None and state.escalations.get(old_done) is None
+    assert state.escalations.get(recent_open) is not None and removed.escalations == 2
     assert state.retention.prune(timedelta(days=365)).questions == 0
 
 
