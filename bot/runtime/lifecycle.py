@@ -7,11 +7,15 @@ store what is left (question redacted, routing ids, request id) and close the ge
 A re-queued question whose request id already has a stored answer is skipped, so nobody
 gets two replies; one whose text had personal data redacted is not answered from the
 redacted words (a worse answer or a fallback): the asker is asked to send it again.
+
+A process killed without a shutdown (SIGKILL, the OOM killer) keeps nothing itself: every
+question is journaled from receipt to reply (``bot.runtime.in_flight``), and the rows of a
+process that stopped renewing them are adopted by a live one, which reads the question back
+from Slack and answers it (or, when it cannot be read, asks the asker to send it again).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -19,8 +23,11 @@ from typing import Any
 
 from bot.observability.health import ObservabilityServer, route, warm_up
 from bot.observability.question_log import default_redactor, install_json_handler
+from bot.runtime.in_flight import RENEW_EVERY_S, InFlightQuestions
 from bot.runtime.pending import PendingQuestions
 from bot.runtime.wiring import ServingParts
+from bot.slack.incoming import read_question
+from bot.slack.worker import QuestionJob, journal_entry
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +35,12 @@ ASK_AGAIN_TEXT = (
     "I was restarted while answering this. Your question named personal details, which I don't keep "
     "across a restart, so please ask it again."
 )
+LOST_TEXT = "I was restarted while answering this and couldn't read your question back; please ask it again."
 
 
 def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
-    payload = dataclasses.asdict(job)
-    # a monotonic clock reading means nothing after a restart: the wall-clock moment is kept, so
-    # the recorded latency of an answer given after the restart includes the downtime the asker waited
-    payload["received_at"] = time.time() - (time.perf_counter() - payload.pop("received", time.perf_counter()))
-    text = payload.get("text") or ""
+    payload = journal_entry(job)  # where to answer, and when it was asked by the wall clock
+    text = job.text or ""
     try:
         payload["text"] = redactor(text) if redactor is not None else text
         payload["redacted"] = payload["text"] != text
@@ -47,13 +52,17 @@ def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
 class ServingRuntime:
     """Ties the Slack bot, the serving parts and the pending-question store together."""
 
-    def __init__(self, bot: Any, parts: ServingParts, settings: Any, pending: PendingQuestions | None = None) -> None:
+    def __init__(self, bot: Any, parts: ServingParts, settings: Any, pending: PendingQuestions | None = None,
+                 in_flight: InFlightQuestions | None = None) -> None:
         self.bot = bot
         self.parts = parts
         self.settings = settings
         self.pending = pending or PendingQuestions(bot.state.db.engine)
+        self.in_flight = in_flight or InFlightQuestions(bot.state.db.engine)
         self.server: ObservabilityServer | None = None
         self._warm_thread: threading.Thread | None = None
+        self._journal_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.recovered = 0
 
     # --- start ----------------------------------------------------------------------------
@@ -63,6 +72,9 @@ class ServingRuntime:
         escalations = self.bot.state.escalations
         self.parts.metrics.track_open_escalations(escalations.count_open)
         self.recovered = self.recover()
+        self.bot.worker.journal = self.in_flight
+        self._journal_thread = threading.Thread(target=self._keep_journal, name="ragbot-in-flight", daemon=True)
+        self._journal_thread.start()
         if warm:
             self._warm_thread = threading.Thread(target=self.warm_up, name="ragbot-warm-up", daemon=True)
             self._warm_thread.start()
@@ -112,8 +124,6 @@ class ServingRuntime:
 
     def _requeue(self, payloads: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
         """Queue kept questions in order; returns (queued, the ones that did not fit)."""
-        from bot.slack.worker import QuestionJob
-
         queued, overflow = 0, []
         for payload in payloads:
             if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
@@ -147,18 +157,65 @@ class ServingRuntime:
                 self._keep(overflow)
                 time.sleep(0.2)
 
+    # --- questions of a process that died -----------------------------------------------
+    def _keep_journal(self) -> None:
+        """Renew this process's leases and adopt the rows of processes that stopped renewing."""
+        while not self._stopping.is_set():
+            try:
+                self.in_flight.renew()
+            except Exception as error:  # noqa: BLE001 - the database is down: try again next round
+                log.warning("could not renew the in-flight journal: %s", type(error).__name__)
+            self.adopt_orphans()
+            self._stopping.wait(RENEW_EVERY_S)
+
+    def adopt_orphans(self) -> int:
+        """Answer the questions a dead process left: each is read back from Slack and queued
+        (through the queue's bound: a full queue turns it away as busy, which the asker sees);
+        returns how many were queued."""
+        from bot.slack.incoming import read_question
+        try:
+            payloads = self.in_flight.take_orphans()
+        except Exception as error:  # noqa: BLE001
+            log.warning("could not read the in-flight journal: %s", type(error).__name__)
+            return 0
+        queued = 0
+        for payload in payloads:
+            if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
+                continue  # answered just before the process died
+            job = QuestionJob(text="", **{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__ and k != "text"})
+            job.received -= max(0.0, time.time() - float(payload.get("received_at") or time.time()))
+            try:
+                job.text = read_question(self.bot.client, job.channel_id, job.message_ts, job.thread_ts)
+            except Exception as error:  # noqa: BLE001 - no history scope, not in the channel, Slack down
+                log.warning("could not read back request %s from Slack (%s); asking to send it again", job.request_id, type(error).__name__)
+            if not job.text:
+                self.bot.worker.post_note(job, LOST_TEXT)
+                continue
+            queued += self.bot.worker.submit(job)
+        if payloads:
+            log.warning("adopted %d question(s) of a process that stopped without a shutdown; %d queued again", len(payloads), queued)
+        return queued
+
     # --- stop -----------------------------------------------------------------------------
     def shutdown(self) -> Any:
         """Finish or keep every question, then release the generator and the metrics server."""
         report = self.bot.worker.shutdown(wait=True, grace_s=self.settings.shutdown_grace_s)
+        self._stopping.set()
+        kept = True
         if report.unfinished:
             redactor = getattr(self.bot.worker, "redactor", None) or default_redactor()
             payloads = [_job_payload(job, redactor) for job in report.unfinished]
             try:
                 self.pending.save(payloads)
                 log.warning("kept %d unfinished question(s) for the next start", len(payloads))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - their journal rows stay: a later start adopts them
+                kept = False
                 log.exception("could not keep %d unfinished question(s)", len(payloads))
+        if kept:
+            try:
+                self.in_flight.release_all()
+            except Exception as error:  # noqa: BLE001 - a later start adopts them and finds them answered or kept
+                log.warning("could not clear the in-flight journal: %s", type(error).__name__)
         self.parts.close()
         if self.server is not None:
             self.server.stop()

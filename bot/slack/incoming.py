@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")  # the bot's (and others') mentions
 _CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
@@ -28,3 +29,18 @@ def question_text(text: str) -> str:
     text = _SPECIAL.sub(lambda m: f"@{m.group(1)}" if m.group(1) else (m.group(2) or ""), text)
     text = _LINK.sub(_link, text)
     return html.unescape(text).strip()
+
+
+def read_question(client: Any, channel: str, message_ts: str, thread_ts: str) -> str:
+    """The question at ``message_ts`` as Slack holds it now, for a question whose process died
+    before answering (ragbot never stores the raw text); "" when it is gone or says nothing.
+    Raises what the Web API raises (no history scope, not in the channel)."""
+    bounds = {"channel": channel, "oldest": message_ts, "latest": message_ts, "inclusive": True, "limit": 5}
+    if thread_ts and thread_ts != message_ts:
+        response = client.conversations_replies(ts=thread_ts, **bounds)
+    else:
+        response = client.conversations_history(**bounds)
+    for message in response.get("messages") or []:
+        if message.get("ts") == message_ts:
+            return question_text(message.get("text") or "")
+    return ""

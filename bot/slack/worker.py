@@ -55,6 +55,13 @@ class QuestionJob:
     received: float = field(default_factory=time.perf_counter)
 
 
+def journal_entry(job: QuestionJob) -> dict[str, Any]:
+    """What the in-flight journal keeps of a job: where to answer and who asked, not the text."""
+    received_at = time.time() - (time.perf_counter() - job.received)
+    return {k: getattr(job, k) for k in ("user_id", "channel_id", "message_ts", "thread_ts", "team_id", "event_id", "is_dm", "request_id")} | {
+        "received_at": received_at}
+
+
 def thread_key(hasher: Hasher, channel_id: str, thread_ts: str) -> str:
     return hasher(f"{channel_id}:{thread_ts}")
 
@@ -95,6 +102,7 @@ class QuestionWorker:
         self.hasher = hasher
         self.redactor = redactor
         self.metrics = metrics
+        self.journal: Any = None  # bot.runtime.in_flight.InFlightQuestions, set by the serving runtime
         base = settings.base
         self.queue_size = base.queue_size
         # bounded pool (issue 6): max_concurrency running, queue_size waiting, the rest refused;
@@ -108,9 +116,11 @@ class QuestionWorker:
         """Queue ``job``; when the queue is full the asker is told to retry (False). ``kept``: the
         caller keeps the question and queues it again when there is room (a restart's recovery),
         so a full queue neither tells the asker to ask again nor records it as turned away."""
+        self._journal("begin", job)
         if self._pool.submit(job):
             return True
         if kept:
+            self._journal("end", job)  # the caller keeps it
             return False
         log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
         # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
@@ -128,6 +138,7 @@ class QuestionWorker:
     def _turn_away(self, job: QuestionJob) -> None:
         """Tell the asker to retry, and count it: overload must show in `/ragbot stats`."""
         self.post_note(job, BUSY_TEXT)
+        self._journal("end", job)
         try:
             self.state.questions.record_busy(job.request_id, job.team_id, self.hasher(job.user_id), self.hasher(job.channel_id))
         except Exception:  # noqa: BLE001 - the asker has their reply; a lost count is only logged
@@ -155,6 +166,22 @@ class QuestionWorker:
                 return
             log.exception("question failed (request %s)", job.request_id)
             self.post_note(job, FAILURE_TEXT.format(request_id=job.request_id))
+        if not self._pool.handed_back():  # a handed-back job's row goes when shutdown has kept it
+            self._journal("end", job)
+
+    def _journal(self, step: str, job: QuestionJob) -> None:
+        """Note the question as being answered ("begin") or done ("end") in the in-flight journal
+        (``bot.runtime.in_flight``), when the serving runtime gave one. Its failure costs only
+        the recovery from a kill, never the answer."""
+        if self.journal is None:
+            return
+        try:
+            if step == "begin":
+                self.journal.begin(job.request_id, journal_entry(job))
+            else:
+                self.journal.end(job.request_id)
+        except Exception as error:  # noqa: BLE001
+            log.warning("in-flight journal %s failed for request %s: %s", step, job.request_id, type(error).__name__)
 
     # --- the one path every question takes ---------------------------------------------
     def handle(self, job: QuestionJob) -> Answer:

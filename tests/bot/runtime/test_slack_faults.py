@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from adapters.base import GeneratorError, GeneratorTimeout
 from bot.observability.metrics import BotMetrics
 from bot.pipeline import Pipeline
+from bot.runtime.in_flight import InFlightQuestions
 from bot.runtime.lifecycle import ServingRuntime
 from bot.runtime.resilience import STORE_DOWN_TEXT, slack_client
 from bot.runtime.wiring import install_serving_parts
@@ -235,6 +236,7 @@ def test_graceful_shutdown_keeps_unfinished_questions_and_the_next_start_answers
     assert sorted(job.text.split(",")[0] for job in report.unfinished) == ["vpn question 2", "vpn question 3", "vpn question 4"]
     assert len(h.state.questions.list()) == 2
     assert h.runtime.pending.count() == 3
+    assert InFlightQuestions(h.settings.effective_database_url).count() == 0  # kept, so not adopted again after a lease
     with h.runtime.pending.engine.begin() as conn:
         stored = [row[0] for row in conn.exec_driver_sql("SELECT payload FROM pending_questions")]
     assert all("jane.doe@example.com" not in p and "vpn question" in json.loads(p)["text"] for p in stored)  # kept redacted

@@ -144,13 +144,21 @@ class FakeSlackApi:
             found = [m for m in self.messages if m["channel"] == channel and args.get("ts") in (m["ts"], m.get("thread_ts"))]
         else:
             found = [m for m in reversed(self.messages) if m["channel"] == channel and m.get("thread_ts") in (None, m["ts"])]
-        found = [m for m in found if float(m["ts"]) > oldest]
+        inclusive = str(args.get("inclusive")).lower() in ("1", "true")
+        latest = float(args.get("latest") or "inf")
+        found = [m for m in found if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)]
         if str(args.get("include_all_metadata")).lower() not in ("1", "true"):
             found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
         limit, start = int(args.get("limit") or 100), int(args.get("cursor") or 0)
         page = found[start:start + limit]
         more = start + limit < len(found)
         return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def said(self, event: dict) -> None:
+        """Slack holds a person's message (an event's ``text``) for conversations.* to read back."""
+        with self._lock:
+            self.messages.append({k: event[k] for k in ("type", "ts", "text", "user", "channel", "thread_ts") if k in event})
+            self.messages.sort(key=lambda m: float(m["ts"]))
 
     def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True, retry_after: int | None = None,
              error: str = "internal_error", took_effect: bool = False) -> None:
