@@ -23,6 +23,13 @@ class HybridRetriever:
     def count(self) -> int:
         return self.store.count()
 
+    def warm_up(self) -> None:
+        """Load the embedding model (and the reranker) now: a store's deadline must not be
+        spent on a model load (the first search used to time out on a busy machine)."""
+        self._embedder()
+        if self._reranker is not None:
+            self._reranker()
+
     def embed_query(self, query: str):
         return self._embedder().encode([query])[0]
 

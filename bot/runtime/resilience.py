@@ -146,11 +146,30 @@ class ResilientRetriever:
             gauge.set_function(lambda: 1.0 if self.breaker.cooling_down() else 0.0)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ragbot-store")
         self._lock = threading.Lock()
+        self._models_loaded = False
 
     def __getattr__(self, name: str) -> Any:  # store, count, kb_version... pass through
         return getattr(self.inner, name)
 
+    def warm_up(self) -> None:
+        """Load the retriever's models, then search once under the usual deadline and breaker."""
+        self._load_models()
+        self.search("warm up", k=1, alpha=0.5)
+
+    def _load_models(self) -> None:
+        """The first search loads the embedding model outside the deadline: a slow load is not a
+        store outage, and counting it as one opened the breaker at start on a busy machine."""
+        if self._models_loaded:
+            return
+        with self._lock:
+            if not self._models_loaded:
+                load = getattr(self.inner, "warm_up", None)
+                if callable(load):
+                    load()
+                self._models_loaded = True
+
     def _search_once(self, query: str, k: int, alpha: float) -> list:
+        self._load_models()
         future = self._pool.submit(self.inner.search, query, k=k, alpha=alpha)
         try:
             return future.result(timeout=self.timeout_s)

@@ -169,3 +169,30 @@ def test_the_breaker_is_exported_as_a_metric():
     assert b"ragbot_store_down 0.0" in metrics.render()
     retriever.search("q", k=1, alpha=0.5)
     assert b"ragbot_store_down 0.0" in metrics.render() and not retriever.breaker.is_open
+
+
+def test_a_slow_model_load_on_the_first_search_is_not_taken_for_a_store_outage():
+    """The embedder loads on the first search; on a busy machine that took longer than the
+    store's deadline, every retry timed out and the breaker opened at start."""
+    from retrieval.retriever import HybridRetriever
+
+    class Store:
+        def hybrid_search(self, query, vector, *, k, alpha):
+            return FlakyStore().search(query, k=k, alpha=alpha)
+
+    class Embedder:
+        def encode(self, texts):
+            return [[1.0, 0.0]]
+
+    loaded = []
+
+    def slow_embedder():
+        if not loaded:
+            time.sleep(0.6)
+            loaded.append(Embedder())
+        return loaded[0]
+
+    retriever = ResilientRetriever(HybridRetriever(Store(), slow_embedder), timeout_s=0.2, retries=1, cooldown_s=30)
+    assert len(retriever.search("vpn", k=1, alpha=0.5)) == 1
+    assert not retriever.breaker.cooling_down()
+    retriever.warm_up()  # what the serving runtime's warm-up calls: models loaded, then one timed search
