@@ -4,8 +4,11 @@
 A graceful stop keeps unfinished questions itself (``bot.runtime.pending``); this journal is
 for the stop that runs no code. Each row holds routing ids only, never the question: the text
 is read back from Slack when the row is adopted (``bot.runtime.lifecycle``). Rows carry a
-lease that their live process renews; rows whose lease ran out belong to a process that is
-gone, and any instance adopts them, each row once.
+lease that their live process renews; a row whose lease ran out belongs to a process that is
+gone (or cut off from the database), and any instance adopts it by taking it over, each row
+once. A process that was only cut off from the database, not dead, may then finish the same
+question: whichever stores its answer first replies, the other finds the request id taken and
+stays quiet (``bot.slack.worker``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.state.db import as_engine, create_tables
 
@@ -54,37 +57,55 @@ class InFlightQuestions:
 
     def end(self, request_id: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(in_flight_table).where(in_flight_table.c.request_id == request_id, in_flight_table.c.instance == self.instance))
+            conn.execute(delete(in_flight_table).where(in_flight_table.c.request_id == request_id, self._mine))
 
     def renew(self) -> int:
         """Extend this process's leases; drops its rows a failed ``end`` left behind."""
         now = time.time()
-        mine = in_flight_table.c.instance == self.instance
         with self.engine.begin() as conn:
-            conn.execute(delete(in_flight_table).where(mine, in_flight_table.c.started_at < now - STUCK_S))
-            return conn.execute(update(in_flight_table).where(mine).values(lease_until=now + LEASE_S)).rowcount or 0
+            conn.execute(delete(in_flight_table).where(self._mine, in_flight_table.c.started_at < now - STUCK_S))
+            return conn.execute(update(in_flight_table).where(self._mine).values(lease_until=now + LEASE_S)).rowcount or 0
 
-    def release_all(self) -> int:
-        """Delete this process's rows: a graceful stop kept what it had to (``pending``)."""
-        with self.engine.begin() as conn:
-            return conn.execute(delete(in_flight_table).where(in_flight_table.c.instance == self.instance)).rowcount or 0
+    def release_all(self, conn: Connection | None = None) -> int:
+        """Delete this process's rows: a graceful stop kept what it had to (``pending``); pass
+        the connection that kept them, so that both happen or neither."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.release_all(own)
+        return conn.execute(delete(in_flight_table).where(self._mine)).rowcount or 0
 
-    def take_orphans(self) -> list[dict[str, Any]]:
-        """The rows of processes that stopped renewing, oldest first, each removed by the one
-        taker whose delete hits it (two instances adopting at once get each row once)."""
-        query = (
-            select(in_flight_table.c.id, in_flight_table.c.payload)
-            .where(in_flight_table.c.lease_until < time.time(), in_flight_table.c.instance != self.instance)
-            .order_by(in_flight_table.c.id)
-        )
-        with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
-        taken = []
-        for row in rows:
+    def adopt_one(self) -> dict[str, Any] | None:
+        """Take over the oldest row whose lease ran out (its lease now renewed by this process)
+        and return its payload; None when there is none. A row whose question another live row
+        already carries (kept by a shutdown and re-queued, say) is dropped, not adopted."""
+        while True:
+            now = time.time()
+            expired = (in_flight_table.c.lease_until < now) & (in_flight_table.c.instance != self.instance)
             with self.engine.begin() as conn:
-                if conn.execute(delete(in_flight_table).where(in_flight_table.c.id == row.id)).rowcount == 1:
-                    taken.append(json.loads(row.payload))
-        return taken
+                row = conn.execute(select(in_flight_table).where(expired).order_by(in_flight_table.c.id).limit(1)).first()
+                if row is None:
+                    return None
+                taken = conn.execute(
+                    update(in_flight_table).where(in_flight_table.c.id == row.id, expired).values(instance=self.instance, lease_until=now + LEASE_S)
+                ).rowcount == 1
+                if not taken:
+                    continue  # another instance took it first
+                live = select(in_flight_table.c.id).where(
+                    in_flight_table.c.request_id == row.request_id, in_flight_table.c.id != row.id, in_flight_table.c.lease_until >= now
+                )
+                if conn.execute(live.limit(1)).first() is not None:
+                    conn.execute(delete(in_flight_table).where(in_flight_table.c.id == row.id))
+                    continue
+                return json.loads(row.payload)
+
+    def give_back(self, request_id: str) -> None:
+        """Let another round (or instance) adopt ``request_id`` again: this process cannot take it now."""
+        with self.engine.begin() as conn:
+            conn.execute(update(in_flight_table).where(in_flight_table.c.request_id == request_id, self._mine).values(lease_until=0.0))
+
+    @property
+    def _mine(self):
+        return in_flight_table.c.instance == self.instance
 
     def count(self) -> int:
         with self.engine.begin() as conn:

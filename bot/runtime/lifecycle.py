@@ -35,6 +35,7 @@ ASK_AGAIN_TEXT = (
     "I was restarted while answering this. Your question named personal details, which I don't keep "
     "across a restart, so please ask it again."
 )
+ADOPT_BUDGET_S = 60.0  # one round of adoption; the rest waits for the next round (or another instance)
 LOST_TEXT = "I was restarted while answering this and couldn't read your question back; please ask it again."
 
 
@@ -61,8 +62,9 @@ class ServingRuntime:
         self.in_flight = in_flight or InFlightQuestions(bot.state.db.engine)
         self.server: ObservabilityServer | None = None
         self._warm_thread: threading.Thread | None = None
-        self._journal_thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._journal_threads: list[threading.Thread] = []
+        self._stop_adopting = threading.Event()  # set at shutdown: adopt no more
+        self._stop_renewing = threading.Event()  # set once the questions are finished or kept
         self.recovered = 0
 
     # --- start ----------------------------------------------------------------------------
@@ -71,10 +73,12 @@ class ServingRuntime:
             install_json_handler()  # question lines bare on stderr, whatever the root log format
         escalations = self.bot.state.escalations
         self.parts.metrics.track_open_escalations(escalations.count_open)
+        self.bot.worker.journal = self.in_flight  # before recovery: re-queued questions are journaled too
+        self._journal_threads = [threading.Thread(target=self._renew_leases, name="ragbot-in-flight-leases", daemon=True)]
+        self._journal_threads[0].start()
         self.recovered = self.recover()
-        self.bot.worker.journal = self.in_flight
-        self._journal_thread = threading.Thread(target=self._keep_journal, name="ragbot-in-flight", daemon=True)
-        self._journal_thread.start()
+        self._journal_threads.append(threading.Thread(target=self._adopt_loop, name="ragbot-in-flight-adopt", daemon=True))
+        self._journal_threads[1].start()
         if warm:
             self._warm_thread = threading.Thread(target=self.warm_up, name="ragbot-warm-up", daemon=True)
             self._warm_thread.start()
@@ -116,11 +120,23 @@ class ServingRuntime:
             log.exception("could not read the questions kept by the last shutdown")
             return []
 
-    def _keep(self, payloads: list[dict[str, Any]]) -> None:
-        try:
-            self.pending.save(payloads, reason="queue full at restart")
-        except Exception:  # noqa: BLE001
-            log.exception("could not keep %d question(s) that did not fit the queue", len(payloads))
+    def _keep(self, payloads: list[dict[str, Any]], *, release: bool = False) -> None:
+        """Keep ``payloads`` for a later start; ``release``: at shutdown, also clear this
+        process's journal rows, in the same transaction when both tables share the database
+        (kept and still journaled, a question would be answered twice)."""
+        if not release:
+            try:
+                self.pending.save(payloads, reason="queue full at restart")
+            except Exception:  # noqa: BLE001
+                log.exception("could not keep %d question(s) that did not fit the queue", len(payloads))
+            return
+        if self.pending.engine is self.in_flight.engine:
+            with self.pending.engine.begin() as conn:
+                self.pending.save(payloads, conn=conn)
+                self.in_flight.release_all(conn)
+            return
+        self.pending.save(payloads)
+        self.in_flight.release_all()
 
     def _requeue(self, payloads: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
         """Queue kept questions in order; returns (queued, the ones that did not fit)."""
@@ -158,64 +174,75 @@ class ServingRuntime:
                 time.sleep(0.2)
 
     # --- questions of a process that died -----------------------------------------------
-    def _keep_journal(self) -> None:
-        """Renew this process's leases and adopt the rows of processes that stopped renewing."""
-        while not self._stopping.is_set():
+    def _renew_leases(self) -> None:
+        """Its own thread: however slow an adoption (Slack reads), this process's leases must
+        not run out while it is alive, or another instance would adopt its live questions."""
+        while True:
             try:
                 self.in_flight.renew()
             except Exception as error:  # noqa: BLE001 - the database is down: try again next round
                 log.warning("could not renew the in-flight journal: %s", type(error).__name__)
-            self.adopt_orphans()
-            self._stopping.wait(RENEW_EVERY_S)
+            if self._stop_renewing.wait(RENEW_EVERY_S):
+                return
 
-    def adopt_orphans(self) -> int:
-        """Answer the questions a dead process left: each is read back from Slack and queued
-        (through the queue's bound: a full queue turns it away as busy, which the asker sees);
-        returns how many were queued."""
-        from bot.slack.incoming import read_question
-        try:
-            payloads = self.in_flight.take_orphans()
-        except Exception as error:  # noqa: BLE001
-            log.warning("could not read the in-flight journal: %s", type(error).__name__)
-            return 0
-        queued = 0
-        for payload in payloads:
-            if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
-                continue  # answered just before the process died
-            job = QuestionJob(text="", **{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__ and k != "text"})
-            job.received -= max(0.0, time.time() - float(payload.get("received_at") or time.time()))
+    def _adopt_loop(self) -> None:
+        while not self._stop_adopting.is_set():
+            self.adopt_orphans()
+            self._stop_adopting.wait(RENEW_EVERY_S)
+
+    def adopt_orphans(self, budget_s: float = ADOPT_BUDGET_S) -> int:
+        """Answer the questions a dead process left, one at a time for at most ``budget_s``:
+        each is read back from Slack and queued, or the asker is asked to send it again when it
+        cannot be read; one that finds no room (a full queue, a shutdown) is given back for a
+        later round or another instance. Returns how many were queued."""
+        queued, started = 0, time.monotonic()
+        while not self._stop_adopting.is_set() and time.monotonic() - started < budget_s:
             try:
-                job.text = read_question(self.bot.client, job.channel_id, job.message_ts, job.thread_ts)
-            except Exception as error:  # noqa: BLE001 - no history scope, not in the channel, Slack down
-                log.warning("could not read back request %s from Slack (%s); asking to send it again", job.request_id, type(error).__name__)
-            if not job.text:
-                self.bot.worker.post_note(job, LOST_TEXT)
-                continue
-            queued += self.bot.worker.submit(job)
-        if payloads:
-            log.warning("adopted %d question(s) of a process that stopped without a shutdown; %d queued again", len(payloads), queued)
+                payload = self.in_flight.adopt_one()
+            except Exception as error:  # noqa: BLE001
+                log.warning("could not read the in-flight journal: %s", type(error).__name__)
+                return queued
+            if payload is None:
+                break
+            queued += self._adopt(payload)
         return queued
+
+    def _adopt(self, payload: dict[str, Any]) -> bool:
+        job = QuestionJob(text="", **{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__ and k != "text"})
+        job.received -= max(0.0, time.time() - float(payload.get("received_at") or time.time()))
+        if self.bot.state.questions.get(job.request_id) is not None:  # answered just before the process died
+            self.in_flight.end(job.request_id)
+            return False
+        try:
+            job.text = read_question(self.bot.client, job.channel_id, job.message_ts, job.thread_ts)
+        except Exception as error:  # noqa: BLE001 - no history scope, not in the channel, Slack down
+            log.warning("could not read back request %s from Slack (%s); asking to send it again", job.request_id, type(error).__name__)
+        if not job.text:
+            self.bot.worker.post_note(job, LOST_TEXT)
+            self.in_flight.end(job.request_id)
+            return False
+        if not self.bot.worker.submit(job, kept=True, journaled=True):
+            self.in_flight.give_back(job.request_id)
+            return False
+        log.warning("request %s of a process that stopped without a shutdown was read back from Slack and queued again", job.request_id)
+        return True
 
     # --- stop -----------------------------------------------------------------------------
     def shutdown(self) -> Any:
         """Finish or keep every question, then release the generator and the metrics server."""
+        self._stop_adopting.set()  # an orphan taken now would only be turned away
+        if len(self._journal_threads) > 1:
+            self._journal_threads[1].join(timeout=5)
         report = self.bot.worker.shutdown(wait=True, grace_s=self.settings.shutdown_grace_s)
-        self._stopping.set()
-        kept = True
-        if report.unfinished:
-            redactor = getattr(self.bot.worker, "redactor", None) or default_redactor()
-            payloads = [_job_payload(job, redactor) for job in report.unfinished]
-            try:
-                self.pending.save(payloads)
+        self._stop_renewing.set()
+        redactor = getattr(self.bot.worker, "redactor", None) or default_redactor()
+        payloads = [_job_payload(job, redactor) for job in report.unfinished]
+        try:
+            self._keep(payloads, release=True)
+            if payloads:
                 log.warning("kept %d unfinished question(s) for the next start", len(payloads))
-            except Exception:  # noqa: BLE001 - their journal rows stay: a later start adopts them
-                kept = False
-                log.exception("could not keep %d unfinished question(s)", len(payloads))
-        if kept:
-            try:
-                self.in_flight.release_all()
-            except Exception as error:  # noqa: BLE001 - a later start adopts them and finds them answered or kept
-                log.warning("could not clear the in-flight journal: %s", type(error).__name__)
+        except Exception:  # noqa: BLE001 - their journal rows stay: a later start adopts them from Slack
+            log.exception("could not keep %d unfinished question(s)", len(payloads))
         self.parts.close()
         if self.server is not None:
             self.server.stop()

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.state.db import as_engine, create_tables
 
@@ -37,13 +37,16 @@ class PendingQuestions:
         self.instance = instance or socket.gethostname()
         create_tables(self.engine, _metadata, [pending_table])
 
-    def save(self, payloads: list[dict[str, Any]], reason: str = "shutdown") -> int:
+    def save(self, payloads: list[dict[str, Any]], reason: str = "shutdown", conn: Connection | None = None) -> int:
+        """Keep ``payloads``; in ``conn``'s transaction when given (with the in-flight journal's release)."""
         if not payloads:
             return 0
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.save(payloads, reason, own)
         now = time.time()
         rows = [{"instance": self.instance, "created_at": now, "reason": reason[:100], "payload": json.dumps(p)} for p in payloads]
-        with self.engine.begin() as conn:
-            conn.execute(pending_table.insert(), rows)
+        conn.execute(pending_table.insert(), rows)
         return len(rows)
 
     def take_all(self) -> list[dict[str, Any]]:

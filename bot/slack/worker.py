@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
+from sqlalchemy.exc import IntegrityError
 
 from bot.answer import Answer, Outcome
 from bot.runtime.executor import BoundedExecutor, ShutdownReport
@@ -112,15 +113,18 @@ class QuestionWorker:
         )
 
     # --- queueing ---------------------------------------------------------------------
-    def submit(self, job: QuestionJob, *, kept: bool = False) -> bool:
+    def submit(self, job: QuestionJob, *, kept: bool = False, journaled: bool = False) -> bool:
         """Queue ``job``; when the queue is full the asker is told to retry (False). ``kept``: the
         caller keeps the question and queues it again when there is room (a restart's recovery),
-        so a full queue neither tells the asker to ask again nor records it as turned away."""
-        self._journal("begin", job)
+        so a full queue neither tells the asker to ask again nor records it as turned away.
+        ``journaled``: the in-flight journal already has it (adopted from a dead process)."""
+        if not journaled:
+            self._journal("begin", job)
         if self._pool.submit(job):
             return True
         if kept:
-            self._journal("end", job)  # the caller keeps it
+            if not journaled:  # the caller keeps it (or gives its adopted row back)
+                self._journal("end", job)
             return False
         log.warning("queue full (%s); refusing request %s", self.queue_size, job.request_id)
         # posted beside the listener, which must ack Slack within 3 s even when Slack is slow
@@ -138,11 +142,11 @@ class QuestionWorker:
     def _turn_away(self, job: QuestionJob) -> None:
         """Tell the asker to retry, and count it: overload must show in `/ragbot stats`."""
         self.post_note(job, BUSY_TEXT)
-        self._journal("end", job)
-        try:
+        try:  # recorded before the journal lets go: a process killed in between is then seen to have replied
             self.state.questions.record_busy(job.request_id, job.team_id, self.hasher(job.user_id), self.hasher(job.channel_id))
         except Exception:  # noqa: BLE001 - the asker has their reply; a lost count is only logged
             log.exception("could not record turned-away request %s", job.request_id)
+        self._journal("end", job)
 
     @property
     def pending(self) -> int:
@@ -183,7 +187,6 @@ class QuestionWorker:
         except Exception as error:  # noqa: BLE001
             log.warning("in-flight journal %s failed for request %s: %s", step, job.request_id, type(error).__name__)
 
-    # --- the one path every question takes ---------------------------------------------
     def handle(self, job: QuestionJob) -> Answer:
         self._react(job, "reactions_add")
         try:
@@ -196,7 +199,13 @@ class QuestionWorker:
                 log.info("request %s finished after shutdown handed it back; not storing or posting %s", job.request_id, answer.outcome.value)
                 return answer
             latency_ms = (time.perf_counter() - job.received) * 1000
-            self._store(job, answer, settings, key, latency_ms)
+            try:
+                self._store(job, answer, settings, key, latency_ms)
+            except IntegrityError:  # another instance adopted it while this one was cut off from the database
+                if self.state.questions.get(job.request_id) is None:
+                    raise
+                log.warning("request %s was answered by another instance meanwhile; not replying twice", job.request_id)
+                return answer
             if _refused_as_no_question(answer):
                 self.state.events.release(message_claim(self.hasher, job.channel_id, job.message_ts))
             self.deliverer.flush()
