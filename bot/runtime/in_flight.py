@@ -26,7 +26,8 @@ from bot.state.db import as_engine, create_tables
 
 LEASE_S = 90.0  # a row nobody renewed for this long belongs to a process that is gone
 RENEW_EVERY_S = 20.0
-STUCK_S = 3600.0  # an own row this old was left by a failed delete: no question runs an hour
+STUCK_S = 3600.0
+GIVEN_BACK = "(given back)"  # the owner of a row no process holds now  # an own row this old was left by a failed delete: no question runs an hour
 
 _metadata = MetaData()
 in_flight_table = Table(
@@ -98,10 +99,12 @@ class InFlightQuestions:
                     continue
                 return json.loads(row.payload)
 
-    def give_back(self, request_id: str) -> None:
-        """Let another round (or instance) adopt ``request_id`` again: this process cannot take it now."""
+    def give_back(self, request_id: str, retry_in_s: float = RENEW_EVERY_S) -> None:
+        """Let a later round (of any instance) adopt ``request_id`` again, ``retry_in_s`` from
+        now: this process cannot take it at the moment (no room, Slack failing)."""
         with self.engine.begin() as conn:
-            conn.execute(update(in_flight_table).where(in_flight_table.c.request_id == request_id, self._mine).values(lease_until=0.0))
+            given = update(in_flight_table).where(in_flight_table.c.request_id == request_id, self._mine)
+            conn.execute(given.values(instance=GIVEN_BACK, lease_until=time.time() + retry_in_s))  # nobody's: this process may take it too
 
     @property
     def _mine(self):

@@ -25,6 +25,7 @@ from bot.observability.health import ObservabilityServer, route, warm_up
 from bot.observability.question_log import default_redactor, install_json_handler
 from bot.runtime.in_flight import RENEW_EVERY_S, InFlightQuestions
 from bot.runtime.pending import PendingQuestions
+from bot.runtime.resilience import slack_refused
 from bot.runtime.wiring import ServingParts
 from bot.slack.incoming import read_question
 from bot.slack.worker import QuestionJob, journal_entry
@@ -35,6 +36,7 @@ ASK_AGAIN_TEXT = (
     "I was restarted while answering this. Your question named personal details, which I don't keep "
     "across a restart, so please ask it again."
 )
+READ_BACK_PATIENCE_S = 600.0  # Slack failing for now (5xx, 429, a timeout): the read is tried again until then
 ADOPT_BUDGET_S = 60.0  # one round of adoption; the rest waits for the next round (or another instance)
 LOST_TEXT = "I was restarted while answering this and couldn't read your question back; please ask it again."
 
@@ -216,6 +218,10 @@ class ServingRuntime:
         try:
             job.text = read_question(self.bot.client, job.channel_id, job.message_ts, job.thread_ts)
         except Exception as error:  # noqa: BLE001 - no history scope, not in the channel, Slack down
+            if not slack_refused(error) and time.time() - float(payload.get("received_at") or 0) < READ_BACK_PATIENCE_S:
+                log.info("could not read back request %s from Slack yet (%s); trying again later", job.request_id, type(error).__name__)
+                self.in_flight.give_back(job.request_id)
+                return False
             log.warning("could not read back request %s from Slack (%s); asking to send it again", job.request_id, type(error).__name__)
         if not job.text:
             self.bot.worker.post_note(job, LOST_TEXT)

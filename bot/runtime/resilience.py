@@ -229,6 +229,16 @@ def slack_error_code(error: BaseException) -> str:
         return ""
 
 
+def slack_refused(error: BaseException) -> bool:
+    """Whether a failed Slack call was refused for good (no scope, not in the channel: HTTP
+    200 with ok false, or a 4xx other than 429), so trying again later would not help; a
+    timeout, a dropped connection, a 5xx or a rate limit may pass."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if not isinstance(status, int) or status >= 500 or status == 429:
+        return False
+    return slack_error_code(error) not in ("internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited")
+
+
 def slack_retry_handlers(max_retries: int = 2, max_wait_s: float = RATE_LIMIT_WAIT_S) -> list:
     """slack_sdk handlers for the WebClient: wait out a short 429 (``Retry-After``) and try again.
 

@@ -46,6 +46,8 @@ def test_rows_are_adopted_once_and_only_when_their_process_stopped_renewing(data
     assert live.adopt_one()["request_id"] == "r1"
     assert other.adopt_one() is None  # each row is adopted once: taken over, under a fresh lease
     live.give_back("r1")  # no room now: a later round (or another instance) takes it again
+    assert other.adopt_one() is None  # not at once: the same round would spin on it
+    _expire(live, request_id="r1")
     assert other.adopt_one()["request_id"] == "r1"
     assert live.release_all() == 1 and live.count() == 1  # other's row stays
 
@@ -146,4 +148,25 @@ def test_an_orphan_taken_during_shutdown_is_given_back_not_turned_away(rig):
     _expire(dead, instance=dead.instance)
     assert b.runtime.adopt_orphans() == 0
     assert b.texts(ts) == [] and dead.count() == 1  # nobody told "busy"; another instance (or the next start) takes it
+    _expire(dead)
     assert InFlightQuestions(b.settings.effective_database_url).adopt_one()["request_id"] == "orphan1"
+
+
+def test_slack_failing_for_now_puts_the_read_back_off_but_a_refusal_asks_again_at_once(rig):
+    start, api = rig
+    b = start()
+    dead = InFlightQuestions(b.settings.effective_database_url)
+    asked = {"type": "message", "ts": "1700000999.000100", "text": "how do I connect to the vpn?", "user": "UOTHER", "channel": "C1"}
+    api.said(asked)
+    _row(dead, "orphan1", message_ts=asked["ts"], thread_ts=asked["ts"], received_at=time.time())
+    _expire(dead)
+    api.fail("conversations.history", times=1, status=503)
+    assert b.runtime.adopt_orphans() == 0 and b.texts(asked["ts"]) == [] and dead.count() == 1  # kept for a later round
+    _expire(dead)
+    assert b.runtime.adopt_orphans() == 1 and b.bot.drain(20)
+    assert "GlobalProtect" in b.texts(asked["ts"])[0]
+    _row(dead, "orphan2", message_ts="1700000999.000200", thread_ts="1700000999.000200", received_at=time.time())
+    _expire(dead)
+    api.fail("conversations.history", times=1, status=200, error="missing_scope")
+    b.runtime.adopt_orphans()
+    assert b.texts("1700000999.000200") == [LOST_TEXT]
