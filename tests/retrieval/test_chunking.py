@@ -67,3 +67,14 @@ def test_rows_of_a_table_split_over_several_children_keep_the_table_header(embed
         assert chunk.text.startswith("| Service | Release day | Freeze starts |\n|---|---|---|\n"), chunk.text
         assert chunk.text.count("| Service |") == 1
     assert not any(c.text.startswith("| Service") for c in chunks if "| service " not in c.text)
+
+
+def test_the_fast_token_count_is_the_tokenizers_own_for_short_and_over_long_texts(embedder) -> None:
+    """The splitter's length function skips transformers' per-call overhead; it must count as
+    ``tokenize`` does, neither padded nor truncated to the model's window."""
+    from retrieval.chunking import token_counter
+
+    count = token_counter(embedder.tokenizer)
+    texts = ["", "VPN", "Café naïve — 24/7 (R&D) résumé", "| public API | Wednesday | Tuesday 16:00 |", "word " * 900]
+    assert [count(t) for t in texts] == [len(embedder.tokenizer.tokenize(t)) for t in texts]
+    assert count("word " * 900) == 900
