@@ -52,6 +52,14 @@ def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
     return payload
 
 
+def _job(payload: dict[str, Any]) -> QuestionJob:
+    """The job a kept or journaled payload describes; a monotonic clock reading means nothing
+    after a restart, so the time it waited is counted from the wall-clock moment it was asked."""
+    job = QuestionJob(**{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
+    job.received -= max(0.0, time.time() - float(payload.get("received_at") or time.time()))
+    return job
+
+
 class ServingRuntime:
     """Ties the Slack bot, the serving parts and the pending-question store together."""
 
@@ -146,9 +154,7 @@ class ServingRuntime:
         for payload in payloads:
             if self.bot.state.questions.get(payload.get("request_id", "")) is not None:
                 continue  # it was answered after all (it finished just as the last run stopped)
-            job = QuestionJob(**{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
-            waited = time.time() - float(payload.get("received_at") or time.time())
-            job.received -= max(0.0, waited)
+            job = _job(payload)
             if payload.get("redacted"):  # answering "...the hotel limit in [LOCATION]?" would fall back or mislead
                 self.bot.worker.post_note(job, ASK_AGAIN_TEXT)
                 continue
@@ -206,12 +212,18 @@ class ServingRuntime:
                 return queued
             if payload is None:
                 break
-            queued += self._adopt(payload)
+            try:
+                queued += self._adopt(payload)
+            except Exception as error:  # noqa: BLE001 - the database went away mid-way: a later round tries again
+                log.warning("could not adopt request %s: %s", payload.get("request_id"), type(error).__name__)
+                try:
+                    self.in_flight.give_back(payload.get("request_id", ""))
+                except Exception:  # noqa: BLE001 - its lease runs out on its own once this process stops renewing it
+                    return queued
         return queued
 
     def _adopt(self, payload: dict[str, Any]) -> bool:
-        job = QuestionJob(text="", **{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__ and k != "text"})
-        job.received -= max(0.0, time.time() - float(payload.get("received_at") or time.time()))
+        job = _job({**payload, "text": ""})
         if self.bot.state.questions.get(job.request_id) is not None:  # answered just before the process died
             self.in_flight.end(job.request_id)
             return False
