@@ -26,8 +26,8 @@ from bot.state.db import as_engine, create_tables
 
 LEASE_S = 90.0  # a row nobody renewed for this long belongs to a process that is gone
 RENEW_EVERY_S = 20.0
-STUCK_S = 3600.0
-GIVEN_BACK = "(given back)"  # the owner of a row no process holds now  # an own row this old was left by a failed delete: no question runs an hour
+STUCK_S = 3600.0  # an own row this old was left by a failed delete: no question runs an hour
+GIVEN_BACK = "(given back)"  # the owner of a row no process holds now
 
 _metadata = MetaData()
 in_flight_table = Table(

@@ -187,6 +187,7 @@ class QuestionWorker:
         except Exception as error:  # noqa: BLE001
             log.warning("in-flight journal %s failed for request %s: %s", step, job.request_id, type(error).__name__)
 
+    # --- the one path every question takes ---------------------------------------------
     def handle(self, job: QuestionJob) -> Answer:
         self._react(job, "reactions_add")
         try:

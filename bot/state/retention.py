@@ -2,8 +2,9 @@
 
 Question records, feedback and escalations hold redacted questions and answers, hashed Slack
 ids and (in escalations, to post back) raw ones. ``retention_days`` bounds them: the serving
-process's hourly housekeeping deletes older ones (an answered escalation counts from its answer;
-one nobody answered goes when its question does: its post's buttons then say it no longer exists). ``forget_user`` deletes one person's records at once, for a
+process's hourly housekeeping deletes older ones (an answered escalation counts from its
+answer; one nobody answered goes when its question does, and its post's buttons then say it no
+longer exists). ``forget_user`` deletes one person's records at once, for a
 data-subject request (``ragbot forget-user``, ``/ragbot forget``); where they acted as the
 human on someone else's escalation, their name is removed from it. The audit log of settings
 changes is kept: it records who changed the bot, which is what it is for.
