@@ -145,8 +145,6 @@ class ResilientRetriever:
         if gauge is not None:  # read from the breaker at scrape time: never stale, never out of order
             gauge.set_function(lambda: 1.0 if self.breaker.cooling_down() else 0.0)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ragbot-store")
-        self._lock = threading.Lock()
-        self._models_loaded = False
 
     def __getattr__(self, name: str) -> Any:  # store, count, kb_version... pass through
         return getattr(self.inner, name)
@@ -157,16 +155,12 @@ class ResilientRetriever:
         self.search("warm up", k=1, alpha=0.5)
 
     def _load_models(self) -> None:
-        """The first search loads the embedding model outside the deadline: a slow load is not a
-        store outage, and counting it as one opened the breaker at start on a busy machine."""
-        if self._models_loaded:
-            return
-        with self._lock:
-            if not self._models_loaded:
-                load = getattr(self.inner, "warm_up", None)
-                if callable(load):
-                    load()
-                self._models_loaded = True
+        """Load the retriever's models outside the deadline (its getters cache them: after the
+        first search this costs nothing): a slow load is not a store outage, and counting it
+        as one opened the breaker at start on a busy machine."""
+        load = getattr(self.inner, "warm_up", None)
+        if callable(load):
+            load()
 
     def _search_once(self, query: str, k: int, alpha: float) -> list:
         self._load_models()
@@ -229,6 +223,11 @@ def slack_error_code(error: BaseException) -> str:
         return ""
 
 
+# Slack's errors that may come after the work was done ("some aspect of the operation succeeded"),
+# sent with HTTP 200: a post may have landed, and a read may work if tried again
+MAYBE_DONE = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+
 def slack_refused(error: BaseException) -> bool:
     """Whether a failed Slack call was refused for good (no scope, not in the channel: HTTP
     200 with ok false, or a 4xx other than 429), so trying again later would not help; a
@@ -236,7 +235,7 @@ def slack_refused(error: BaseException) -> bool:
     status = getattr(getattr(error, "response", None), "status_code", None)
     if not isinstance(status, int) or status >= 500 or status == 429:
         return False
-    return slack_error_code(error) not in ("internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited")
+    return slack_error_code(error) not in MAYBE_DONE | {"ratelimited"}
 
 
 def slack_retry_handlers(max_retries: int = 2, max_wait_s: float = RATE_LIMIT_WAIT_S) -> list:

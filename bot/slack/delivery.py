@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.resilience import retry_after_s, slack_error_code
+from bot.runtime.resilience import MAYBE_DONE, retry_after_s, slack_error_code
 from bot.slack import blocks as bk
 from bot.slack import posted
 from bot.state import StateStore
@@ -41,8 +41,6 @@ UNDELIVERABLE = frozenset({
     "ekm_access_denied", "team_access_not_granted", "message_not_found", "cant_update_message", "edit_window_closed",
 })
 PLAIN_TEXT_LIMIT = 3900
-# Slack's errors that may come after the work was done ("some aspect of the operation succeeded")
-MAYBE_DONE = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 READ_TRIES = 5  # an unsure row whose look-up keeps failing is posted anyway from this attempt on
 
 
