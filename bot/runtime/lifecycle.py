@@ -130,16 +130,16 @@ class ServingRuntime:
             log.exception("could not read the questions kept by the last shutdown")
             return []
 
-    def _keep(self, payloads: list[dict[str, Any]], *, release: bool = False) -> None:
-        """Keep ``payloads`` for a later start; ``release``: at shutdown, also clear this
-        process's journal rows, in the same transaction when both tables share the database
-        (kept and still journaled, a question would be answered twice)."""
-        if not release:
-            try:
-                self.pending.save(payloads, reason="queue full at restart")
-            except Exception:  # noqa: BLE001
-                log.exception("could not keep %d question(s) that did not fit the queue", len(payloads))
-            return
+    def _keep(self, payloads: list[dict[str, Any]]) -> None:
+        try:
+            self.pending.save(payloads, reason="queue full at restart")
+        except Exception:  # noqa: BLE001
+            log.exception("could not keep %d question(s) that did not fit the queue", len(payloads))
+
+    def _keep_at_shutdown(self, payloads: list[dict[str, Any]]) -> None:
+        """Keep the unfinished questions and clear this process's journal rows, in one
+        transaction when both tables share the database (kept and still journaled, a question
+        would be answered twice)."""
         if self.pending.engine is self.in_flight.engine:
             with self.pending.engine.begin() as conn:
                 self.pending.save(payloads, conn=conn)
@@ -256,7 +256,7 @@ class ServingRuntime:
         redactor = getattr(self.bot.worker, "redactor", None) or default_redactor()
         payloads = [_job_payload(job, redactor) for job in report.unfinished]
         try:
-            self._keep(payloads, release=True)
+            self._keep_at_shutdown(payloads)
             if payloads:
                 log.warning("kept %d unfinished question(s) for the next start", len(payloads))
         except Exception:  # noqa: BLE001 - their journal rows stay: a later start adopts them from Slack
