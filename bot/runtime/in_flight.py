@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from bot.runtime.pending import asker_of
 from bot.state.db import as_engine, create_tables
 
 LEASE_S = 90.0  # a row nobody renewed for this long belongs to a process that is gone
@@ -106,6 +107,17 @@ class InFlightQuestions:
             given = update(in_flight_table).where(in_flight_table.c.request_id == request_id, self._mine)
             conn.execute(given.values(instance=GIVEN_BACK, lease_until=time.time() + retry_in_s))  # nobody's: this process may take it too
 
+    def forget(self, user_id: str) -> int:
+        """Delete the rows of questions ``user_id`` asked (a data-subject request): an orphan of
+        theirs is then never adopted and answered, which would store a record about them again.
+        A question still being answered finishes; its row is simply gone. Returns how many."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(in_flight_table.c.id, in_flight_table.c.payload)).all()
+            theirs = [row.id for row in rows if asker_of(row.payload) == user_id]
+            if theirs:
+                conn.execute(delete(in_flight_table).where(in_flight_table.c.id.in_(theirs)))
+        return len(theirs)
+
     @property
     def _mine(self):
         return in_flight_table.c.instance == self.instance
@@ -113,3 +125,4 @@ class InFlightQuestions:
     def count(self) -> int:
         with self.engine.begin() as conn:
             return len(conn.execute(select(in_flight_table.c.id)).all())
+

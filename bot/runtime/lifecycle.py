@@ -237,6 +237,7 @@ class ServingRuntime:
             log.warning("could not read back request %s from Slack (%s); asking to send it again", job.request_id, type(error).__name__)
         if not job.text:
             self.bot.worker.post_note(job, LOST_TEXT)
+            self.bot.worker.clear_working(job)
             self.in_flight.end(job.request_id)
             return False
         if not self.bot.worker.submit(job, kept=True, journaled=True):

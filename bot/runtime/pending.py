@@ -69,7 +69,7 @@ class PendingQuestions:
         """Delete the kept questions ``user_id`` asked (a data-subject request); returns how many."""
         with self.engine.begin() as conn:
             rows = conn.execute(select(pending_table.c.id, pending_table.c.payload)).all()
-            mine = [row.id for row in rows if _asker(row.payload) == user_id]
+            mine = [row.id for row in rows if asker_of(row.payload) == user_id]
             if mine:
                 conn.execute(delete(pending_table).where(pending_table.c.id.in_(mine)))
         return len(mine)
@@ -79,7 +79,7 @@ class PendingQuestions:
             return len(conn.execute(select(pending_table.c.id)).all())
 
 
-def _asker(payload: str) -> str | None:
+def asker_of(payload: str) -> str | None:
     try:
         return json.loads(payload).get("user_id")
     except (ValueError, AttributeError):

@@ -260,6 +260,11 @@ class QuestionWorker:
         except Exception as error:  # noqa: BLE001
             log.debug("%s failed for request %s: %s", method, job.request_id, error)
 
+    def clear_working(self, job: QuestionJob) -> None:
+        """Take the hourglass off a question that will not be answered here: a process killed
+        while answering it left the hourglass on, and its adopter could not read it back."""
+        self._react(job, "reactions_remove")
+
     def post_note(self, job: QuestionJob, text: str) -> None:
         """A short message in the job's thread, stored first like every reply: a send that ends
         unclear (a timeout, a 5xx) is then looked up before it is sent again, so it shows once.

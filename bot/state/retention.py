@@ -31,6 +31,7 @@ class Removed:
     escalations: int = 0
     unnamed: int = 0  # escalations of others where they were the human: their name removed
     kept_questions: int = 0  # questions kept across a restart (pending_questions)
+    in_flight: int = 0  # questions being answered, or left by a process that died (questions_in_flight)
 
     def __str__(self) -> str:
         parts = [f"{self.questions} question record(s)", f"{self.feedback} feedback vote(s)", f"{self.escalations} escalation(s)"]
@@ -38,6 +39,8 @@ class Removed:
             parts.append(f"their name on {self.unnamed} escalation(s) they handled")
         if self.kept_questions:
             parts.append(f"{self.kept_questions} question(s) waiting for a restart")
+        if self.in_flight:
+            parts.append(f"{self.in_flight} question(s) being answered")
         return ", ".join(parts)
 
 
@@ -74,9 +77,10 @@ class RetentionRepository:
         name from the escalations they handled: one they had claimed goes back to open, and the
         posts are re-rendered without them. ``by``: the admin who asked, written to the audit
         log (without whom it was about)."""
-        from bot.runtime.pending import PendingQuestions  # imports bot.state: not at module level
+        from bot.runtime.in_flight import InFlightQuestions  # these import bot.state: not at module level
+        from bot.runtime.pending import PendingQuestions
 
-        removed = Removed(kept_questions=PendingQuestions(self.db.engine).forget(user_id))
+        removed = Removed(kept_questions=PendingQuestions(self.db.engine).forget(user_id), in_flight=InFlightQuestions(self.db.engine).forget(user_id))
         with self.db.transaction() as session:
             theirs = select(QuestionRecord.request_id).where(QuestionRecord.user_hash == user_hash)
             # "Ask a human" pressed by someone else leaves asker_id empty: the record still names them

@@ -93,6 +93,7 @@ def test_a_killed_process_questions_are_read_back_from_slack_and_answered_by_the
     [answer] = b.replies(events[1]["ts"])
     assert "GlobalProtect" in answer.args["text"]  # read back from Slack and answered
     assert b.texts(events[2]["ts"]) == [LOST_TEXT]  # gone from Slack: asked to send it again
+    assert wait_for(lambda: b.api.find("reactions.remove", channel="C1", timestamp=events[2]["ts"]))  # its hourglass, left by the killed process, taken off
     assert len(b.replies(events[0]["ts"])) == 1  # answered before the kill: not answered again
     assert wait_for(lambda: b.runtime.in_flight.count() == 0)  # adopted rows ended, b's own too
     a.stop()  # the "dead" process's hung questions are handed back, then its generator let go

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.runtime.in_flight import InFlightQuestions
 from bot.runtime.pending import PendingQuestions
 from bot.state import Escalation, QuestionRecord, open_state
 from bot.state.models import utcnow
@@ -67,6 +68,9 @@ def test_forget_user_deletes_what_they_asked_and_unnames_what_they_handled(state
     state.escalations.claim(handled, "U1")
     state.escalations.resolve(answered, "U1", "here you go")
     PendingQuestions(state.db.engine).save([{"user_id": "U1", "text": "kept"}, {"user_id": "U2", "text": "kept"}])
+    journal = InFlightQuestions(state.db.engine, instance="dead-process")  # an orphan of theirs must not be adopted and answered later
+    journal.begin("mine-next", {"user_id": "U1", "request_id": "mine-next"})
+    journal.begin("theirs-next", {"user_id": "U2", "request_id": "theirs-next"})
 
     removed = state.retention.forget_user("U1", "h-U1", by="UADMIN")
 
@@ -81,6 +85,7 @@ def test_forget_user_deletes_what_they_asked_and_unnames_what_they_handled(state
     assert (done.status, done.answered_by, done.claimed_by, done.human_answer) == ("resolved", None, None, "here you go")
     assert removed.unnamed == 2 and removed.kept_questions == 1
     assert [p["user_id"] for p in PendingQuestions(state.db.engine).take_all()] == ["U2"]
+    assert removed.in_flight == 1 and journal.count() == 1
     [entry] = state.overrides.audit()
     assert (entry.user_id, entry.action) == ("UADMIN", "forget") and "U1" not in (entry.new_value or "") + entry.scope + entry.key
     assert "2 question record(s)" in str(removed)
