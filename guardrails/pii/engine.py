@@ -111,7 +111,7 @@ class PiiEngine:
             for r in results
             if r.score >= MIN_SCORE.get(r.entity_type, DEFAULT_MIN_SCORE) and not _bare_title(r.entity_type, text[r.start:r.end])
             and (r.entity_type != "PERSON" or person_span_ok(text[r.start:r.end]))
-            and (r.entity_type not in ("PERSON", "LOCATION") or not is_work_term(text[r.start:r.end]))
+            and (r.entity_type not in ("PERSON", "LOCATION") or not (is_work_term(text[r.start:r.end]) or _code_like(text[r.start:r.end])))
         ]
         if "PERSON" in wanted:
             persons = [(f.start, f.end, f.score) for f in kept if f.entity_type == "PERSON"]
@@ -158,6 +158,16 @@ _TITLES = frozenset(title.lower() for title in HONORIFICS)
 def _bare_title(entity_type: str, value: str) -> bool:
     """spaCy tags a lone "Dr" or "Mrs." as a person: a title alone names nobody."""
     return entity_type == "PERSON" and (value.strip(" .").lower() in _TITLES or len(value.strip()) < 2)
+
+
+_CODE = re.compile(r"(?=[^\W\d_]*\d)(?=\d*[^\W\d_])\w+")
+
+
+def _code_like(value: str) -> bool:
+    """spaCy tags "SEV2" as a place: one word mixing letters and digits (SEV2, EC2, Q3) is an
+    incident level, a product or a quarter, never a person's or a place's name. "221B Baker
+    Street" is more than one word and stays a place."""
+    return _CODE.fullmatch(value.strip()) is not None
 
 
 def _merge_same_type(findings: list[Finding]) -> list[Finding]:

@@ -23,6 +23,8 @@ WORK_QUESTIONS = [
     "Can I share a board in Miro or a project in Asana with a contractor?",
     "May I use Zoom or Google Meet with customers?",
     "Mark the SEV1 incident as resolved in PagerDuty?",
+    "Who is on call for a SEV2 incident?",  # spaCy reads SEV2 as a place
+    "Ask Anna about the SEV2 runbook",
     "Is Windows 11 supported on the Lenovo ThinkPad, or only macOS?",
     "Grace period for expense reports after the offsite?",
     "what is the sick leave policy in personio?",
@@ -89,6 +91,11 @@ def test_a_name_stops_at_the_end_of_its_line(pii_engine):
 def test_a_place_named_by_its_verb_is_redacted(pii_engine):
     redacted = redact("Mr. Pálffy is a 19 year old man who grew up in RYSSBY.")
     assert "RYSSBY" not in redacted and "[LOCATION]" in redacted, redacted
+
+
+def test_a_code_is_no_place_but_a_street_address_still_is(pii_engine):
+    assert redact("Who approves SEV2 in Berlin?") == "Who approves SEV2 in [LOCATION]?"
+    assert redact("I live at 221B Baker Street, London") == "I live at [LOCATION]"
 
 
 def test_a_weekday_is_no_person():
