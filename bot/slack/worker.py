@@ -207,12 +207,20 @@ class QuestionWorker:
                     raise
                 log.warning("request %s was answered by another instance meanwhile; not replying twice", job.request_id)
                 return answer
-            if _refused_as_no_question(answer):
-                self.state.events.release(message_claim(self.hasher, job.channel_id, job.message_ts))
-            self.deliverer.flush()
+            self._after_store(job, answer)
             return answer
         finally:
             self._react(job, "reactions_remove")
+
+    def _after_store(self, job: QuestionJob, answer: Answer) -> None:
+        """Send what was stored. From here the outbox owes the answer: a database that fails now
+        only delays it to the retry loop, and a failure note would precede the answer it follows."""
+        try:
+            if _refused_as_no_question(answer):
+                self.state.events.release(message_claim(self.hasher, job.channel_id, job.message_ts))
+            self.deliverer.flush()
+        except Exception:  # noqa: BLE001
+            log.exception("request %s is stored but could not be sent now; the retry loop will send it", job.request_id)
 
     def _store(self, job: QuestionJob, answer: Answer, settings, key: str, latency_ms: float) -> None:
         """Question, replies and escalation go into the database before any Slack call."""

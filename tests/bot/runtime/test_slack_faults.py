@@ -188,6 +188,32 @@ def test_slack_500_keeps_the_reply_and_the_outbox_sends_it_once(rig):
     assert h.metrics.registry.get_sample_value("ragbot_external_call_errors_total", {"target": "slack", "kind": "SlackApiError"}) == 2
 
 
+def test_a_stored_answer_the_database_cannot_send_now_is_sent_later_without_a_failure_note(rig):
+    """The database failed after the answer was stored (during the flush): the outbox owes the
+    answer, so "something went wrong" would only precede the answer that follows it."""
+    from sqlalchemy.exc import OperationalError
+
+    start, _ = rig
+    h = start()
+    flush, calls = h.bot.deliverer.flush, []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return flush(*args, **kwargs)
+
+    h.bot.deliverer.flush = failing_once
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    assert h.bot.drain(20) and calls
+    assert h.texts(event["ts"]) == [] and h.state.questions.list()[0].delivery_status == "pending"
+    assert [row.kind for row in h.state.outbox.all()] == ["reply"]  # the answer only, no failure note queued behind it
+    h.bot.deliverer.flush()  # the retry loop's next rounds
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=10))
+    [text] = h.texts(event["ts"])
+    assert "GlobalProtect" in text
+
+
 def test_a_full_queue_answers_busy_at_once_and_every_question_gets_one_reply(rig):
     start, _ = rig
     h = start(generator=SlowGenerator(0.4), max_concurrency=1, queue_size=2)
