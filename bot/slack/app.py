@@ -255,6 +255,9 @@ class SlackBot:
             self._ephemeral(body, "No escalation channel is configured yet. An admin can set one with `/ragbot set escalation_channel #channel`.")
             return
         record = self.state.questions.get(request_id)
+        if record is None:  # deleted by retention or a forget: nothing left to hand over
+            self._ephemeral(body, "Sorry, I no longer have that answer on record. Ask your question again, or ask a person directly.")
+            return
         asker = self._asker(record, user, body)
         # the reason is also kept on the question record, where user ids are only stored hashed
         presser = "the asker" if asker == user else "someone in the thread"
@@ -278,19 +281,33 @@ class SlackBot:
     # --- the escalation channel --------------------------------------------------------------------
     def _on_claim(self, ack, body: dict, action: dict) -> None:
         ack()
+        esc = self._pressed_escalation(body, action)
+        if esc is None:
+            self._ephemeral(body, "This escalation no longer exists.")
+            return
         try:
-            self.state.escalations.claim(_escalation_id(action["value"]), body["user"]["id"])
+            self.state.escalations.claim(esc.id, body["user"]["id"])
         except EscalationError as error:
             self._ephemeral(body, str(error))
             return
         self.retry_loop.kick()
+
+    def _pressed_escalation(self, body: dict, action: dict) -> Escalation | None:
+        """The escalation a post's button is about, None when it is gone. The post is checked as
+        well as the number: SQLite hands a deleted row's number (retention, a forget) to the next
+        escalation, and an old post's buttons must not claim or answer someone else's question."""
+        esc = self.state.escalations.get(_escalation_id(action["value"]))
+        pressed_on = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
+        if esc is not None and esc.message_ts and pressed_on and esc.message_ts != pressed_on:
+            return None
+        return esc
 
     @staticmethod
     def _ack_only(ack) -> None:
         ack()
 
     def _on_answer_button(self, body: dict, action: dict, client: WebClient) -> None:
-        esc = self.state.escalations.get(_escalation_id(action["value"]))
+        esc = self._pressed_escalation(body, action)
         if esc is None or esc.status == "resolved":
             self._ephemeral(body, "This escalation is already answered." if esc else "This escalation no longer exists.")
             return

@@ -104,6 +104,42 @@ def test_ask_a_human_pressed_by_someone_else_names_the_asker_only_when_known(sta
     assert "<@UOTHER>" not in laptop and "*Question* in <#C1>" in laptop
 
 
+def test_ask_a_human_on_an_answer_retention_deleted_says_so_instead_of_an_empty_escalation(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("How do I connect to the VPN?")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    request_id = reply.args["blocks"][-1]["elements"][-1]["value"]
+    h.state.retention.forget_user("UASKER", h.bot.hasher("UASKER"))
+    h.slack.press(bk.ACTION_ASK_HUMAN, request_id, user="UASKER", channel="C1", message_ts="1700000000.000001", thread_ts=event["ts"])
+    h.settle()
+    [note] = h.api.find("chat.postEphemeral", channel="C1", user="UASKER")
+    assert "no longer have that answer" in note.args["text"]
+    assert h.state.escalations.open() == [] and h.api.find("chat.postMessage", channel="CESC") == []
+
+
+def test_an_old_posts_buttons_never_act_on_a_later_escalation(start_bot):
+    """SQLite gave a deleted escalation's number to the next one: Claim on the old post (still in
+    the channel) claimed someone else's question."""
+    h = start_bot()
+    _, first = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [old] = h.state.escalations.open()
+    h.state.retention.forget_user("UASKER", h.bot.hasher("UASKER"))
+    _, second = h.slack.mention("Where do I file expenses?", user="UBOB")
+    h.settle()
+    [new] = h.state.escalations.open()
+    assert new.id != old.id  # numbers are not reused
+    for action in (bk.ACTION_CLAIM, bk.ACTION_ANSWER):  # the old number, pressed on the old post
+        h.slack.press(action, str(old.id), user="UHUMAN", channel="CESC", message_ts=old.message_ts)
+    # and a number that is live again (a database made before numbers were kept unique) on a post that is not its own
+    h.slack.press(bk.ACTION_CLAIM, str(new.id), user="UHUMAN", channel="CESC", message_ts=old.message_ts)
+    h.settle()
+    notes = [c.args["text"] for c in h.api.find("chat.postEphemeral", channel="CESC", user="UHUMAN")]
+    assert notes == ["This escalation no longer exists."] * 3
+    assert h.state.escalations.get(new.id).status == "open" and h.api.find("views.open") == []
+
+
 def test_feedback_buttons_are_stored_and_counted_in_stats(start_bot):
     h = start_bot()
     _, event = h.slack.mention("vpn?")
