@@ -33,12 +33,15 @@ log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/ragbot"
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
-# "thanks", "ok :thumbsup:", ":+1::skin-tone-3:", ":+1: :+1:": a reply in the bot's thread, not a question
-_ACKNOWLEDGEMENT = re.compile(
-    r"^(?=.*\w)\s*(?:thanks?(?: you)?(?: so much)?|thx|ty|ok(?:ay)?|cool|great|perfect|got it|nice|awesome|will do)?"
-    r"(?:[\s!.,)]|:\)|:[a-z0-9_+'-]+:)*$",  # one loop of unambiguous pieces: no backtracking blow-up on long input
-    re.IGNORECASE,
+# "thanks", "great, thanks!", "ok :thumbsup:", ":+1::skin-tone-3:": a reply to an answer, not a
+# question. One loop of pieces that cannot match the same text two ways: no backtracking blow-up.
+_ACK_WORDS = (
+    r"thanks?|thank(?: you| u)|thx|ty|tysm|cheers|ok(?:ay)?|kk?|cool|great|perfect|got it|nice|awesome|excellent|"
+    r"will do|sounds good|makes sense|that helps|that helped|that works|that worked|(?:much )?appreciated|"
+    r"so much|very much|a lot|again|many|all good|no worries|yes|yep|lol"
 )
+_ACKNOWLEDGEMENT = re.compile(rf"^(?=.*\w)(?:(?:{_ACK_WORDS})\b|[\s!.,)]|:\)|:[a-z0-9_+'-]+:)*$", re.IGNORECASE)
+_SOMEONE = re.compile(r"<@([UW][A-Z0-9]+)")  # a mention of a person
 
 
 class _BoltLogFilter(logging.Filter):
@@ -180,7 +183,9 @@ class SlackBot:
             return
         channel, thread = event.get("channel", ""), event.get("thread_ts")
         if thread and thread != event.get("ts"):
-            if self._answered_thread(channel, thread):
+            # a follow-up is theirs who asked ragbot here; others mention it, and a reply to a
+            # person ("@Alice I think it's 20 weeks") is for that person
+            if not _SOMEONE.search(text) and self._asked_in_thread(channel, thread, event.get("user", "")):
                 self._take(body, event, context, request)
             return
         if not self.effective.for_channel(channel).mention_only:
@@ -194,11 +199,11 @@ class SlackBot:
             log.warning("cannot check the DM's earlier questions (%s); taking it as an acknowledgement", type(error).__name__)
             return True
 
-    def _answered_thread(self, channel: str, thread: str) -> bool:
-        """Whether ragbot answered in this thread (follow-ups there are questions for it); with
+    def _asked_in_thread(self, channel: str, thread: str, user: str) -> bool:
+        """Whether ``user`` asked ragbot in this thread (their replies there are follow-ups); with
         the database down, no: a reply in someone else's thread must not draw an answer."""
         try:
-            return self.state.questions.answered_thread(thread_key(self.hasher, channel, thread))
+            return bool(user) and self.state.questions.asked_in_thread(thread_key(self.hasher, channel, thread), self.hasher(user))
         except SQLAlchemyError as error:
             log.warning("cannot check thread %s (%s); not treating the reply as a question", thread, type(error).__name__)
             return False

@@ -81,8 +81,9 @@ class QuestionRepository:
         with self.db.transaction() as session:
             return session.get(QuestionRecord, request_id)
 
-    def answered_thread(self, thread_key: str) -> bool:
-        return self._any(QuestionRecord.thread_key == thread_key)
+    def asked_in_thread(self, thread_key: str, user_hash: str) -> bool:
+        """Whether this person asked ragbot in this thread."""
+        return self._any((QuestionRecord.thread_key == thread_key) & (QuestionRecord.user_hash == user_hash))
 
     def asked_in_channel(self, channel_hash: str) -> bool:
         """Whether anyone asked ragbot anything in this channel (a DM: whether it is a fresh one)."""

@@ -155,9 +155,9 @@ def test_instances_on_one_database_share_the_salt_so_a_thread_answered_by_one_is
     try:
         hash_a, hash_b = IdHasher.from_settings(first, state_a.db), IdHasher.from_settings(second, state_b.db)
         assert hash_a(USER) == hash_b(USER) == IdHasher(bytes.fromhex("ab" * 32))(USER)
-        record = QuestionRecord(request_id="r1", outcome="answered", latency_ms=1.0, thread_key=thread_key(hash_a, "C1", "1.1"))
+        record = QuestionRecord(request_id="r1", outcome="answered", latency_ms=1.0, thread_key=thread_key(hash_a, "C1", "1.1"), user_hash=hash_a(USER))
         state_a.questions.record(record, replies=[])
-        assert state_b.questions.answered_thread(thread_key(hash_b, "C1", "1.1"))  # a follow-up reaching the other instance
+        assert state_b.questions.asked_in_thread(thread_key(hash_b, "C1", "1.1"), hash_b(USER))  # a follow-up reaching the other instance
         assert IdHasher.from_settings(make_settings(data_dir=tmp_path / "c", log_salt="team-salt"), state_b.db)(USER) == IdHasher(b"team-salt")(USER)
     finally:
         state_a.close()

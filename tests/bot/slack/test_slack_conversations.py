@@ -152,8 +152,11 @@ def test_thread_follow_up_uses_earlier_turns_and_other_threads_are_ignored(start
     _, first = h.slack.mention("How do I set up the VPN?")
     h.settle()
     _, follow = h.slack.message("and on my phone?", thread_ts=first["ts"])  # no mention needed
-    for ack in ("thanks!", "thanks :pray:", ":+1::skin-tone-3:", ":+1: :+1:"):  # acknowledgements, not questions
+    for ack in ("thanks!", "thanks :pray:", ":+1::skin-tone-3:", ":+1: :+1:", "great, thanks!", "ok thanks", "perfect, thank you!",
+                "thanks, that helps", "got it, thanks :+1:", "thank you very much", "Thanks a lot!"):  # acknowledgements, not questions
         h.slack.message(ack, thread_ts=first["ts"])
+    h.slack.message("<@UCAROL> I think it was 20 weeks, I'll check with HR", thread_ts=first["ts"])  # to a person, not the bot
+    h.slack.message("and on my laptop?", thread_ts=first["ts"], user="UCAROL")  # a colleague mentions the bot to ask it
     _, unrelated = h.slack.message("lunch anyone?", thread_ts="1599999999.000001")
     _, top_level = h.slack.message("vpn is down again")  # mention_only: ignored
     h.settle()

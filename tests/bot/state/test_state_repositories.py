@@ -87,13 +87,14 @@ def test_summary_tells_held_answers_and_turned_away_questions_apart_and_dates_vo
 
 
 def test_thread_history_is_oldest_first_and_skips_held_answers(state):
-    first = _record("t1", thread_key="K")
+    first = _record("t1", thread_key="K", user_hash="h-asker")
     second = _record("t2", thread_key="K", answer_sent=False)
     second.created_at = utcnow() + timedelta(seconds=1)
     state.questions.record(first, replies=[])
     state.questions.record(second, replies=[])
     assert state.questions.thread_history("K") == ["q t1", "a t1", "q t2"]
-    assert state.questions.answered_thread("K") and not state.questions.answered_thread("other")
+    assert state.questions.asked_in_thread("K", "h-asker") and not state.questions.asked_in_thread("K", "h-other")
+    assert not state.questions.asked_in_thread("other", "h-asker")
 
 
 def test_question_reply_and_escalation_are_stored_together_with_their_outbox_rows(state):
