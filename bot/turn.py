@@ -12,6 +12,16 @@ from bot.settings import Settings
 from retrieval.types import Hit
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """An earlier question of the thread and, when a human answered its escalation, their answer.
+    The bot's own answers are not carried: the small model copied them into the next answer, and
+    their words (a fallback's, or the last section's) pulled the next search away from the topic."""
+
+    question: str
+    answer: str = ""
+
+
 @dataclass
 class RequestContext:
     """Who asked, where, and what was said before in the thread (empty for the CLI)."""
@@ -19,7 +29,7 @@ class RequestContext:
     user_id: str = "cli"
     channel_id: str = "cli"
     team_id: str = "default"
-    history: list[str] = field(default_factory=list)
+    history: list[Exchange] = field(default_factory=list)
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 

@@ -37,6 +37,7 @@ class CheckContext:
     n_sources: int = 0
     user_id: str = ""  # who asked and where (rate limits); empty when unknown
     channel_id: str = ""
+    earlier_questions: list[str] = field(default_factory=list)  # the thread's, as the model saw them
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ import re
 from adapters.base import Generator, GeneratorError, GeneratorTimeout
 from bot.answer import Outcome
 from bot.settings import UNSUPPORTED_TEXT
+from bot.stages.retrieve import history_lines
 from bot.turn import Turn
 
 _ABSTAIN = re.compile(
@@ -32,7 +33,7 @@ class GenerateStage:
     def run(self, turn: Turn) -> None:
         extra = {"settings": turn.settings} if self._per_request_settings else {}
         try:
-            generation = self.generator.generate(turn.query, turn.passages, history=turn.request.history, **extra)
+            generation = self.generator.generate(turn.query, turn.passages, history=history_lines(turn), **extra)
         except GeneratorError as error:
             timed_out = isinstance(error, GeneratorTimeout)
             turn.note(error=str(error)[:300], failure="timeout" if timed_out else type(error).__name__)

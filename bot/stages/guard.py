@@ -66,6 +66,7 @@ class OutputGuardStage:
             question=turn.query,
             source_texts=[p.text for p in turn.passages],
             n_sources=len(turn.passages),
+            earlier_questions=[e.question for e in turn.request.history],
         )
         result = run_validators(turn.draft or "", self.validators, context)
         for verdict in result.verdicts:  # checks that score support (groundedness) cap confidence

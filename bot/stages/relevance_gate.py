@@ -6,8 +6,9 @@ from typing import Protocol
 
 from bot.answer import Outcome
 from bot.settings import FALLBACK_TEXT
-from bot.stages.retrieve import searchable
+from bot.stages.retrieve import search_text, searchable
 from bot.turn import Turn
+from retrieval.relevance import content_words
 from retrieval.types import Hit
 
 
@@ -24,7 +25,10 @@ class RelevanceGateStage:
         self.scorer = scorer
 
     def run(self, turn: Turn) -> None:
-        relevance = self.scorer.relevance(searchable(turn.query), turn.hits) if turn.hits else 0.0
+        query = searchable(turn.query)
+        if turn.request.history and not content_words(query):  # "why?" brings no words of its own: the thread's must be found
+            query = search_text(turn)
+        relevance = self.scorer.relevance(query, turn.hits) if turn.hits else 0.0
         turn.relevance = relevance
         turn.confidence = relevance
         threshold = turn.settings.min_relevance

@@ -25,10 +25,20 @@ def searchable(query: str) -> str:
 
 
 def search_text(turn: Turn) -> str:
-    """The question, preceded by the thread's last turns so follow-ups keep their topic
-    (stored redacted: their placeholders go too)."""
-    recent = [searchable(h) for h in turn.request.history[-2:] if h.strip()]
+    """The question, preceded by the thread's last two questions (and a human's answer to the
+    last), so that a follow-up of a follow-up ("and for contractors?", then "why?") keeps the
+    thread's topic (stored redacted: their placeholders go too)."""
+    last = turn.request.history[-2:]
+    recent = [e.question for e in last] + ([last[-1].answer] if last else [])
+    recent = [searchable(text) for text in recent if text.strip()]
     return "\n".join([*recent, searchable(turn.query)]) if recent else searchable(turn.query)
+
+
+def history_lines(turn: Turn) -> list[str]:
+    """The thread as the generator reads it: earlier questions and humans' answers, their
+    redaction placeholders dropped (the model copied "What about [LOCATION]?" into its answer)."""
+    lines = [text for e in turn.request.history for text in (e.question, e.answer) if text.strip()]
+    return [searchable(line) for line in lines]
 
 
 class RetrieveStage:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bot.state.db import Database, once_more_on_conflict
 from bot.state.models import Escalation, Feedback, QuestionRecord, utcnow
 from bot.state.outbox import KIND_ESCALATION_POST, KIND_REPLY, add_message
+from bot.turn import Exchange
 
 
 # a question turned away because the queue was full: recorded so overload shows in the stats
@@ -93,9 +94,9 @@ class QuestionRepository:
         with self.db.transaction() as session:
             return session.scalars(select(QuestionRecord.request_id).where(condition).limit(1)).first() is not None
 
-    def thread_history(self, thread_key: str, turns: int = 3) -> list[str]:
-        """Earlier questions and answers of a thread, oldest first (redacted text only); a human's
-        answer to an escalated question follows the bot's, since it is the better context."""
+    def thread_history(self, thread_key: str, turns: int = 3) -> list[Exchange]:
+        """Earlier questions of a thread, oldest first, with a human's answer where one answered
+        an escalation (redacted text only; see :class:`bot.turn.Exchange`)."""
         with self.db.transaction() as session:
             rows = session.scalars(
                 select(QuestionRecord).where(QuestionRecord.thread_key == thread_key).order_by(QuestionRecord.created_at.desc()).limit(turns)
@@ -106,11 +107,7 @@ class QuestionRepository:
                     select(Escalation).where(Escalation.request_id.in_([r.request_id for r in rows]), Escalation.human_answer.is_not(None)).order_by(Escalation.id)
                 )
             }
-        history: list[str] = []
-        for row in reversed(rows):
-            parts = (row.question, row.answer_text if row.answer_sent else "", human.get(row.request_id) or "")
-            history.extend(text for text in parts if text)
-        return history
+        return [Exchange(row.question, human.get(row.request_id) or "") for row in reversed(rows) if row.question]
 
     def mark_delivery(self, request_id: str, status: str) -> None:
         with self.db.transaction() as session:

@@ -77,6 +77,30 @@ def drop_prompt_echo(text: str) -> str:
 
 
 _SEGMENT_SPLIT = re.compile(r"((?<=[.!?])[ \t]+|\n+)")
+_PLACEHOLDER_OR_CITATION = re.compile(r"\[(?:\d+|[A-Z_]{2,})\]")
+
+
+def _sentence_key(segment: str) -> str:
+    """A sentence as compared for copies: no citations, placeholders, list marks, case or end mark."""
+    text = _PLACEHOLDER_OR_CITATION.sub("", segment).lower().strip().lstrip("-*• ").strip(" .!?")
+    return " ".join(text.split())
+
+
+def drop_echoed_questions(text: str, questions: list[str]) -> str:
+    """Remove sentences that copy the question or an earlier one of the thread ("- What is the
+    hotel limit per night [1]?"): the model read them in its prompt, the asker wrote them."""
+    keys = {_sentence_key(q) for q in questions} - {""}
+    if not keys:
+        return text
+    parts = _SEGMENT_SPLIT.split(text)
+    out: list[str] = []
+    for i in range(0, len(parts), 2):
+        if _sentence_key(parts[i]) in keys:
+            continue
+        if out and i > 0:
+            out.append(parts[i - 1])
+        out.append(parts[i])
+    return "".join(out).strip()
 
 
 def drop_repeats(text: str) -> str:
@@ -120,7 +144,7 @@ class FormatValidator:
         if not text or not text.strip():
             return Verdict(self.name, False, 0.0, "The drafted answer was empty.")
         problems = []
-        answer = drop_prompt_echo(text)
+        answer = drop_echoed_questions(drop_prompt_echo(text), [context.question, *context.earlier_questions])
         if answer != text.strip():
             problems.append("prompt lines echoed")
         if not answer:

@@ -14,7 +14,7 @@ from bot.cache import AnswerCache, CacheLookupStage, CacheStoreStage, KnowledgeB
 from bot.observability.metrics import BotMetrics
 from bot.pipeline import Pipeline
 from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
-from bot.turn import RequestContext
+from bot.turn import Exchange, RequestContext
 from guardrails.base import CheckContext, Verdict
 from retrieval.types import Chunk, Hit
 
@@ -119,7 +119,7 @@ def test_entries_expire_after_the_ttl_and_follow_ups_and_ttl_zero_bypass(rig):
     assert _cache_decision(pipeline.run(q)) == "hit"
     now[0] += 2
     assert _cache_decision(pipeline.run(q)) == "miss"
-    assert _cache_decision(pipeline.run(q, RequestContext(history=["what about laptops?"]))) == "skip"
+    assert _cache_decision(pipeline.run(q, RequestContext(history=[Exchange("what about laptops?")]))) == "skip"
     assert _cache_decision(pipeline.run(q, overrides={"cache_ttl_s": 0})) == "off"
     now[0] += 1000
     assert cache.purge() == 1 and len(cache) == 0

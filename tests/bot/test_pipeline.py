@@ -9,7 +9,7 @@ from bot.answer import Outcome
 from bot.pipeline import Pipeline
 from bot.settings import FALLBACK_TEXT, UNSUPPORTED_TEXT
 from bot.stages import GenerateStage, InputGuardStage, OutputGuardStage, RelevanceGateStage, RetrieveStage
-from bot.turn import RequestContext
+from bot.turn import Exchange, RequestContext
 from guardrails.base import CheckContext, Verdict
 from retrieval.types import Chunk, Hit
 
@@ -41,9 +41,11 @@ class EchoGenerator:
     def __init__(self, text: str = "Profiles last 90 days [1].", error: Exception | None = None, mean_logprob: float | None = None) -> None:
         self.text, self.error, self.mean_logprob = text, error, mean_logprob
         self.calls: list[list[Passage]] = []
+        self.histories: list[list[str]] = []
 
     def generate(self, question: str, passages: list[Passage], *, history=None) -> Generation:
         self.calls.append(passages)
+        self.histories.append(list(history or []))
         if self.error:
             raise self.error
         return Generation(text=self.text, model="echo", prompt_tokens=10, completion_tokens=5, mean_logprob=self.mean_logprob)
@@ -191,8 +193,31 @@ def test_runtime_overrides_apply_to_one_run(make_settings):
 
 def test_thread_history_informs_the_search(make_settings):
     pipeline, retriever, _ = _pipeline(make_settings())
-    pipeline.run("and for London?", RequestContext(history=["What is the hotel limit per night?"]))
+    pipeline.run("and for London?", RequestContext(history=[Exchange("What is the hotel limit per night?")]))
     assert retriever.queries[-1] == "What is the hotel limit per night?\nand for London?"
+
+
+def test_a_follow_up_of_a_follow_up_keeps_the_threads_topic(make_settings):
+    """"why?" after "and for contractors?" was searched with the last question and answer only."""
+    pipeline, retriever, generator = _pipeline(make_settings())
+    thread = [Exchange("What is the hotel limit per night?", "250 EUR [1]."), Exchange("and in [LOCATION]?", "300 EUR in London [1].")]
+    pipeline.run("why?", RequestContext(history=[Exchange("How do I book a flight?"), *thread]))
+    assert retriever.queries[-1] == "What is the hotel limit per night?\nand in ?\n300 EUR in London [1].\nwhy?"
+    # the model reads the thread without redaction placeholders (it copied them into answers)
+    assert generator.histories[-1] == ["How do I book a flight?", "What is the hotel limit per night?", "250 EUR [1].", "and in ?", "300 EUR in London [1]."]
+
+
+def test_a_follow_up_without_words_of_its_own_is_gated_on_the_threads_words(make_settings):
+    class Coverage:
+        def relevance(self, query, hits):
+            return 0.9 if "hotel" in query else 0.1
+
+    settings = make_settings(min_relevance=0.5)
+    retriever = ListRetriever([_hit(1, 0.9)])
+    pipeline = Pipeline([InputGuardStage([]), RetrieveStage(retriever), RelevanceGateStage(Coverage()), GenerateStage(EchoGenerator())], settings)
+    thread = RequestContext(history=[Exchange("What is the hotel limit per night?", "250 EUR [1].")])
+    assert pipeline.run("why?", thread).outcome is Outcome.ANSWERED  # was a fallback: "why?" has no words to find
+    assert pipeline.run("what's the weather in Paris?", thread).outcome is Outcome.FALLBACK  # its own words must be found
 
 
 def test_answer_question_is_the_stored_form_while_search_sees_the_query(make_settings):

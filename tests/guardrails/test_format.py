@@ -64,6 +64,17 @@ def test_echoed_prompt_lines_are_dropped_and_the_answer_kept(settings):
     assert "echoed" in result.verdicts[0].message
 
 
+def test_a_copy_of_the_question_or_an_earlier_one_is_dropped(settings):
+    """A thread's follow-up was answered with the asker's own earlier questions as bullets."""
+    draft = "- What is the hotel limit per night [1]?\n- The hotel limit in London is *250 EUR* [1].\n- What about [LOCATION]?"
+    context = CheckContext(settings=settings, n_sources=1, question="and meals?",
+                           earlier_questions=["What is the hotel limit per night?", "what about [LOCATION]?"])
+    result = run_validators(draft, [FormatValidator()], context)
+    assert result.text == "- The hotel limit in London is *250 EUR* [1]." and "echoed" in result.verdicts[0].message
+    only_copy = CheckContext(settings=settings, n_sources=1, question="What is the hotel limit per night?")
+    assert run_validators("What is the hotel limit per night?", [FormatValidator()], only_copy).stop == "refrain"
+
+
 def test_an_answer_is_lead_in_and_an_empty_code_block_are_dropped(settings):
     draft = "The answer is: Leave is 28 days a year [1].\n\n```bash\n\n```\n\n```bash\nvpn renew\n```"
     assert _check(draft, settings).text == "Leave is 28 days a year [1].\n\n```bash\nvpn renew\n```"

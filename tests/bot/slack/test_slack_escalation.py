@@ -293,7 +293,7 @@ def test_a_human_answer_is_delivered_as_written_then_kept_only_redacted(start_bo
     assert h.state.escalations.get(esc.id).human_answer == "Ask [EMAIL_ADDRESS] in finance."
     h.slack.message("and for travel?", thread_ts=event["ts"])
     h.settle()
-    assert h.generator.histories[-1][-1] == "Ask [EMAIL_ADDRESS] in finance."
+    assert h.generator.histories[-1][-1] == "Ask in finance."  # redacted; the model reads no placeholders
 
 
 def test_the_answer_form_refuses_a_card_number_or_a_password_and_keeps_the_escalation_open(start_bot):

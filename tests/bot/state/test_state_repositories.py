@@ -12,6 +12,7 @@ from bot.state import GLOBAL, Escalation, EscalationError, QuestionRecord, open_
 from bot.state.models import utcnow
 from bot.state.outbox import DELIVERY_WINDOW, MAX_ATTEMPTS, marked, marks, unmarked
 from bot.state.questions import percentile
+from bot.turn import Exchange
 
 
 @pytest.fixture
@@ -86,13 +87,14 @@ def test_summary_tells_held_answers_and_turned_away_questions_apart_and_dates_vo
     assert busy.question == "" and busy.outcome == "busy"
 
 
-def test_thread_history_is_oldest_first_and_skips_held_answers(state):
+def test_thread_history_is_the_threads_questions_oldest_first(state):
     first = _record("t1", thread_key="K", user_hash="h-asker")
     second = _record("t2", thread_key="K", answer_sent=False)
-    second.created_at = utcnow() + timedelta(seconds=1)
-    state.questions.record(first, replies=[])
-    state.questions.record(second, replies=[])
-    assert state.questions.thread_history("K") == ["q t1", "a t1", "q t2"]
+    third = _record("t3", outcome="fallback", thread_key="K")  # "I couldn't find this..." is no context
+    second.created_at, third.created_at = utcnow() + timedelta(seconds=1), utcnow() + timedelta(seconds=2)
+    for record in (first, second, third):
+        state.questions.record(record, replies=[])
+    assert state.questions.thread_history("K") == [Exchange("q t1"), Exchange("q t2"), Exchange("q t3")]  # the bot's answers are not context
     assert state.questions.asked_in_thread("K", "h-asker") and not state.questions.asked_in_thread("K", "h-other")
     assert not state.questions.asked_in_thread("other", "h-asker")
 
