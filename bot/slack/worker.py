@@ -22,7 +22,9 @@ from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.outbox import KIND_REPLY
+from bot.slack.incoming import read_question
 from bot.turn import RequestContext
+from retrieval.relevance import content_words
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,15 @@ def thread_key(hasher: Hasher, channel_id: str, thread_ts: str) -> str:
 def message_claim(hasher: Hasher, channel_id: str, message_ts: str) -> str:
     """The claim that gives one Slack message one answer, however often it is edited."""
     return "message:" + thread_key(hasher, channel_id, message_ts)
+
+
+# what "@ragbot can you answer this?" / "any idea?" / "thoughts?" say beyond pointing at the thread
+_POINTING_WORDS = frozenset({"answer", "help", "idea", "look", "know", "thought", "question", "check", "ragbot", "bot", "doc", "docs", "say"})
+
+
+def asks_about_the_thread(text: str) -> bool:
+    """A mention in someone else's thread that asks nothing of its own: it asks about the thread."""
+    return content_words(text) <= _POINTING_WORDS
 
 
 def _refused_as_no_question(answer: Answer) -> bool:
@@ -194,6 +205,8 @@ class QuestionWorker:
             settings = self.settings.for_channel(job.channel_id)
             key = thread_key(self.hasher, job.channel_id, job.thread_ts)
             history = self.state.questions.thread_history(key) if job.thread_ts != job.message_ts else []
+            if not history and job.thread_ts != job.message_ts and asks_about_the_thread(job.text):
+                job.text = self._thread_question(job) or job.text
             request = RequestContext(user_id=job.user_id, channel_id=job.channel_id, team_id=job.team_id or "default", history=history, request_id=job.request_id)
             answer = self.pipeline.run(job.text, request, settings=settings)
             if self._pool.handed_back():  # shutdown kept the question; the next start answers it
@@ -211,6 +224,15 @@ class QuestionWorker:
             return answer
         finally:
             self._react(job, "reactions_remove")
+
+    def _thread_question(self, job: QuestionJob) -> str:
+        """The message that started the thread, which "@ragbot can you answer this?" points at;
+        "" when Slack cannot give it (the asker's own words are answered then)."""
+        try:
+            return read_question(self.client, job.channel_id, job.thread_ts, job.thread_ts)
+        except Exception as error:  # noqa: BLE001 - no history scope, rate limited, Slack down
+            log.info("could not read the start of request %s's thread: %s", job.request_id, type(error).__name__)
+            return ""
 
     def _after_store(self, job: QuestionJob, answer: Answer) -> None:
         """Send what was stored. From here the outbox owes the answer: a database that fails now

@@ -165,6 +165,20 @@ def test_thread_follow_up_uses_earlier_turns_and_other_threads_are_ignored(start
     assert not h.replies("C1", "1599999999.000001") and not h.replies("C1", top_level["ts"])
 
 
+def test_a_mention_asking_about_someone_elses_thread_answers_its_first_message(start_bot):
+    """"@ragbot can you answer this?" under a colleague's question was answered (refused) on its own words."""
+    h = start_bot()
+    _, asked = h.slack.message("How do I set up the VPN on my laptop?", user="UALICE")  # mention_only: not answered by itself
+    h.api.said(asked)
+    _, pointed = h.slack.mention("can you answer this?", user="UBOB", thread_ts=asked["ts"])
+    _, own = h.slack.mention("where do I order a laptop?", user="UCAROL", thread_ts="1599999999.000001")  # a question of its own
+    h.settle()
+    [reply] = h.replies("C1", asked["ts"])
+    assert "GlobalProtect" in _texts(reply)
+    assert {r.question for r in h.state.questions.list()} == {"How do I set up the VPN on my laptop?", "where do I order a laptop?"}
+    assert "IT portal" in _texts(h.replies("C1", "1599999999.000001")[0])
+
+
 def test_direct_messages_are_answered_and_bots_are_ignored(start_bot):
     h = start_bot()
     _, dm = h.slack.message("how do I order a laptop?", channel="D1", channel_type="im")
