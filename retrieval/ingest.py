@@ -14,7 +14,7 @@ from pathlib import Path
 
 from retrieval.chunking import Chunker, document_hash, embedding_text
 from retrieval.embedder import Embedder
-from retrieval.loaders import check_paths, discover, load_file
+from retrieval.loaders import Discovery, check_paths, discover, load_file
 from retrieval.errors import CorruptFile, UnsupportedFile
 from retrieval.store.base import ChunkStore
 from retrieval.types import Chunk, Document
@@ -79,7 +79,10 @@ class Ingestor:
         self._embedder = embedder
         self._chunker = chunker
 
-    def ingest(self, paths: list[Path], progress: Progress | None = None, prune: bool = False) -> IngestReport:
+    def ingest(self, paths: list[Path], progress: Progress | None = None, prune: bool = False, forget_missing: bool = False) -> IngestReport:
+        """``prune``: remove stored documents under ``paths`` that are gone from them; a path
+        that is gone, or holds no supported file, keeps what was stored from it unless
+        ``forget_missing`` (an unmounted share looks the same as a deleted folder)."""
         import time
 
         started = time.perf_counter()
@@ -92,6 +95,8 @@ class Ingestor:
             report.failures[_shown(path, root)] = reason
         stored = self.store.document_hashes()
         stored_sources = {source_file(location, doc_id) for doc_id, (_, location) in stored.items()}
+        if prune:
+            kept += self._empty_roots(roots, found, stored_sources, report, forget_missing)
         origin: dict[str, Path] = {}  # doc id -> the file it came from in this run
         pending: list[tuple[Document, bool, str]] = []
         pending_chunks = 0
@@ -126,10 +131,29 @@ class Ingestor:
                 self.store.delete_documents(gone)
                 report.removed = len(gone)
                 changed = True
-        if changed:
+        if changed or self.store.unfinished():  # an earlier run stopped between its writes and the index
             self.store.finish_ingest()
         report.seconds = time.perf_counter() - started
         return report
+
+    @staticmethod
+    def _empty_roots(roots: list[Path], found: Discovery, stored_sources: set[str], report: IngestReport, forget_missing: bool) -> list[Path]:
+        """The paths that are gone or hold no supported file while documents stored from them
+        remain: reported, and (unless ``forget_missing``) what came from them is kept."""
+        walked = {root for _, root in found.files} | set(found.problems)
+        kept = []
+        for root in roots:
+            if root in walked:
+                continue
+            from_it = sum(1 for source in stored_sources if _under(source, [root]))
+            why = "no such file or folder" if not root.exists() else "holds no supported file"
+            if from_it and not forget_missing:
+                report.failures[str(root)] = (f"{why}; the {_count(from_it, 'file')} stored from it are kept (an unmounted share looks the same: "
+                                              "add --forget-missing to remove them)")
+                kept.append(root)
+            elif not root.exists() and not from_it:
+                report.failures[str(root)] = why  # a typo, most likely
+        return kept
 
     @staticmethod
     def _load(file: Path, stored: dict[str, tuple[str, str]], stored_sources: set[str], origin: dict[str, Path]) -> tuple[list[Document], str | None]:

@@ -18,6 +18,7 @@ from retrieval.loaders import SUPPORTED_SUFFIXES
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Markdown, text, HTML, PDF, SQuAD 2.0 JSON."),
     prune: bool = typer.Option(False, "--prune", help="Remove stored documents under PATH that no longer exist there."),
+    forget_missing: bool = typer.Option(False, "--forget-missing", help="With --prune: also remove what was stored from a PATH that is gone or holds no supported file (kept otherwise: an unmounted share looks the same)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Empty this tenant's knowledge base first (after changing the embedding model or chunk settings)."),
 ) -> None:
     """Load, chunk, embed and store documents; unchanged ones are skipped.
@@ -38,6 +39,8 @@ def ingest(
         if rebuild:
             build_store(settings).clear()
             manifest.forget(settings)
+        if manifest.recorded(settings) is None:  # before the first write: a run cut off midway still says what its chunks were built with
+            manifest.record(settings)
         ingestor = build_ingestor(settings)
         with Progress(
             TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
@@ -48,11 +51,11 @@ def ingest(
             def show(done: int, total: int, name: str) -> None:
                 bar.update(task, completed=done, total=total, description=name)
 
-            report = ingestor.ingest(paths, progress=show, prune=prune)
-        if report.chunks or rebuild:
-            manifest.record(settings)
+            report = ingestor.ingest(paths, progress=show, prune=prune, forget_missing=forget_missing)
     except RetrievalError as error:
         fail(str(error))
+    except KeyboardInterrupt:
+        fail("interrupted: the files stored so far stay; run the same command again to finish", code=130)
     except Exception as error:  # noqa: BLE001 - a store failure (read-only disk, a schema clash) is one line, not a traceback
         fail(f"ingest stopped: {type(error).__name__}: {first_line(error)} (files already stored stay; rerun after fixing it)")
     finally:

@@ -157,6 +157,7 @@ class LanceStore:
         if self.name in db.list_tables().tables:
             db.drop_table(self.name)
         self._table = None
+        self._unfinished_mark.unlink(missing_ok=True)
 
     def finish_ingest(self) -> None:
         from lancedb.index import FTS
@@ -167,11 +168,20 @@ class LanceStore:
         for column in ("title", "text"):
             table.create_index(column, config=FTS(stem=True, remove_stop_words=True, ascii_folding=True), replace=True)
         self._compact(table)
+        self._unfinished_mark.unlink(missing_ok=True)
+
+    def unfinished(self) -> bool:
+        return self._unfinished_mark.exists()
+
+    @property
+    def _unfinished_mark(self) -> Path:
+        return self.directory / f"{self.name}.unfinished"
 
     def _wrote(self, table) -> None:
         if self._first_write is None:
             self._first_write = time.monotonic()
             self._version_before = table.version
+            self._unfinished_mark.touch()  # until finish_ingest: its keyword index misses these rows
 
     def _compact(self, table) -> None:
         """Merge small data files and delete superseded versions (the store otherwise only grows).

@@ -328,6 +328,9 @@ class WeaviateStore:
     def finish_ingest(self) -> None:
         """Weaviate indexes on write; nothing to rebuild."""
 
+    def unfinished(self) -> bool:
+        return False
+
     # --- searching ----------------------------------------------------------------
     def _require(self):
         if not self._tenant_exists():

@@ -88,3 +88,24 @@ def test_changed_chunk_settings_are_refused_until_a_rebuild(runner, corpus: Path
     rebuilt = runner.invoke(app, ["ingest", "--rebuild", str(corpus)])
     assert rebuilt.exit_code == 0 and "3 added" in rebuilt.output
     assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0  # the new settings are the recorded ones now
+
+
+
+def test_an_ingest_cut_off_midway_has_already_recorded_its_settings(runner, corpus: Path, monkeypatch) -> None:
+    """The record was written at the end: after Ctrl-C, an ingest with other chunk settings mixed
+    its chunks with the first run's silently."""
+    from retrieval.ingest import Ingestor
+
+    real_write = Ingestor._write
+
+    def cut_off_after_writing(self, pending, report):
+        real_write(self, pending, report)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ingestor, "_write", cut_off_after_writing)
+        cut = runner.invoke(app, ["ingest", str(corpus)])
+        assert cut.exit_code == 130 and "interrupted" in cut.output and "run the same command again" in cut.output
+    monkeypatch.setenv("RAGBOT_CHUNK_TOKENS", "128")
+    refused = runner.invoke(app, ["ingest", str(corpus)])
+    assert refused.exit_code == 2 and "chunk_tokens 48 -> 128" in refused.output

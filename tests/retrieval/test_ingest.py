@@ -68,8 +68,43 @@ def test_prune_removes_the_documents_of_a_deleted_folder(settings, corpus: Path,
     corpus.rename(tmp_path / "moved")
     with pytest.raises(RetrievalError, match="no such file or folder"):
         _ingest(settings, [corpus])  # without --prune a missing path is still a mistake
-    report = _ingest(settings, [corpus], prune=True)
+    report = _ingest(settings, [corpus], prune=True, forget_missing=True)
     assert report.removed == 3 and not report.failures and _stored(settings) == set()
+
+
+def test_prune_keeps_what_came_from_a_path_that_is_gone_or_empty_unless_told(settings, corpus: Path, tmp_path: Path) -> None:
+    """A cron `ingest /mnt/docs --prune` while the share was not mounted emptied the knowledge
+    base and exited 0."""
+    _ingest(settings, [corpus])
+    corpus.rename(tmp_path / "unmounted")
+    report = _ingest(settings, [corpus], prune=True)
+    assert report.removed == 0 and _stored(settings) == {"vpn.md", "leave.md", "espresso.txt"}
+    assert report.failures == {str(corpus): "no such file or folder; the 3 files stored from it are kept (an unmounted share looks the same: "
+                                             "add --forget-missing to remove them)"}
+    corpus.mkdir()  # an empty mount point
+    assert "holds no supported file" in _ingest(settings, [corpus], prune=True).failures[str(corpus)]
+    assert _ingest(settings, [tmp_path / "typo"], prune=True).failures == {str(tmp_path / "typo"): "no such file or folder"}
+    assert _stored(settings) == {"vpn.md", "leave.md", "espresso.txt"}
+
+
+def test_an_ingest_cut_off_before_its_keyword_index_is_finished_by_the_next(settings, corpus: Path, monkeypatch) -> None:
+    """The rerun found every document unchanged, skipped the index, and searched vectors only for good."""
+    from retrieval.factory import build_store
+    from retrieval.store.lance import LanceStore
+
+    def cut_off(self):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LanceStore, "finish_ingest", cut_off)
+        with pytest.raises(KeyboardInterrupt):
+            _ingest(settings, [corpus])
+    store = build_store(settings)
+    assert store.unfinished() and not store._has_fts(store._open())
+    report = _ingest(settings, [corpus])
+    assert report.skipped == 3 and report.chunks == 0
+    store = build_store(settings)  # a fresh handle: the old one reads the table as it was
+    assert not store.unfinished() and store._has_fts(store._open())
 
 
 def test_same_named_failures_in_different_folders_are_both_reported(settings, tmp_path: Path) -> None:
