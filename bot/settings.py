@@ -380,7 +380,7 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         name = ".".join(str(p) for p in item.get("loc", ())) or "settings"
         value = item.get("input")
-        if isinstance(value, str) and is_secret_name(name):
+        if is_secret_name(name):  # whatever its type: a key typed as a list or a number is still the key
             value = "(hidden)"
         elif isinstance(value, str):
             value = re.sub(r"(://)[^/@\s]*@", r"\1***@", value)  # a password in a URL
@@ -395,7 +395,13 @@ def _describe(error: ValidationError) -> str:
 
 def load_settings(**values: Any) -> Settings:
     """Build settings from file and environment (plus ``values``); raise :class:`SettingsError` on bad input."""
+    from pydantic_settings.exceptions import SettingsError as SourceError
+
     try:
         return Settings(**values)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
+    except SourceError as error:  # a list or mapping setting whose environment value is not JSON
+        found = re.search(r'field "(\w+)"', str(error))
+        name = found.group(1) if found else "?"
+        raise SettingsError(f"setting {name!r}: RAGBOT_{name.upper()} is not valid JSON (it takes a JSON object or list)") from None

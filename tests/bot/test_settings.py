@@ -28,6 +28,21 @@ def test_admin_users_may_be_a_json_list(monkeypatch):
         load_settings()
 
 
+def test_a_mapping_setting_that_is_not_json_is_one_line_naming_it(monkeypatch):
+    monkeypatch.setenv("RAGBOT_SOURCE_LINKS", "notjson")  # was pydantic-settings' traceback from every command
+    with pytest.raises(SettingsError, match="setting 'source_links': RAGBOT_SOURCE_LINKS is not valid JSON"):
+        load_settings()
+
+
+def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path, monkeypatch):
+    config = tmp_path / "ragbot.toml"
+    config.write_text('openai_api_key = ["sk-live-abc123"]\nlog_salt = 918273645\n')
+    monkeypatch.setenv("RAGBOT_CONFIG", str(config))
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "openai_api_key" in str(raised.value) and "sk-live" not in str(raised.value) and "918273645" not in str(raised.value)
+
+
 def test_mistyped_env_variable_is_an_error_with_a_suggestion(monkeypatch):
     monkeypatch.setenv("RAGBOT_MIN_RELEVANSE", "0.9")
     with pytest.raises(SettingsError, match="RAGBOT_MIN_RELEVANSE; did you mean RAGBOT_MIN_RELEVANCE"):
