@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from bot.answer import Outcome
@@ -10,6 +11,12 @@ from bot.stages.retrieve import search_text, searchable
 from bot.turn import Turn
 from retrieval.relevance import content_words
 from retrieval.types import Hit
+
+
+# An email address or a phone number the asker signed with: words no document is expected to
+# hold, which the gate's word coverage counted against the question ("I'm ..., jane@..., 212-555-0199:
+# how many days of leave do I get?" fell back). Card numbers and the like are gone already.
+_CONTACT = re.compile(r"\S+@\S+\.\w+|\+?\d[\d ().-]{6,}\d")
 
 
 class RelevanceScorer(Protocol):
@@ -25,7 +32,7 @@ class RelevanceGateStage:
         self.scorer = scorer
 
     def run(self, turn: Turn) -> None:
-        query = searchable(turn.query)
+        query = " ".join(_CONTACT.sub(" ", searchable(turn.query)).split())
         if turn.request.history and not content_words(query):  # "why?" brings no words of its own: the thread's must be found
             query = search_text(turn)
         relevance = self.scorer.relevance(query, turn.hits) if turn.hits else 0.0

@@ -207,6 +207,20 @@ def test_a_follow_up_of_a_follow_up_keeps_the_threads_topic(make_settings):
     assert generator.histories[-1] == ["How do I book a flight?", "What is the hotel limit per night?", "250 EUR [1].", "and in ?", "300 EUR in London [1]."]
 
 
+def test_the_askers_email_and_phone_number_do_not_count_against_the_question(make_settings):
+    class Recording:
+        queries: list[str] = []
+
+        def relevance(self, query, hits):
+            self.queries.append(query)
+            return 0.9
+
+    scorer = Recording()
+    pipeline = Pipeline([InputGuardStage([]), RetrieveStage(ListRetriever([_hit(1, 0.9)])), RelevanceGateStage(scorer)], make_settings())
+    pipeline.run("I'm Jane, jane.doe@example.com, phone +1 (212) 555-0199: how many days of leave do I get in 2026?")
+    assert scorer.queries == ["I'm Jane, , phone : how many days of leave do I get in 2026?"]
+
+
 def test_a_follow_up_without_words_of_its_own_is_gated_on_the_threads_words(make_settings):
     class Coverage:
         def relevance(self, query, hits):
