@@ -229,6 +229,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a channel id (C... or G...; in Slack, `/ragbot set escalation_channel #channel` fills it in)")
         return value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_given(cls, value: Any) -> Any:
+        """``RAGBOT_DATA_DIR=`` (set, but to nothing) meant the working directory: the store and
+        the database landed wherever the command ran."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; give a folder, or unset it for the default .ragbot")
+        return value
+
     @field_validator("source_links")
     @classmethod
     def _link_prefixes(cls, value: dict[str, str]) -> dict[str, str]:

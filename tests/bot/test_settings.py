@@ -34,6 +34,12 @@ def test_a_mapping_setting_that_is_not_json_is_one_line_naming_it(monkeypatch):
         load_settings()
 
 
+def test_an_empty_data_dir_is_an_error_not_the_working_directory(monkeypatch):
+    monkeypatch.setenv("RAGBOT_DATA_DIR", "")
+    with pytest.raises(SettingsError, match="setting 'data_dir': is empty"):
+        load_settings()
+
+
 def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path, monkeypatch):
     config = tmp_path / "ragbot.toml"
     config.write_text('openai_api_key = ["sk-live-abc123"]\nlog_salt = 918273645\n')
