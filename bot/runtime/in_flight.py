@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from bot.runtime.pending import asker_of
+from bot.runtime.pending import forget_asker
 from bot.state.db import as_engine, create_tables
 
 LEASE_S = 90.0  # a row nobody renewed for this long belongs to a process that is gone
@@ -111,12 +111,7 @@ class InFlightQuestions:
         """Delete the rows of questions ``user_id`` asked (a data-subject request): an orphan of
         theirs is then never adopted and answered, which would store a record about them again.
         A question still being answered finishes; its row is simply gone. Returns how many."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(in_flight_table.c.id, in_flight_table.c.payload)).all()
-            theirs = [row.id for row in rows if asker_of(row.payload) == user_id]
-            if theirs:
-                conn.execute(delete(in_flight_table).where(in_flight_table.c.id.in_(theirs)))
-        return len(theirs)
+        return forget_asker(self.engine, in_flight_table, user_id)
 
     @property
     def _mine(self):

@@ -67,16 +67,22 @@ class PendingQuestions:
 
     def forget(self, user_id: str) -> int:
         """Delete the kept questions ``user_id`` asked (a data-subject request); returns how many."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(pending_table.c.id, pending_table.c.payload)).all()
-            mine = [row.id for row in rows if asker_of(row.payload) == user_id]
-            if mine:
-                conn.execute(delete(pending_table).where(pending_table.c.id.in_(mine)))
-        return len(mine)
+        return forget_asker(self.engine, pending_table, user_id)
 
     def count(self) -> int:
         with self.engine.begin() as conn:
             return len(conn.execute(select(pending_table.c.id)).all())
+
+
+def forget_asker(engine: Engine, table: Table, user_id: str) -> int:
+    """Delete the rows of ``table`` (an ``id`` and a JSON ``payload``) whose question ``user_id``
+    asked; returns how many. Both journals are small: their payloads are read, not indexed."""
+    with engine.begin() as conn:
+        rows = conn.execute(select(table.c.id, table.c.payload)).all()
+        theirs = [row.id for row in rows if asker_of(row.payload) == user_id]
+        if theirs:
+            conn.execute(delete(table).where(table.c.id.in_(theirs)))
+    return len(theirs)
 
 
 def asker_of(payload: str) -> str | None:
