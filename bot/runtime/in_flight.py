@@ -120,4 +120,3 @@ class InFlightQuestions:
     def count(self) -> int:
         with self.engine.begin() as conn:
             return len(conn.execute(select(in_flight_table.c.id)).all())
-

@@ -20,9 +20,9 @@ from bot.runtime.executor import BoundedExecutor, ShutdownReport
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
+from bot.slack.incoming import read_question
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.outbox import KIND_REPLY
-from bot.slack.incoming import read_question
 from bot.turn import RequestContext
 from retrieval.relevance import content_words
 
