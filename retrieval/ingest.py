@@ -140,16 +140,16 @@ class Ingestor:
     def _empty_roots(roots: list[Path], found: Discovery, stored_sources: set[str], report: IngestReport, forget_missing: bool) -> list[Path]:
         """The paths that are gone or hold no supported file while documents stored from them
         remain: reported, and (unless ``forget_missing``) what came from them is kept."""
-        walked = {root for _, root in found.files} | set(found.problems)
+        found_under = [str(file) for file, _ in found.files] + [str(path) for path in found.problems]
         kept = []
         for root in roots:
-            if root in walked:
+            if any(_under(file, [root]) for file in found_under):  # a root inside another one lists its files under that one
                 continue
             from_it = sum(1 for source in stored_sources if _under(source, [root]))
             why = "no such file or folder" if not root.exists() else "holds no supported file"
             if from_it and not forget_missing:
-                report.failures[str(root)] = (f"{why}; the {_count(from_it, 'file')} stored from it are kept (an unmounted share looks the same: "
-                                              "add --forget-missing to remove them)")
+                report.failures[str(root)] = (f"{why}; what was stored from it ({_count(from_it, 'file')}) is kept (an unmounted share looks "
+                                              "the same: add --forget-missing to remove it)")
                 kept.append(root)
             elif not root.exists() and not from_it:
                 report.failures[str(root)] = why  # a typo, most likely

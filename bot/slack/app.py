@@ -185,7 +185,7 @@ class SlackBot:
         if thread and thread != event.get("ts"):
             # a follow-up is theirs who asked ragbot here; others mention it, and a reply to a
             # person ("@Alice I think it's 20 weeks") is for that person
-            if not _SOMEONE.search(text) and self._asked_in_thread(channel, thread, event.get("user", "")):
+            if not _SOMEONE.search(text) and self._follow_up(channel, thread, event.get("user", ""), event.get("parent_user_id")):
                 self._take(body, event, context, request)
             return
         if not self.effective.for_channel(channel).mention_only:
@@ -199,11 +199,15 @@ class SlackBot:
             log.warning("cannot check the DM's earlier questions (%s); taking it as an acknowledgement", type(error).__name__)
             return True
 
-    def _asked_in_thread(self, channel: str, thread: str, user: str) -> bool:
-        """Whether ``user`` asked ragbot in this thread (their replies there are follow-ups); with
-        the database down, no: a reply in someone else's thread must not draw an answer."""
+    def _follow_up(self, channel: str, thread: str, user: str, starter: str | None) -> bool:
+        """Whether ``user`` asked ragbot in this thread, or started a thread it answered (someone
+        pointed it at their question): their replies there are follow-ups. With the database
+        down, no: a reply in someone else's thread must not draw an answer."""
+        if not user:
+            return False
+        key = thread_key(self.hasher, channel, thread)
         try:
-            return bool(user) and self.state.questions.asked_in_thread(thread_key(self.hasher, channel, thread), self.hasher(user))
+            return self.state.questions.asked_in_thread(key, self.hasher(user)) or (user == starter and self.state.questions.asked_in_thread(key))
         except SQLAlchemyError as error:
             log.warning("cannot check thread %s (%s); not treating the reply as a question", thread, type(error).__name__)
             return False
@@ -303,7 +307,7 @@ class SlackBot:
         escalation, and an old post's buttons must not claim or answer someone else's question."""
         esc = self.state.escalations.get(_escalation_id(action["value"]))
         pressed_on = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
-        if esc is not None and esc.message_ts and pressed_on and esc.message_ts != pressed_on:
+        if esc is not None and pressed_on and esc.message_ts != pressed_on:  # also a number whose own post is not out yet
             return None
         return esc
 

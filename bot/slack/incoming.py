@@ -31,16 +31,19 @@ def question_text(text: str) -> str:
     return html.unescape(text).strip()
 
 
-def read_question(client: Any, channel: str, message_ts: str, thread_ts: str) -> str:
-    """The question at ``message_ts`` as Slack holds it now, for a question whose process died
-    before answering (ragbot never stores the raw text); "" when it is gone or says nothing.
-    Raises what the Web API raises (no history scope, not in the channel)."""
+def read_message(client: Any, channel: str, message_ts: str, thread_ts: str) -> dict[str, Any] | None:
+    """The message at ``message_ts`` as Slack holds it now; None when it is gone. Raises what the
+    Web API raises (no history scope, not in the channel)."""
     bounds = {"channel": channel, "oldest": message_ts, "latest": message_ts, "inclusive": True, "limit": 5}
     if thread_ts and thread_ts != message_ts:
         response = client.conversations_replies(ts=thread_ts, **bounds)
     else:
         response = client.conversations_history(**bounds)
-    for message in response.get("messages") or []:
-        if message.get("ts") == message_ts:
-            return question_text(message.get("text") or "")
-    return ""
+    return next((m for m in response.get("messages") or [] if m.get("ts") == message_ts), None)
+
+
+def read_question(client: Any, channel: str, message_ts: str, thread_ts: str) -> str:
+    """The question at ``message_ts`` as Slack holds it now, for a question whose process died
+    before answering (ragbot never stores the raw text); "" when it is gone or says nothing."""
+    message = read_message(client, channel, message_ts, thread_ts)
+    return question_text(message.get("text") or "") if message else ""

@@ -20,7 +20,7 @@ from bot.runtime.executor import BoundedExecutor, ShutdownReport
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
-from bot.slack.incoming import read_question
+from bot.slack.incoming import question_text, read_message
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.outbox import KIND_REPLY
 from bot.turn import RequestContext
@@ -226,13 +226,17 @@ class QuestionWorker:
             self._react(job, "reactions_remove")
 
     def _thread_question(self, job: QuestionJob) -> str:
-        """The message that started the thread, which "@ragbot can you answer this?" points at;
-        "" when Slack cannot give it (the asker's own words are answered then)."""
+        """The message that started the thread, which "@ragbot can you answer this?" points at,
+        when a person wrote it (not ragbot's escalation post, say); "" when Slack cannot give it
+        (the asker's own words are answered then)."""
         try:
-            return read_question(self.client, job.channel_id, job.thread_ts, job.thread_ts)
+            message = read_message(self.client, job.channel_id, job.thread_ts, job.thread_ts)
         except Exception as error:  # noqa: BLE001 - no history scope, rate limited, Slack down
             log.info("could not read the start of request %s's thread: %s", job.request_id, type(error).__name__)
             return ""
+        if not message or message.get("bot_id") or message.get("subtype") == "bot_message" or not message.get("user"):
+            return ""
+        return question_text(message.get("text") or "")
 
     def _after_store(self, job: QuestionJob, answer: Answer) -> None:
         """Send what was stored. From here the outbox owes the answer: a database that fails now

@@ -16,7 +16,8 @@ from retrieval.types import Hit
 # An email address or a phone number the asker signed with: words no document is expected to
 # hold, which the gate's word coverage counted against the question ("I'm ..., jane@..., 212-555-0199:
 # how many days of leave do I get?" fell back). Card numbers and the like are gone already.
-_CONTACT = re.compile(r"\S+@\S+\.\w+|\+?\d[\d ().-]{6,}\d")
+# (Bounded pieces: a 2,000-character word of "@"s took seconds with open-ended ones.)
+_CONTACT = re.compile(r"(?<!\S)[^\s@]{1,64}@[^\s@]{1,255}\.\w+|\+?\d[\d ().-]{6,20}\d")
 
 
 class RelevanceScorer(Protocol):

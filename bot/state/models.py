@@ -94,7 +94,8 @@ class Escalation(Base):
     __table_args__ = (
         Index("uq_escalations_open_request", "request_id", unique=True,
               sqlite_where=text("status IN ('open', 'claimed')"), postgresql_where=text("status IN ('open', 'claimed')")),
-        # a deleted escalation's number is never given again (posts and `/ragbot escalations` show it)
+        # a deleted escalation's number is not given again (in SQLite databases created since this
+        # line; older ones reuse it, and the buttons check their post instead: bot.slack.app)
         {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -82,9 +82,10 @@ class QuestionRepository:
         with self.db.transaction() as session:
             return session.get(QuestionRecord, request_id)
 
-    def asked_in_thread(self, thread_key: str, user_hash: str) -> bool:
-        """Whether this person asked ragbot in this thread."""
-        return self._any((QuestionRecord.thread_key == thread_key) & (QuestionRecord.user_hash == user_hash))
+    def asked_in_thread(self, thread_key: str, user_hash: str | None = None) -> bool:
+        """Whether this person (anyone, when None) asked ragbot in this thread."""
+        mine = QuestionRecord.user_hash == user_hash if user_hash is not None else True
+        return self._any((QuestionRecord.thread_key == thread_key) & mine)
 
     def asked_in_channel(self, channel_hash: str) -> bool:
         """Whether anyone asked ragbot anything in this channel (a DM: whether it is a fresh one)."""

@@ -221,6 +221,18 @@ def test_the_askers_email_and_phone_number_do_not_count_against_the_question(mak
     assert scorer.queries == ["I'm Jane, , phone : how many days of leave do I get in 2026?"]
 
 
+def test_a_word_of_at_signs_is_read_in_linear_time(make_settings):
+    """The email pattern backtracked: one 2,000-character word of "@"s held a worker 3.6 s."""
+    import time
+
+    pipeline = Pipeline([InputGuardStage([]), RetrieveStage(ListRetriever([_hit(1, 0.9)])), RelevanceGateStage(TopCosine())], make_settings())
+    pipeline.run("warm up")  # the first run imports the placeholder pattern's module (seconds)
+    began = time.perf_counter()
+    for word in ("@" * 40_000, "@x" * 20_000, "1(" * 20_000, "a@b." * 10_000):
+        pipeline.run(f"How many days of leave do I get? {word}")
+    assert time.perf_counter() - began < 5
+
+
 def test_a_follow_up_without_words_of_its_own_is_gated_on_the_threads_words(make_settings):
     class Coverage:
         def relevance(self, query, hits):

@@ -79,12 +79,22 @@ def test_prune_keeps_what_came_from_a_path_that_is_gone_or_empty_unless_told(set
     corpus.rename(tmp_path / "unmounted")
     report = _ingest(settings, [corpus], prune=True)
     assert report.removed == 0 and _stored(settings) == {"vpn.md", "leave.md", "espresso.txt"}
-    assert report.failures == {str(corpus): "no such file or folder; the 3 files stored from it are kept (an unmounted share looks the same: "
-                                             "add --forget-missing to remove them)"}
+    assert report.failures == {str(corpus): "no such file or folder; what was stored from it (3 files) is kept (an unmounted share looks "
+                                             "the same: add --forget-missing to remove it)"}
     corpus.mkdir()  # an empty mount point
     assert "holds no supported file" in _ingest(settings, [corpus], prune=True).failures[str(corpus)]
-    assert _ingest(settings, [tmp_path / "typo"], prune=True).failures == {str(tmp_path / "typo"): "no such file or folder"}
+    assert _ingest(settings, [tmp_path / "typo"], prune=True).failures == {str(corpus.parent / "typo"): "no such file or folder"}
     assert _stored(settings) == {"vpn.md", "leave.md", "espresso.txt"}
+
+
+def test_prune_with_a_root_inside_another_is_no_failure(settings, corpus: Path) -> None:
+    """Each file is listed under the first root it was found in: the inner root looked empty."""
+    (corpus / "hr").mkdir()
+    (corpus / "hr" / "parental.md").write_text("# Parental leave\n\nTwenty weeks of parental leave, fully paid.\n")
+    _ingest(settings, [corpus])
+    (corpus / "espresso.txt").unlink()
+    report = _ingest(settings, [corpus, corpus / "hr", corpus / "vpn.md"], prune=True)
+    assert not report.failures and report.removed == 1 and _stored(settings) == {"vpn.md", "leave.md", "parental.md"}
 
 
 def test_an_ingest_cut_off_before_its_keyword_index_is_finished_by_the_next(settings, corpus: Path, monkeypatch) -> None:

@@ -135,9 +135,17 @@ def test_an_old_posts_buttons_never_act_on_a_later_escalation(start_bot):
     # and a number that is live again (a database made before numbers were kept unique) on a post that is not its own
     h.slack.press(bk.ACTION_CLAIM, str(new.id), user="UHUMAN", channel="CESC", message_ts=old.message_ts)
     h.settle()
+    h.state.retention.forget_user("UBOB", h.bot.hasher("UBOB"))
+    h.api.fail("chat.postMessage", times=1, when=lambda args: args.get("channel") == "CESC")
+    h.slack.mention("Where do I file expenses?", user="UCAROL")
+    h.settle()
+    [unposted] = h.state.escalations.open()  # its own post not out yet (Slack failed): a press on another post is not its own either
+    assert unposted.message_ts is None
+    h.slack.press(bk.ACTION_CLAIM, str(unposted.id), user="UHUMAN", channel="CESC", message_ts=old.message_ts)
+    h.settle()
     notes = [c.args["text"] for c in h.api.find("chat.postEphemeral", channel="CESC", user="UHUMAN")]
-    assert notes == ["This escalation no longer exists."] * 3
-    assert h.state.escalations.get(new.id).status == "open" and h.api.find("views.open") == []
+    assert notes == ["This escalation no longer exists."] * 4
+    assert h.state.escalations.get(unposted.id).status == "open" and h.api.find("views.open") == []
 
 
 def test_feedback_buttons_are_stored_and_counted_in_stats(start_bot):
