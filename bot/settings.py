@@ -171,6 +171,7 @@ class Settings(BaseSettings):
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids allowed to change settings.")
     workspace_admins_are_admins: bool = Field(False, description="Let Slack workspace admins and owners change settings too (besides admin_users).")
     mention_only: bool = Field(True, description="In channels, answer only when mentioned (threads already answered excepted).")
+    dm_follow_up_minutes: int = Field(30, ge=0, le=24 * 60, description="In a DM, a new message that reads as a follow-up (\"and on my phone?\", \"why?\") is asked with the questions of the last this many minutes; 0: never.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests point it at a local fake).")
     hold_escalated_answers: bool = Field(False, description="When a question escalates, keep the bot's draft for the human instead of sending it to the asker.")
     outbox_retry_interval_s: float = Field(5.0, gt=0, le=3600, description="How often undelivered Slack messages (answers, escalations) are retried.")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -22,8 +24,9 @@ from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import question_text, read_message
 from bot.state import Escalation, QuestionRecord, StateStore
+from bot.state.models import utcnow
 from bot.state.outbox import KIND_REPLY
-from bot.turn import RequestContext
+from bot.turn import Exchange, RequestContext
 from retrieval.relevance import content_words
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,14 @@ _POINTING_WORDS = frozenset({"answer", "help", "idea", "look", "know", "thought"
 def asks_about_the_thread(text: str) -> bool:
     """A mention in someone else's thread that asks nothing of its own: it asks about the thread."""
     return content_words(text) <= _POINTING_WORDS
+
+
+# "and on my phone?", "what about London?", "why?": a message that leans on the one before
+_FOLLOW_UP = re.compile(r"^\W*(?:and|or|but|also|so|then|what about|how about|what if|same for|why|how come)\b", re.IGNORECASE)
+
+
+def reads_as_follow_up(text: str) -> bool:
+    return bool(_FOLLOW_UP.match(text)) or not content_words(text)
 
 
 def _refused_as_no_question(answer: Answer) -> bool:
@@ -204,7 +215,7 @@ class QuestionWorker:
         try:
             settings = self.settings.for_channel(job.channel_id)
             key = thread_key(self.hasher, job.channel_id, job.thread_ts)
-            history = self.state.questions.thread_history(key) if job.thread_ts != job.message_ts else []
+            history = self._history(job, key, settings)
             if not history and job.thread_ts != job.message_ts and asks_about_the_thread(job.text):
                 job.text = self._thread_question(job) or job.text
             request = RequestContext(user_id=job.user_id, channel_id=job.channel_id, team_id=job.team_id or "default", history=history, request_id=job.request_id)
@@ -224,6 +235,16 @@ class QuestionWorker:
             return answer
         finally:
             self._react(job, "reactions_remove")
+
+    def _history(self, job: QuestionJob, key: str, settings) -> list[Exchange]:
+        """What was asked before: the thread's questions; in a DM, where every new message starts
+        its own thread, the last minutes' questions when the message reads as a follow-up."""
+        if job.thread_ts != job.message_ts:
+            return self.state.questions.thread_history(key)
+        minutes = settings.dm_follow_up_minutes
+        if job.is_dm and minutes and reads_as_follow_up(job.text):
+            return self.state.questions.recent_in_channel(self.hasher(job.channel_id), utcnow() - timedelta(minutes=minutes))
+        return []
 
     def _thread_question(self, job: QuestionJob) -> str:
         """The message that started the thread, which "@ragbot can you answer this?" points at,

@@ -98,10 +98,16 @@ class QuestionRepository:
     def thread_history(self, thread_key: str, turns: int = 3) -> list[Exchange]:
         """Earlier questions of a thread, oldest first, with a human's answer where one answered
         an escalation (redacted text only; see :class:`bot.turn.Exchange`)."""
+        return self._exchanges(QuestionRecord.thread_key == thread_key, turns)
+
+    def recent_in_channel(self, channel_hash: str, since: datetime, turns: int = 2) -> list[Exchange]:
+        """The last questions asked in a channel since ``since`` (a DM's earlier messages, which
+        are not in one thread), like :meth:`thread_history`."""
+        return self._exchanges((QuestionRecord.channel_hash == channel_hash) & (QuestionRecord.created_at >= since), turns)
+
+    def _exchanges(self, condition, turns: int) -> list[Exchange]:
         with self.db.transaction() as session:
-            rows = session.scalars(
-                select(QuestionRecord).where(QuestionRecord.thread_key == thread_key).order_by(QuestionRecord.created_at.desc()).limit(turns)
-            ).all()
+            rows = session.scalars(select(QuestionRecord).where(condition).order_by(QuestionRecord.created_at.desc()).limit(turns)).all()
             human = {
                 esc.request_id: esc.human_answer
                 for esc in session.scalars(

@@ -8,6 +8,8 @@ import logging
 import re
 import time
 
+import pytest
+
 from bot.state.models import QuestionRecord
 from tests.bot.slack.slack_fakes import simple_pipeline
 
@@ -198,6 +200,20 @@ def test_direct_messages_are_answered_and_bots_are_ignored(start_bot):
     [reply] = h.api.find("chat.postMessage", channel="D1")
     assert reply.args["thread_ts"] == dm["ts"] and "IT portal" in _texts(reply)
     assert len(h.state.questions.list()) == 1
+
+
+@pytest.mark.parametrize("minutes", [30, 0])
+def test_a_follow_up_typed_as_a_new_direct_message_is_asked_with_the_one_before(start_bot, minutes):
+    """In a DM every new message starts its own thread: "and on my phone?" was asked alone."""
+    h = start_bot(dm_follow_up_minutes=minutes)
+    for text in ("how do I set up the VPN?", "and on my phone?", "where do I order a laptop?"):
+        h.slack.message(text, channel="D7", channel_type="im")
+        h.settle()
+    histories = h.generator.histories[1:]
+    if minutes:
+        assert histories == [["how do I set up the VPN?"], []]  # the follow-up leans on the question before; a new question does not
+    else:
+        assert all(history == [] for history in histories)  # alone, it found nothing to answer from (no generation) or was asked alone
 
 
 def test_an_emoji_or_a_file_opening_a_direct_message_gets_a_reply(start_bot):
