@@ -35,11 +35,14 @@ NOT_SETTABLE = frozenset(
         # override would be shown as set while nothing changed
         "store_timeout_s", "store_retries", "store_cooldown_s", "generator_process", "torch_threads", "shutdown_grace_s", "max_vector_distance",
         "injection_detector",
+        "source_links",  # a JSON mapping: a file setting, not a Slack one-liner
     }
 )
 # Settings that mean one thing for the whole bot: `/ragbot set` refuses a #channel for them.
-GLOBAL_ONLY = frozenset({"retention_days"})
+GLOBAL_ONLY = frozenset({"retention_days", "dm_follow_up_minutes"})  # the latter is read in DMs, which no #channel names
 ADMIN_CHECK_TIMEOUT_S = 2
+NOT_ADMIN = "Sorry, only ragbot admins can change settings. Ask one of them, or see `/ragbot config`."
+UNKNOWN_ADMIN = "I couldn't check with Slack whether you are a workspace admin just now; please try again in a moment."
 ESCALATIONS_LISTED = 50  # the oldest first: the ones waiting longest
 
 HELP = """*ragbot commands*
@@ -83,7 +86,8 @@ class AdminCheck:
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, bool]] = {}
 
-    def __call__(self, user_id: str) -> bool:
+    def __call__(self, user_id: str) -> bool | None:
+        """True or False; None when Slack could not tell in time (refused, and told why)."""
         if user_id in self.settings.admin_users:
             return True
         if not self.settings.workspace_admins_are_admins:
@@ -96,7 +100,7 @@ class AdminCheck:
             allowed = bool(user.get("is_admin") or user.get("is_owner"))
         except Exception as error:  # noqa: BLE001 - when Slack cannot tell, refuse
             log.warning("users.info failed for an admin check: %s", error)
-            return False
+            return None
         self._cache[user_id] = (time.monotonic(), allowed)
         return allowed
 
@@ -136,13 +140,24 @@ class AdminCommands:
             if key in NOT_SETTABLE:
                 continue
             mark = " _(set for this channel)_" if key in channel_keys else (" _(set globally)_" if key in global_keys else "")
-            lines.append(f"`{key}` = `{bk.escape(_shown(key, getattr(effective, key)))}`{mark}")
+            value = getattr(effective, key)
+            if key == "adapter" and value is None and self.adapters is not None:  # not set: the registry's pointer decides
+                mark = f" _(not set: the active adapter, `{bk.escape(self.adapters.active() or BASE_MODEL)}`, is used)_"
+            lines.append(f"`{key}` = `{bk.escape(_shown(key, value))}`{mark}")
         where = f"<#{channel}>" if channel else "all channels"
         return Reply(f"*Effective settings for {where}* (change with `/ragbot set KEY VALUE [#channel]`)\n" + "\n".join(lines))
 
+    def _refused(self, user_id: str, refusal: str) -> Reply | None:
+        """None for an admin; else why not (also when Slack could not say whether they are one)."""
+        allowed = self.is_admin(user_id)
+        if allowed:
+            return None
+        return Reply(UNKNOWN_ADMIN if allowed is None else refusal)
+
     def set(self, args: list[str], user_id: str) -> Reply:
-        if not self.is_admin(user_id):
-            return Reply("Sorry, only ragbot admins can change settings. Ask one of them, or see `/ragbot config`.")
+        refused = self._refused(user_id, NOT_ADMIN)
+        if refused:
+            return refused
         if len(args) < 2:
             return Reply("Usage: `/ragbot set KEY VALUE [#channel]`")
         key, scope, value_words = args[0], GLOBAL, args[1:]
@@ -152,17 +167,31 @@ class AdminCommands:
         problem = self._check(key, scope, raw)
         if problem:
             return Reply(problem)
-        parsed = parse_value(raw)
-        stored = "none" if parsed is None else parsed  # canonical: <#C1|name> is stored as C1
+        stored = self._canonical(key, scope, raw)  # <#C1|name> is stored as C1, "yes" as true, "3.0" as 3
+        where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
+        if self.state.overrides.for_scope(scope).get(key) == stored:
+            return Reply(f"`{key}` is already {_display(key, stored)} {where}; nothing changed.")
         previous = getattr(self.settings.for_channel(None if scope == GLOBAL else scope), key)
         change = self.state.overrides.set(scope, key, stored, user_id)
-        where = "everywhere" if scope == GLOBAL else f"in <#{scope}>"
         before = _display(key, _shown(key, previous)) if change.old_value is None else _display(key, change.old_value)
         return Reply(f"`{key}` is now {_display(key, stored)} {where} (was {before}). It applies from the next message.")
 
+    def _canonical(self, key: str, scope: str, raw: str) -> str:
+        """The (checked) value as the settings model reads it, written back as text: what is
+        stored, shown and audited is what the bot uses."""
+        parsed = parse_value(raw, key)
+        if parsed is None:
+            return "none"
+        try:
+            value = getattr(self.settings.for_channel(None if scope == GLOBAL else scope).with_overrides({key: parsed}), key)
+        except SettingsError:  # fits only once stale overrides are skipped: as typed
+            return parsed
+        return str(value).lower() if isinstance(value, bool) else _shown(key, value)
+
     def reset(self, args: list[str], user_id: str) -> Reply:
-        if not self.is_admin(user_id):
-            return Reply("Sorry, only ragbot admins can change settings. Ask one of them, or see `/ragbot config`.")
+        refused = self._refused(user_id, NOT_ADMIN)
+        if refused:
+            return refused
         if not args or len(args) > 2:
             return Reply("Usage: `/ragbot reset KEY [#channel]`")
         scope = GLOBAL
@@ -197,7 +226,7 @@ class AdminCommands:
         problem = self._breaks_a_scope(key, scope, raw)
         if problem:
             return problem
-        value = parse_value(raw)
+        value = parse_value(raw, key)
         if key == "adapter" and value not in (None, BASE_MODEL) and self.adapters is not None:
             try:
                 self.adapters.check(value, configured_base_hash(self.settings.base))
@@ -209,7 +238,8 @@ class AdminCommands:
         """Validate the change (``raw`` None: a reset) everywhere it reaches: a global change
         also reaches every channel with overrides of its own, where a pair of values
         (max_new_tokens with max_context_tokens, say) may stop fitting. A scope that was
-        already invalid (an override an upgrade no longer accepts) does not block the change."""
+        already invalid (an override an upgrade no longer accepts) does not block the change,
+        but the new value must still fit the overrides the bot goes on using there."""
         table = self.state.overrides.all_scopes()
         after = {name: dict(values) for name, values in table.items()}
         changed = after.setdefault(scope, {})
@@ -220,7 +250,9 @@ class AdminCommands:
         reached = [GLOBAL, *sorted(name for name in after if name != GLOBAL)] if scope == GLOBAL else [scope]
         for name in reached:
             error = self._invalid(after, name)
-            if error and not self._invalid(table, name):
+            if error and self._invalid(table, name):  # already invalid: the bot skips its stale overrides, and the new value must fit the rest
+                error = self._unusable(after, name, key) if raw is not None else None
+            if error:
                 where = "" if name == GLOBAL else f" (with the overrides of <#{name}>)"
                 return f"Not changed{where}: {bk.escape(error)}"
         return None
@@ -230,7 +262,27 @@ class AdminCommands:
         if scope != GLOBAL:
             merged.update(table.get(scope, {}))
         try:
-            self.settings.base.with_overrides({k: parse_value(v) for k, v in merged.items()})
+            self.settings.base.with_overrides({k: parse_value(v, k) for k, v in merged.items()})
+        except SettingsError as error:
+            return str(error)
+        return None
+
+    def _unusable(self, table: dict[str, dict[str, str]], scope: str, key: str) -> str | None:
+        """Why ``key``'s value in ``table`` does not fit the settings the bot would use in
+        ``scope``: its other overrides applied one by one, those that fail skipped (as
+        ``EffectiveSettings`` does with an override an upgrade no longer accepts)."""
+        merged = dict(table.get(GLOBAL, {}))
+        if scope != GLOBAL:
+            merged.update(table.get(scope, {}))
+        value = merged.pop(key)
+        settings = self.settings.base
+        for name, other in merged.items():
+            try:
+                settings = settings.with_overrides({name: parse_value(other, name)})
+            except SettingsError:
+                continue
+        try:
+            settings.with_overrides({key: parse_value(value, key)})
         except SettingsError as error:
             return str(error)
         return None
@@ -239,8 +291,9 @@ class AdminCommands:
         return Reply("\n".join(["*ragbot, last 24 hours*", *self.state.questions.summary().lines()]))
 
     def escalations(self, args: list[str], user_id: str) -> Reply:
-        if not self.is_admin(user_id):  # the list holds questions asked in DMs and private channels
-            return Reply("Sorry, only ragbot admins can list escalations; they hold questions asked in private.")
+        refused = self._refused(user_id, "Sorry, only ragbot admins can list escalations; they hold questions asked in private.")
+        if refused:  # the list holds questions asked in DMs and private channels
+            return refused
         rows = self.state.escalations.open(limit=ESCALATIONS_LISTED)
         if not rows:
             return Reply("No open escalations. :tada:")
@@ -263,8 +316,9 @@ class AdminCommands:
             return Reply(f"`{bk.escape(args[0])}` is not a person; use `/ragbot forget me` or `/ragbot forget @someone`.")
         target = user_id if words[0] == "me" else mention.group(1)
         who = "you" if target == user_id else f"<@{target}>"
-        if target != user_id and not self.is_admin(user_id):
-            return Reply("Sorry, only ragbot admins can delete someone else's data; `/ragbot forget me` deletes yours.")
+        refused = self._refused(user_id, "Sorry, only ragbot admins can delete someone else's data; `/ragbot forget me` deletes yours.") if target != user_id else None
+        if refused:
+            return refused
         if self.hasher is None:
             return Reply("Sorry, this ragbot cannot match stored records to people (no id hasher); ask its operator to run `ragbot forget-user`.")
         if len(words) == 1:

@@ -13,13 +13,16 @@ from bot.state.overrides import OverrideRepository
 log = logging.getLogger(__name__)
 
 NONE_WORDS = {"none", "null", "unset"}
+# settings for which "none" is a value of its own: the adapter "none" is the base model, while
+# no adapter setting means the registry's active pointer (`ragbot adapters use`)
+NONE_IS_A_VALUE = frozenset({"adapter"})
 
 
-def parse_value(value: str) -> str | None:
+def parse_value(value: str, key: str | None = None) -> str | None:
     """Slack text to an override value: ``none`` clears an optional setting, ``<#C1|name>`` is C1."""
     stripped = value.strip()
     if stripped.lower() in NONE_WORDS:
-        return None
+        return stripped.lower() if key in NONE_IS_A_VALUE else None
     if stripped.startswith("<#") and stripped.endswith(">"):
         return stripped[2:-1].split("|", 1)[0]
     if stripped.startswith("<@") and stripped.endswith(">"):
@@ -34,7 +37,7 @@ class EffectiveSettings:
 
     def for_channel(self, channel_id: str | None) -> Settings:
         try:
-            stored = {key: parse_value(value) for key, value in self.overrides.for_channel(channel_id).items()}
+            stored = {key: parse_value(value, key) for key, value in self.overrides.for_channel(channel_id).items()}
         except SQLAlchemyError as error:  # the database is down: answer with the start-up settings
             log.warning("cannot read setting overrides (%s); using the start-up settings", type(error).__name__)
             return self.base
