@@ -48,7 +48,7 @@ ESCALATIONS_LISTED = 50  # the oldest first: the ones waiting longest
 HELP = """*ragbot commands*
 • `/ragbot config [#channel]`: the effective settings (overrides marked)
 • `/ragbot set KEY VALUE [#channel]`: change a setting, everywhere or for one channel (admins)
-• `/ragbot reset KEY [#channel]`: remove an override (back to the start-up value) (admins)
+• `/ragbot reset KEY [#channel]` (or `unset`): remove an override (back to the start-up value) (admins)
 • `/ragbot stats`: the last 24 hours: questions, outcomes, escalations, feedback, latency
 • `/ragbot escalations`: questions waiting for a human (admins)
 • `/ragbot forget me`: delete what ragbot stored about your questions (`/ragbot forget @someone`: admins)
@@ -118,7 +118,7 @@ class AdminCommands:
         words = text.split()
         command, args = (words[0].lower(), words[1:]) if words else ("help", [])
         handler = {
-            "help": self.help, "config": self.config, "set": self.set, "reset": self.reset,
+            "help": self.help, "config": self.config, "set": self.set, "reset": self.reset, "unset": self.reset,
             "stats": self.stats, "escalations": self.escalations, "forget": self.forget,
         }.get(command)
         if handler is None:
@@ -143,7 +143,7 @@ class AdminCommands:
             value = getattr(effective, key)
             if key == "adapter" and value is None and self.adapters is not None:  # not set: the registry's pointer decides
                 mark = f" _(not set: the active adapter, `{bk.escape(self.adapters.active() or BASE_MODEL)}`, is used)_"
-            lines.append(f"`{key}` = `{bk.escape(_shown(key, value))}`{mark}")
+            lines.append(f"`{key}` = {_display(key, _shown(key, value))}{mark}")
         where = f"<#{channel}>" if channel else "all channels"
         return Reply(f"*Effective settings for {where}* (change with `/ragbot set KEY VALUE [#channel]`)\n" + "\n".join(lines))
 

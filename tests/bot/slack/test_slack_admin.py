@@ -115,6 +115,8 @@ def test_escalation_channel_can_be_set_from_slack(start_bot):
     h.slack.mention("Where do I file expenses?")
     h.settle()
     assert len(h.api.find("chat.postMessage", channel="CNEW")) == 1
+    assert "`escalation_channel` = <#CNEW> _(set globally)_" in _said(h.slack.command("config"))  # a link, as `set` shows it
+    assert "override removed everywhere" in _said(h.slack.command("unset escalation_channel"))  # reset's other name
 
 
 def test_overrides_survive_a_restart(start_bot):
