@@ -228,14 +228,21 @@ def slack_error_code(error: BaseException) -> str:
 MAYBE_DONE = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 
+def slack_maybe_done(error: BaseException) -> bool:
+    """Whether Slack may have done the work although the call failed: no answer came (timeout,
+    dropped connection, an error of our own before the call), a server error did, or Slack said
+    so (``MAYBE_DONE``, sent with HTTP 200). Any other refusal (a 4xx, or 200 with ok false) did
+    nothing."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    return not isinstance(status, int) or status >= 500 or slack_error_code(error) in MAYBE_DONE
+
+
 def slack_refused(error: BaseException) -> bool:
     """Whether a failed Slack call was refused for good (no scope, not in the channel: HTTP
     200 with ok false, or a 4xx other than 429), so trying again later would not help; a
     timeout, a dropped connection, a 5xx or a rate limit may pass."""
     status = getattr(getattr(error, "response", None), "status_code", None)
-    if not isinstance(status, int) or status >= 500 or status == 429:
-        return False
-    return slack_error_code(error) not in MAYBE_DONE | {"ratelimited"}
+    return not slack_maybe_done(error) and status != 429 and slack_error_code(error) != "ratelimited"
 
 
 def slack_retry_handlers(max_retries: int = 2, max_wait_s: float = RATE_LIMIT_WAIT_S) -> list:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.resilience import MAYBE_DONE, retry_after_s, slack_error_code
+from bot.runtime.resilience import retry_after_s, slack_error_code, slack_maybe_done
 from bot.slack import blocks as bk
 from bot.slack import posted
 from bot.state import StateStore
@@ -95,9 +95,9 @@ class OutboxDeliverer:
                 self.state.outbox.failed(row.id, marked(code, plain=True, unsure=unsure), now, count_attempt=False, retry_in=timedelta(0))
                 return False
             give_up = code in UNDELIVERABLE or code in BLOCKS_REFUSED
-            return self._failed(row, error, now, give_up=give_up, plain=plain, unsure=unsure or _maybe_posted(error))
+            return self._failed(row, error, now, give_up=give_up, plain=plain, unsure=unsure or slack_maybe_done(error))
         except Exception as error:  # noqa: BLE001 - any Slack or network failure is retried
-            return self._failed(row, error, now, plain=plain, unsure=unsure or _maybe_posted(error))
+            return self._failed(row, error, now, plain=plain, unsure=unsure or slack_maybe_done(error))
         self.state.outbox.sent(row.id, ts)
         if row.kind == KIND_REPLY and row.request_id:
             self.state.questions.mark_delivery(row.request_id, "sent")
@@ -167,7 +167,7 @@ class OutboxDeliverer:
         try:
             ts = posted.find_post(self.client, row, channel, thread_ts)
         except Exception as error:
-            if _rate_limited_for(error) is not None or (_maybe_posted(error) and row.attempts < READ_TRIES):
+            if _rate_limited_for(error) is not None or (slack_maybe_done(error) and row.attempts < READ_TRIES):
                 raise  # Slack is struggling (timeout, 5xx, 429): the row waits, still unsure
             # refused for good (no history scope, not a member of the channel) or failing for
             # READ_TRIES attempts while posts may work: a possible duplicate beats silence
@@ -186,16 +186,6 @@ def _plain(payload: dict) -> dict:
     if len(text) > PLAIN_TEXT_LIMIT:
         text = text[: PLAIN_TEXT_LIMIT - 1] + "…"
     return {key: value for key, value in payload.items() if key not in ("blocks", "text")} | {"text": text}
-
-
-def _maybe_posted(error: Exception) -> bool:
-    """Slack may have posted although the call failed: no answer came (timeout, dropped
-    connection), a server error did, or Slack said so (``MAYBE_DONE``, sent with HTTP 200). Any
-    other refusal (HTTP 4xx, or 200 with ok false) posted nothing."""
-    if isinstance(error, SlackApiError):
-        status = getattr(error.response, "status_code", None)
-        return not isinstance(status, int) or status >= 500 or slack_error_code(error) in MAYBE_DONE
-    return True  # our own errors (a missing escalation) come before any post, so asking first costs one read
 
 
 def _rate_limited_for(error: SlackApiError) -> float | None:
