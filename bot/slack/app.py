@@ -24,7 +24,7 @@ from bot.slack import blocks as bk
 from bot.slack.admin import AdminCheck, AdminCommands
 from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
-from bot.slack.incoming import question_text
+from bot.slack.incoming import from_a_person, question_text
 from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, message_claim, thread_key
 from bot.state import Escalation, EscalationError, StateStore
 from bot.state.outbox import KIND_EPHEMERAL
@@ -214,7 +214,7 @@ class SlackBot:
 
     def _take(self, body: dict, event: dict, context: dict, request: BoltRequest | None = None) -> None:
         """Ignore bots; drop Slack's retries of an event already taken; queue the question."""
-        if event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("user") in (None, context.get("bot_user_id")):
+        if not from_a_person(event, context.get("bot_user_id")):
             return
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
         if not self.state.events.claim(event_id):

@@ -31,14 +31,23 @@ def question_text(text: str) -> str:
     return html.unescape(text).strip()
 
 
+def from_a_person(message: dict[str, Any], bot_user: str | None = None) -> bool:
+    """Whether a person wrote ``message``: not a bot (another app, or ragbot's own posts)."""
+    return not (message.get("bot_id") or message.get("subtype") == "bot_message") and message.get("user") not in (None, "", bot_user)
+
+
+def read_page(client: Any, channel: str, thread_ts: str | None, **query: Any) -> Any:
+    """One page of a thread's replies (``thread_ts``), or of the channel itself when None."""
+    if thread_ts:
+        return client.conversations_replies(channel=channel, ts=thread_ts, **query)
+    return client.conversations_history(channel=channel, **query)
+
+
 def read_message(client: Any, channel: str, message_ts: str, thread_ts: str) -> dict[str, Any] | None:
     """The message at ``message_ts`` as Slack holds it now; None when it is gone. Raises what the
     Web API raises (no history scope, not in the channel)."""
-    bounds = {"channel": channel, "oldest": message_ts, "latest": message_ts, "inclusive": True, "limit": 5}
-    if thread_ts and thread_ts != message_ts:
-        response = client.conversations_replies(ts=thread_ts, **bounds)
-    else:
-        response = client.conversations_history(**bounds)
+    in_thread = thread_ts if thread_ts and thread_ts != message_ts else None
+    response = read_page(client, channel, in_thread, oldest=message_ts, latest=message_ts, inclusive=True, limit=5)
     return next((m for m in response.get("messages") or [] if m.get("ts") == message_ts), None)
 
 

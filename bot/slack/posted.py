@@ -17,6 +17,7 @@ import time
 from datetime import timedelta, timezone
 from typing import Any
 
+from bot.slack.incoming import read_page
 from bot.state.models import OutboxMessage
 
 METADATA_TYPE = "ragbot_outbox"
@@ -40,13 +41,10 @@ def find_post(client: Any, row: OutboxMessage, channel: str, thread_ts: str | No
     for _ in range(MAX_PAGES):
         if time.monotonic() - started > READ_BUDGET_S:
             raise TimeoutError(f"reading {channel} for an earlier post took over {READ_BUDGET_S:.0f} s")
-        query = {"channel": channel, "oldest": oldest, "include_all_metadata": True, "limit": PAGE_SIZE}
+        query = {"oldest": oldest, "include_all_metadata": True, "limit": PAGE_SIZE}
         if cursor:
             query["cursor"] = cursor
-        if thread_ts:
-            response = client.conversations_replies(ts=thread_ts, **query)
-        else:
-            response = client.conversations_history(**query)
+        response = read_page(client, channel, thread_ts, **query)
         for message in response.get("messages") or []:
             if names_row(message, row):
                 return message.get("ts")

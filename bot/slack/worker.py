@@ -22,7 +22,7 @@ from bot.runtime.executor import BoundedExecutor, ShutdownReport
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
-from bot.slack.incoming import question_text, read_message
+from bot.slack.incoming import from_a_person, question_text, read_message
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.models import utcnow
 from bot.state.outbox import KIND_REPLY
@@ -255,7 +255,7 @@ class QuestionWorker:
         except Exception as error:  # noqa: BLE001 - no history scope, rate limited, Slack down
             log.info("could not read the start of request %s's thread: %s", job.request_id, type(error).__name__)
             return ""
-        if not message or message.get("bot_id") or message.get("subtype") == "bot_message" or not message.get("user"):
+        if not message or not from_a_person(message):
             return ""
         return question_text(message.get("text") or "")
 
