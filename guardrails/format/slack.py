@@ -8,6 +8,7 @@ so neither the model nor a poisoned document can ping a whole channel.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from guardrails.base import CheckContext, Verdict
 
@@ -86,16 +87,13 @@ def _sentence_key(segment: str) -> str:
     return " ".join(text.split())
 
 
-def drop_echoed_questions(text: str, questions: list[str]) -> str:
-    """Remove sentences that copy the question or an earlier one of the thread ("- What is the
-    hotel limit per night [1]?"): the model read them in its prompt, the asker wrote them."""
-    keys = {_sentence_key(q) for q in questions} - {""}
-    if not keys:
-        return text
+def _drop_sentences(text: str, drop: Callable[[str], bool]) -> str:
+    """``text`` without the sentences (or lines) ``drop`` says to drop, in order; the separators
+    of the sentences kept stay as they were."""
     parts = _SEGMENT_SPLIT.split(text)
     out: list[str] = []
     for i in range(0, len(parts), 2):
-        if _sentence_key(parts[i]) in keys:
+        if drop(parts[i]):
             continue
         if out and i > 0:
             out.append(parts[i - 1])
@@ -103,21 +101,27 @@ def drop_echoed_questions(text: str, questions: list[str]) -> str:
     return "".join(out).strip()
 
 
+def drop_echoed_questions(text: str, questions: list[str]) -> str:
+    """Remove sentences that copy the question or an earlier one of the thread ("- What is the
+    hotel limit per night [1]?"): the model read them in its prompt, the asker wrote them."""
+    keys = {_sentence_key(q) for q in questions} - {""}
+    if not keys:
+        return text
+    return _drop_sentences(text, lambda segment: _sentence_key(segment) in keys)
+
+
 def drop_repeats(text: str) -> str:
     """Remove sentences that repeat an earlier one word for word (small models loop)."""
-    parts = _SEGMENT_SPLIT.split(text)
     seen: set[str] = set()
-    out: list[str] = []
-    for i in range(0, len(parts), 2):
-        segment = parts[i]
+
+    def repeated(segment: str) -> bool:
         key = " ".join(re.sub(r"\[\d+\]", "", segment).lower().strip(" .!?").split())
         if len(key.split()) >= 3 and key in seen:
-            continue
+            return True
         seen.add(key)
-        if out and i > 0:
-            out.append(parts[i - 1])
-        out.append(segment)
-    return "".join(out).strip()
+        return False
+
+    return _drop_sentences(text, repeated)
 
 
 def truncate(text: str, limit: int) -> str:
