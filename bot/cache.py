@@ -52,7 +52,7 @@ NOT_IN_KEY = frozenset(
         "indirect_injection_action", "input_pii_action", "output_pii_action", "pii_allow_from_sources",
         "format_action", "groundedness_threshold", "groundedness_action", "answer_type_action", "rate_user_per_minute",
         "rate_channel_per_minute", "max_answer_chars", "escalation_threshold", "escalation_channel",
-        "admin_users", "workspace_admins_are_admins", "mention_only", "slack_api_url", "cache_ttl_s",
+        "admin_users", "workspace_admins_are_admins", "mention_only", "shared_channels", "member_teams", "slack_api_url", "cache_ttl_s",
         "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",
         "store_timeout_s", "store_retries", "store_cooldown_s", "shutdown_grace_s", "generation_timeout_s", "generator_process",
         "question_shape_action", "normalize_action", "hold_escalated_answers", "outbox_retry_interval_s",

@@ -171,6 +171,16 @@ class Settings(BaseSettings):
     admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Slack user ids allowed to change settings.")
     workspace_admins_are_admins: bool = Field(False, description="Let Slack workspace admins and owners change settings too (besides admin_users).")
     mention_only: bool = Field(True, description="In channels, answer only when mentioned (threads already answered excepted).")
+    shared_channels: Literal["off", "members", "everyone"] = Field(
+        "off",
+        description="Channels shared with other organizations (Slack Connect), where everyone there reads the answers: off = answer "
+        "nobody and say why; members = answer members of this organization (member_teams); everyone = answer anyone.",
+    )
+    member_teams: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Slack team or Enterprise Grid org ids (T..., E...) whose people count as members, besides the installation's own "
+        "(e.g. the other workspaces of a Grid org).",
+    )
     dm_follow_up_minutes: int = Field(30, ge=0, le=24 * 60, description="In a DM, a new message that reads as a follow-up (\"and on my phone?\", \"why?\") is asked with the questions of the last this many minutes; 0: never.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (tests point it at a local fake).")
     hold_escalated_answers: bool = Field(False, description="When a question escalates, keep the bot's draft for the human instead of sending it to the asker.")
@@ -230,6 +240,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a channel id (C... or G...; in Slack, `/ragbot set escalation_channel #channel` fills it in)")
         return value
 
+    @field_validator("member_teams")
+    @classmethod
+    def _team_ids(cls, value: list[str]) -> list[str]:
+        """A team name or a user id here would silently let nobody (or the wrong people) in."""
+        bad = [item for item in value if not re.fullmatch(r"[TE][A-Z0-9]{2,20}", item)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a Slack team or org id (T... or E...; Slack shows it in the workspace's or org's settings)")
+        return value
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _data_dir_given(cls, value: Any) -> Any:
@@ -279,7 +298,7 @@ class Settings(BaseSettings):
             raise ValueError(f"no such detector file: {value} (train one with `ragbot train-guard`)")
         return value.expanduser() if value is not None else None
 
-    @field_validator("admin_users", mode="before")
+    @field_validator("admin_users", "member_teams", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         """``U1,U2`` or a JSON list ``["U1", "U2"]`` (what most deployment tools write)."""
@@ -287,7 +306,7 @@ class Settings(BaseSettings):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as error:
-                raise ValueError(f"not a JSON list of user ids ({error.msg})") from None
+                raise ValueError(f"not a JSON list of ids ({error.msg})") from None
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -19,6 +19,7 @@ from adapters.registry import BASE_MODEL, AdapterError, AdapterRegistry
 from bot.settings import Settings, SettingsError, closest_setting, is_secret_name
 from bot.slack import blocks as bk
 from bot.slack.effective import EffectiveSettings, parse_value
+from bot.slack.members import is_member
 from bot.state import GLOBAL, StateStore
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ NOT_SETTABLE = frozenset(
     {
         "data_dir", "database_url", "embedding_model", "generator_model", "reranker_model", "store", "weaviate_url",
         "weaviate_grpc_host", "weaviate_grpc_port", "weaviate_api_key", "weaviate_collection", "tenant", "generator_backend", "device",
-        "openai_base_url", "openai_model", "openai_api_key", "admin_users", "workspace_admins_are_admins",
+        "openai_base_url", "openai_model", "openai_api_key", "admin_users", "workspace_admins_are_admins", "member_teams",
         "slack_api_url", "max_concurrency", "queue_size", "log_level", "log_salt", "metrics_host", "metrics_port",
         "outbox_retry_interval_s", "chunk_tokens", "chunk_overlap_tokens", "parent_max_chars",
         # read once when serving starts (store wrapper, generator child, shutdown), so a runtime
@@ -85,6 +86,7 @@ class AdminCheck:
         self.client = WebClient(token=client.token, base_url=client.base_url, timeout=ADMIN_CHECK_TIMEOUT_S)
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, bool]] = {}
+        self._home: frozenset[str] | None = None  # the installation's team and org (auth.test), once known
 
     def __call__(self, user_id: str) -> bool | None:
         """True or False; None when Slack could not tell in time (refused, and told why)."""
@@ -96,13 +98,22 @@ class AdminCheck:
         if cached and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
         try:
+            home = self._installation()
             user = self.client.users_info(user=user_id)["user"]
-            allowed = bool(user.get("is_admin") or user.get("is_owner"))
+            # an admin of a connected organization (Slack Connect) is no admin here
+            allowed = bool(user.get("is_admin") or user.get("is_owner")) and is_member(user, home)
         except Exception as error:  # noqa: BLE001 - when Slack cannot tell, refuse
-            log.warning("users.info failed for an admin check: %s", error)
+            log.warning("users.info or auth.test failed for an admin check: %s", error)
             return None
         self._cache[user_id] = (time.monotonic(), allowed)
         return allowed
+
+
+    def _installation(self) -> frozenset[str]:
+        if self._home is None:
+            answer = self.client.auth_test()
+            self._home = frozenset(i for i in (answer.get("team_id"), answer.get("enterprise_id")) if i) | set(self.settings.member_teams)
+        return self._home
 
 
 class AdminCommands:

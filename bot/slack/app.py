@@ -25,6 +25,7 @@ from bot.slack.admin import AdminCheck, AdminCommands
 from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import from_a_person, question_text
+from bot.slack.members import shared_refusal
 from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, message_claim, thread_key
 from bot.state import Escalation, EscalationError, StateStore
 from bot.state.outbox import KIND_EPHEMERAL
@@ -189,7 +190,7 @@ class SlackBot:
                 self._take(body, event, context, request)
             return
         if not self.effective.for_channel(channel).mention_only:
-            self._take(body, event, context, request)
+            self._take(body, event, context, request, addressed=False)
 
     def _asked_before(self, channel: str) -> bool:
         """Whether this DM has had a question before; with the database down, yes (stay quiet)."""
@@ -212,8 +213,10 @@ class SlackBot:
             log.warning("cannot check thread %s (%s); not treating the reply as a question", thread, type(error).__name__)
             return False
 
-    def _take(self, body: dict, event: dict, context: dict, request: BoltRequest | None = None) -> None:
-        """Ignore bots; drop Slack's retries of an event already taken; queue the question."""
+    def _take(self, body: dict, event: dict, context: dict, request: BoltRequest | None = None, *, addressed: bool = True) -> None:
+        """Ignore bots; drop Slack's retries of an event already taken; in a channel shared with
+        another organization, answer only whom `shared_channels` allows; queue the question.
+        ``addressed``: the message is to ragbot (a mention, a DM, a follow-up), so a refusal is said."""
         if not from_a_person(event, context.get("bot_user_id")):
             return
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
@@ -224,6 +227,13 @@ class SlackBot:
         # one message gets one answer.
         if not self.state.events.claim(message_claim(self.hasher, event.get("channel", ""), event.get("ts", ""))):
             log.info("message of event %s was already answered (an edit); not answering again", event_id)
+            return
+        settings = self.effective.for_channel(event.get("channel"))
+        refusal = shared_refusal(body, event, context, settings.shared_channels, settings.member_teams)
+        if refusal is not None:
+            log.info("event %s is in a channel shared with another organization; not answered (shared_channels %s)", event_id, settings.shared_channels)
+            if addressed:
+                self._tell(event.get("channel", ""), event["user"], event.get("thread_ts"), refusal)
             return
         text = question_text(event.get("text") or "")
         job = QuestionJob(
@@ -359,13 +369,17 @@ class SlackBot:
         return f"Please remove the {named}: the channel can read this thread. Send it to the person directly."[:150]
 
     def _ephemeral(self, body: dict, text: str) -> None:
-        """Stored first, then sent: a confirmation is not lost to a Slack hiccup either. A press
-        with no channel (a malformed payload) has nowhere to be answered: logged, not queued."""
+        """A button press's confirmation. A press with no channel (a malformed payload) has
+        nowhere to be answered: logged, not queued."""
         channel, thread = _message_place(body)
         if not channel:
             log.warning("a button press without a channel; its confirmation %r is not sent", text[:60])
             return
-        payload = {"channel": channel, "user": body["user"]["id"], "text": text}
+        self._tell(channel, body["user"]["id"], thread, text)
+
+    def _tell(self, channel: str, user: str, thread: str | None, text: str) -> None:
+        """Says ``text`` to ``user`` only. Stored first, then sent: not lost to a Slack hiccup."""
+        payload = {"channel": channel, "user": user, "text": text}
         if thread:
             payload["thread_ts"] = thread
         self.state.outbox.enqueue(KIND_EPHEMERAL, payload)

@@ -132,7 +132,7 @@ class FakeSlackApi:
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "invalid_auth"}
         if method == "users.info":
-            user = self.users.get(args.get("user"), {"id": args.get("user"), "is_admin": False, "is_owner": False})
+            user = self.users.get(args.get("user"), {"id": args.get("user"), "team_id": TEAM, "is_admin": False, "is_owner": False})
             return {"ok": True, "user": user}
         return {"ok": True, "ts": args.get("ts")}
 
@@ -225,10 +225,11 @@ class SlackClientSim:
     def next_ts(self) -> str:
         return f"1600000000.{next(self._ts):06d}"
 
-    def event(self, event: dict, *, event_id: str | None = None, retry: int | None = None, **kwargs: Any) -> tuple[Response, str]:
+    def event(self, event: dict, *, event_id: str | None = None, retry: int | None = None, envelope: dict | None = None, **kwargs: Any) -> tuple[Response, str]:
+        """``envelope``: more outer fields, e.g. ``is_ext_shared_channel`` (Slack Connect)."""
         event_id = event_id or f"Ev{next(self._ids):08d}"
         envelope = {"token": "x", "team_id": TEAM, "api_app_id": "A1", "type": "event_callback", "event_id": event_id, "event_time": int(time.time()),
-                    "event": event, "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]}
+                    "event": event, "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}], **(envelope or {})}
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
         return self.post(json.dumps(envelope), "application/json", headers=headers, **kwargs), event_id
 

@@ -8,6 +8,7 @@ import json
 import logging
 
 from bot.state import GLOBAL
+from slack_fakes import TEAM
 
 
 def _shown(call) -> str:
@@ -56,12 +57,35 @@ def test_non_admin_cannot_change_settings(start_bot):
 
 def test_workspace_admins_count_when_enabled(start_bot):
     h = start_bot(workspace_admins_are_admins=True)
-    h.api.users["UWSADMIN"] = {"id": "UWSADMIN", "is_admin": True}
+    h.api.users["UWSADMIN"] = {"id": "UWSADMIN", "team_id": TEAM, "is_admin": True}
     assert "is now" in _said(h.slack.command("set top_k 3", user="UWSADMIN"))
     assert "only ragbot admins" in _said(h.slack.command("set top_k 2", user="UREGULAR"))
     assert h.api.find("users.info", user="UWSADMIN")
     h2 = start_bot(workspace_admins_are_admins=False)
     assert "only ragbot admins" in _said(h2.slack.command("set top_k 3", user="UWSADMIN"))
+
+
+def test_an_admin_of_a_connected_organization_is_no_admin_here(start_bot):
+    """Slack Connect: users.info shows a partner's admin with their own team's role."""
+    h = start_bot(workspace_admins_are_admins=True, member_teams="TSISTER,EOURORG")
+    h.api.users["UPARTNER"] = {"id": "UPARTNER", "team_id": "TPARTNER", "is_admin": True, "is_owner": True}
+    h.api.users["USTRANGER"] = {"id": "USTRANGER", "team_id": TEAM, "is_admin": True, "is_stranger": True}
+    h.api.users["USISTER"] = {"id": "USISTER", "team_id": "TSISTER", "is_admin": True}
+    h.api.users["UGRID"] = {"id": "UGRID", "team_id": "TOTHER", "is_admin": True, "enterprise_user": {"enterprise_id": "EOURORG"}}
+    for user in ("UPARTNER", "USTRANGER"):
+        assert "only ragbot admins" in _said(h.slack.command("set top_k 3", user=user))
+    assert h.state.overrides.audit() == []
+    assert "is now" in _said(h.slack.command("set top_k 3", user="USISTER"))  # member_teams lists their team
+    assert "is now" in _said(h.slack.command("set top_k 2", user="UGRID"))  # or their Grid org
+    assert len(h.api.find("auth.test")) >= 1
+
+
+def test_an_admin_check_that_cannot_learn_the_installation_refuses(start_bot):
+    h = start_bot(workspace_admins_are_admins=True)
+    h.api.users["UWSADMIN"] = {"id": "UWSADMIN", "team_id": TEAM, "is_admin": True}
+    h.slack.command("help", user="UWSADMIN")  # Bolt's own auth.test, made once, before Slack fails
+    h.api.fail("auth.test", times=20)
+    assert "couldn't check with Slack" in _said(h.slack.command("set top_k 3", user="UWSADMIN"))
 
 
 def test_a_slow_admin_lookup_does_not_miss_slacks_ack_deadline(start_bot):

@@ -20,9 +20,10 @@ NEEDED_SCOPES = {"chat.postMessage": "chat:write", "chat.update": "chat:write", 
 def test_manifest_matches_the_app():
     manifest = yaml.safe_load(MANIFEST.read_text())
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert set(NEEDED_SCOPES.values()) | {"app_mentions:read", "im:history", "channels:history", "commands"} <= scopes
+    assert set(NEEDED_SCOPES.values()) | {"app_mentions:read", "im:history", "channels:history", "groups:history", "mpim:history", "commands"} <= scopes
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert {"app_mention", "message.im", "message.channels"} <= events
+    # every kind of conversation ragbot can be in: channels, private channels, DMs, group DMs
+    assert {"app_mention", "message.im", "message.channels", "message.groups", "message.mpim"} <= events
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == SLASH_COMMAND and command["should_escape"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
