@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -24,15 +25,16 @@ from bot.slack import blocks as bk
 from bot.slack.admin import AdminCheck, AdminCommands
 from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
-from bot.slack.incoming import from_a_person, question_text
+from bot.slack.incoming import from_a_person, message_question, question_text
 from bot.slack.members import shared_refusal
-from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, message_claim, thread_key
+from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, deletion_mark, message_claim, thread_key
 from bot.state import Escalation, EscalationError, StateStore
 from bot.state.outbox import KIND_EPHEMERAL
 
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/ragbot"
+EDIT_WINDOW_S = 24 * 3600  # edits of messages older than this are not taken as questions
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
 # "thanks", "great, thanks!", "ok :thumbsup:", ":+1::skin-tone-3:": a reply to an answer, not a
 # question. One loop of pieces that cannot match the same text two ways: no backtracking blow-up.
@@ -43,6 +45,13 @@ _ACK_WORDS = (
 )
 _ACKNOWLEDGEMENT = re.compile(rf"^(?=.*\w)(?:(?:{_ACK_WORDS})\b|[\s!.,)]|:\)|:[a-z0-9_+'-]+:)*$", re.IGNORECASE)
 _SOMEONE = re.compile(r"<@([UW][A-Z0-9]+)")  # a mention of a person
+_EMOJI = re.compile(r":[a-z0-9_+'-]+:")
+
+
+def _thanks(text: str) -> bool:
+    """An acknowledgement in words ("@ragbot thanks!"); an emoji alone (":wave:") gets the
+    question check's note instead, since it may open a conversation."""
+    return bool(_ACKNOWLEDGEMENT.match(text)) and any(c.isalpha() for c in _EMOJI.sub("", text))
 
 
 class _BoltLogFilter(logging.Filter):
@@ -146,6 +155,10 @@ class SlackBot:
         # views.open may take a while: the button is acked at once and the form opened lazily
         app.action(bk.ACTION_ANSWER)(ack=self._ack_only, lazy=[self._on_answer_button])
         app.view(bk.ANSWER_MODAL)(self._on_answer_submitted)
+        # Slack switches an app's events off when too few deliveries get a 200: events nobody
+        # listens to (a subscription added later) and Slack's rate-limit notice are acked
+        app.event(re.compile(r".*"))(self._ack_only)
+        app.middleware(_ack_rate_limit_notice)
         app.error(self._on_listener_error)
 
     @staticmethod
@@ -164,9 +177,18 @@ class SlackBot:
     def _on_mention(self, body: dict, event: dict, context: dict, request: BoltRequest) -> None:
         if event.get("channel", "").startswith("D"):  # DMs arrive as message.im too; answer once
             return
+        if _thanks(question_text(event.get("text") or "")):  # thanked, not asked: stay quiet
+            return
         self._take(body, event, context, request)
 
     def _on_message(self, body: dict, event: dict, context: dict, request: BoltRequest) -> None:
+        if event.get("subtype") == "message_deleted":
+            self._withdraw(event)
+            return
+        if event.get("subtype") == "message_changed":
+            event = _edited(event)
+            if event is None:
+                return
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
         text = event.get("text") or ""
@@ -191,6 +213,13 @@ class SlackBot:
             return
         if not self.effective.for_channel(channel).mention_only:
             self._take(body, event, context, request, addressed=False)
+
+    def _withdraw(self, event: dict) -> None:
+        """A deleted message's question, if still queued or being answered, is dropped (the worker
+        looks for the mark before it starts and before it stores the answer)."""
+        deleted = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
+        if deleted and event.get("channel"):
+            self.state.events.claim(deletion_mark(self.hasher, event["channel"], deleted))
 
     def _asked_before(self, channel: str) -> bool:
         """Whether this DM has had a question before; with the database down, yes (stay quiet)."""
@@ -235,7 +264,7 @@ class SlackBot:
             if addressed:
                 self._tell(event.get("channel", ""), event["user"], event.get("thread_ts"), refusal)
             return
-        text = question_text(event.get("text") or "")
+        text = message_question(event)
         job = QuestionJob(
             text=text, user_id=event["user"], channel_id=event["channel"], message_ts=event["ts"],
             thread_ts=event.get("thread_ts") or event["ts"], team_id=body.get("team_id") or event.get("team", ""),
@@ -384,6 +413,30 @@ class SlackBot:
             payload["thread_ts"] = thread
         self.state.outbox.enqueue(KIND_EPHEMERAL, payload)
         self.retry_loop.kick()
+
+
+def _ack_rate_limit_notice(body: dict, next: Callable[[], Any]) -> BoltResponse | None:  # noqa: A002 - Bolt passes it by this name
+    """Slack says it is dropping events (``app_rate_limited``, sent unsubscribed): acked, warned."""
+    if isinstance(body, dict) and body.get("type") == "app_rate_limited":
+        log.warning("Slack is rate-limiting ragbot's events (minute %s); some questions may not arrive", body.get("minute_rate_limited"))
+        return BoltResponse(status=200, body="")
+    return next()
+
+
+def _edited(event: dict) -> dict | None:
+    """The message as edited, when its words changed lately: a question refused as empty or too
+    long and then fixed is answered (one already answered is not: its message claim holds).
+    Slack also sends message_changed for link previews (same words: None), and an edit of a
+    message older than a day is not a new question."""
+    message, before = event.get("message") or {}, event.get("previous_message") or {}
+    if not message or message.get("text") == before.get("text"):
+        return None
+    try:
+        if float(message.get("ts") or 0) < time.time() - EDIT_WINDOW_S:
+            return None
+    except ValueError:
+        return None
+    return {**message, "channel": event.get("channel", ""), "channel_type": event.get("channel_type")}
 
 
 def _retry_number(request: BoltRequest | None) -> str:

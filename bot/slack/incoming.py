@@ -8,6 +8,8 @@ import html
 import re
 from typing import Any
 
+from retrieval.relevance import content_words
+
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")  # the bot's (and others') mentions
 _CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(?:here|channel|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>|<!date\^[^|>]*\|([^>]*)>")
@@ -29,6 +31,31 @@ def question_text(text: str) -> str:
     text = _SPECIAL.sub(lambda m: f"@{m.group(1)}" if m.group(1) else (m.group(2) or ""), text)
     text = _LINK.sub(_link, text)
     return html.unescape(text).strip()
+
+
+# what "@ragbot can you answer this?" / "any idea?" / "thoughts?" say beyond pointing at a message
+_POINTING_WORDS = frozenset({"answer", "help", "idea", "look", "know", "thought", "question", "check", "ragbot", "bot", "doc", "docs", "say"})
+
+
+def asks_nothing_of_its_own(text: str) -> bool:
+    """Words that only point at another message (the thread's first, or one forwarded with them)."""
+    return content_words(text) <= _POINTING_WORDS
+
+
+def forwarded_text(message: dict[str, Any]) -> str:
+    """The words of what ``message`` carries in attachments: a forwarded message (``is_share``),
+    or another app's post that puts its text there (Workflow Builder, alerts)."""
+    parts = [a.get("text") or a.get("fallback") or "" for a in message.get("attachments") or [] if isinstance(a, dict)]
+    return question_text("\n".join(part for part in parts if part))
+
+
+def message_question(message: dict[str, Any]) -> str:
+    """The question a message asks: its own words, or what it forwards when its words only point
+    at that ("@ragbot can you answer this?" above a forwarded message, or no words at all)."""
+    own = question_text(message.get("text") or "")
+    if asks_nothing_of_its_own(own):
+        return forwarded_text(message) or own
+    return own
 
 
 def from_a_person(message: dict[str, Any], bot_user: str | None = None) -> bool:
@@ -55,4 +82,4 @@ def read_question(client: Any, channel: str, message_ts: str, thread_ts: str) ->
     """The question at ``message_ts`` as Slack holds it now, for a question whose process died
     before answering (ragbot never stores the raw text); "" when it is gone or says nothing."""
     message = read_message(client, channel, message_ts, thread_ts)
-    return question_text(message.get("text") or "") if message else ""
+    return message_question(message) if message else ""

@@ -22,7 +22,7 @@ from bot.runtime.executor import BoundedExecutor, ShutdownReport
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
-from bot.slack.incoming import from_a_person, question_text, read_message
+from bot.slack.incoming import asks_nothing_of_its_own, message_question, read_message
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.models import utcnow
 from bot.state.outbox import KIND_REPLY
@@ -77,13 +77,9 @@ def message_claim(hasher: Hasher, channel_id: str, message_ts: str) -> str:
     return "message:" + thread_key(hasher, channel_id, message_ts)
 
 
-# what "@ragbot can you answer this?" / "any idea?" / "thoughts?" say beyond pointing at the thread
-_POINTING_WORDS = frozenset({"answer", "help", "idea", "look", "know", "thought", "question", "check", "ragbot", "bot", "doc", "docs", "say"})
-
-
-def asks_about_the_thread(text: str) -> bool:
-    """A mention in someone else's thread that asks nothing of its own: it asks about the thread."""
-    return content_words(text) <= _POINTING_WORDS
+def deletion_mark(hasher: Hasher, channel_id: str, message_ts: str) -> str:
+    """Marks a message its writer deleted: a question still being answered is dropped."""
+    return "deleted:" + thread_key(hasher, channel_id, message_ts)
 
 
 # "and on my phone?", "what about London?", "why?": a message that leans on the one before
@@ -126,6 +122,7 @@ class QuestionWorker:
         self.redactor = redactor
         self.metrics = metrics
         self.journal: Any = None  # bot.runtime.in_flight.InFlightQuestions, set by the serving runtime
+        self._own_ids: frozenset[str] | None = None  # ragbot's user and bot id, once asked
         base = settings.base
         self.queue_size = base.queue_size
         # bounded pool (issue 6): max_concurrency running, queue_size waiting, the rest refused;
@@ -210,19 +207,23 @@ class QuestionWorker:
             log.warning("in-flight journal %s failed for request %s: %s", step, job.request_id, type(error).__name__)
 
     # --- the one path every question takes ---------------------------------------------
-    def handle(self, job: QuestionJob) -> Answer:
+    def handle(self, job: QuestionJob) -> Answer | None:
+        if self._deleted(job):
+            return None
         self._react(job, "reactions_add")
         try:
             settings = self.settings.for_channel(job.channel_id)
             key = thread_key(self.hasher, job.channel_id, job.thread_ts)
             history = self._history(job, key, settings)
-            if not history and job.thread_ts != job.message_ts and asks_about_the_thread(job.text):
+            if not history and job.thread_ts != job.message_ts and asks_nothing_of_its_own(job.text):
                 job.text = self._thread_question(job) or job.text
             request = RequestContext(user_id=job.user_id, channel_id=job.channel_id, team_id=job.team_id or "default", history=history, request_id=job.request_id)
             answer = self.pipeline.run(job.text, request, settings=settings)
             if self._pool.handed_back():  # shutdown kept the question; the next start answers it
                 log.info("request %s finished after shutdown handed it back; not storing or posting %s", job.request_id, answer.outcome.value)
                 return answer
+            if self._deleted(job):
+                return None
             latency_ms = (time.perf_counter() - job.received) * 1000
             try:
                 self._store(job, answer, settings, key, latency_ms)
@@ -236,6 +237,14 @@ class QuestionWorker:
         finally:
             self._react(job, "reactions_remove")
 
+    def _deleted(self, job: QuestionJob) -> bool:
+        """Whether the asker deleted the question meanwhile (often because it said too much):
+        then nothing is answered or stored."""
+        if not self.state.events.seen(deletion_mark(self.hasher, job.channel_id, job.message_ts)):
+            return False
+        log.info("request %s: the question was deleted in Slack; not answering or storing it", job.request_id)
+        return True
+
     def _history(self, job: QuestionJob, key: str, settings) -> list[Exchange]:
         """What was asked before: the thread's questions; in a DM, where every new message starts
         its own thread, the last minutes' questions when the message reads as a follow-up."""
@@ -247,17 +256,24 @@ class QuestionWorker:
         return []
 
     def _thread_question(self, job: QuestionJob) -> str:
-        """The message that started the thread, which "@ragbot can you answer this?" points at,
-        when a person wrote it (not ragbot's escalation post, say); "" when Slack cannot give it
-        (the asker's own words are answered then)."""
+        """The message that started the thread, which "@ragbot can you answer this?" points at: a
+        person's, or another app's (a Workflow Builder form), never ragbot's own (an escalation
+        post, say); "" when Slack cannot give it (the asker's own words are answered then)."""
         try:
             message = read_message(self.client, job.channel_id, job.thread_ts, job.thread_ts)
+            if not message or self._posted_by_me(message):
+                return ""
         except Exception as error:  # noqa: BLE001 - no history scope, rate limited, Slack down
             log.info("could not read the start of request %s's thread: %s", job.request_id, type(error).__name__)
             return ""
-        if not message or not from_a_person(message):
-            return ""
-        return question_text(message.get("text") or "")
+        return message_question(message)
+
+    def _posted_by_me(self, message: dict) -> bool:
+        """Whether ragbot posted ``message`` (its bot id, from auth.test once)."""
+        if self._own_ids is None:
+            answer = self.client.auth_test()
+            self._own_ids = frozenset(i for i in (answer.get("user_id"), answer.get("bot_id")) if i)
+        return bool({message.get("user"), message.get("bot_id")} & self._own_ids)
 
     def _after_store(self, job: QuestionJob, answer: Answer) -> None:
         """Send what was stored. From here the outbox owes the answer: a database that fails now

@@ -40,6 +40,18 @@ class EventRepository:
             return self._claim_locally(event_id)
         return True
 
+    def seen(self, event_id: str) -> bool:
+        """Whether ``event_id`` was claimed (here or, with the database up, by any instance)."""
+        with self._local_lock:
+            if event_id in self._local:
+                return True
+        try:
+            with self.db.transaction() as session:
+                return session.get(ProcessedEvent, event_id) is not None
+        except SQLAlchemyError as error:
+            log.warning("cannot look up event %s (%s)", event_id, type(error).__name__)
+            return False
+
     def release(self, event_id: str) -> None:
         """Give a claim back, so the next event with this id is taken (an edit of a message
         whose first version was refused as empty or a bare greeting)."""

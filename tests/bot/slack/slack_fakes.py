@@ -157,7 +157,7 @@ class FakeSlackApi:
     def said(self, event: dict) -> None:
         """Slack holds a person's message (an event's ``text``) for conversations.* to read back."""
         with self._lock:
-            self.messages.append({k: event[k] for k in ("type", "ts", "text", "user", "channel", "thread_ts") if k in event})
+            self.messages.append({k: event[k] for k in ("type", "subtype", "ts", "text", "user", "bot_id", "channel", "thread_ts", "attachments") if k in event})
             self.messages.sort(key=lambda m: float(m["ts"]))
 
     def fail(self, method: str, times: int = 1, status: int = 500, when: Callable[[dict], bool] = lambda args: True, retry_after: int | None = None,

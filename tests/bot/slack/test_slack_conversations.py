@@ -174,8 +174,8 @@ def test_a_mention_asking_about_someone_elses_thread_answers_its_first_message(s
     h.api.said(asked)
     _, pointed = h.slack.mention("can you answer this?", user="UBOB", thread_ts=asked["ts"])
     _, own = h.slack.mention("where do I order a laptop?", user="UCAROL", thread_ts="1599999999.000001")  # a question of its own
-    posted = {"type": "message", "ts": "1599999998.000001", "text": "Escalation #1: a question needs a human", "bot_id": "BRAGBOT", "channel": "C1"}
-    h.api.said(posted)  # a thread under a bot's post: its text is no question of a person
+    posted = {"type": "message", "ts": "1599999998.000001", "text": "Escalation #1: a question needs a human", "bot_id": "BBOT", "user": "UBOT", "channel": "C1"}
+    h.api.said(posted)  # a thread under ragbot's own post: its text is no question of a person
     h.slack.mention("any idea?", user="UBOB", thread_ts=posted["ts"])
     h.settle()
     [reply] = h.replies("C1", asked["ts"])
