@@ -47,15 +47,16 @@ def _job_payload(job: Any, redactor: Any) -> dict[str, Any]:
     try:
         payload["text"] = redactor(text) if redactor is not None else text
         payload["redacted"] = payload["text"] != text
-    except Exception:  # noqa: BLE001 - the raw Slack text is kept rather than the question lost (a known trade-off, logged)
-        log.exception("redacting a kept question failed (request %s)", payload.get("request_id"))
+    except Exception:  # noqa: BLE001 - no raw text at rest: the next start asks the asker to send it again
+        log.exception("redacting a kept question failed (request %s); its asker will be asked to send it again", payload.get("request_id"))
+        payload["text"], payload["redacted"] = "", True
     return payload
 
 
 def _job(payload: dict[str, Any]) -> QuestionJob:
     """The job a kept or journaled payload describes; a monotonic clock reading means nothing
     after a restart, so the time it waited is counted from the wall-clock moment it was asked."""
-    job = QuestionJob(**{k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
+    job = QuestionJob(**{"text": ""} | {k: v for k, v in payload.items() if k in QuestionJob.__dataclass_fields__})
     job.received -= max(0.0, time.time() - float(payload.get("received_at") or time.time()))
     return job
 

@@ -22,7 +22,7 @@ from bot.runtime.executor import BoundedExecutor, ShutdownReport
 from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
-from bot.slack.incoming import asks_nothing_of_its_own, message_question, read_message
+from bot.slack.incoming import asks_nothing_of_its_own, from_a_person, message_question, read_message
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.models import utcnow
 from bot.state.outbox import KIND_REPLY
@@ -59,6 +59,13 @@ class QuestionJob:
     is_dm: bool = False
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     received: float = field(default_factory=time.perf_counter)
+    # whose question it is, when not the user's: the colleague "@ragbot can you answer this?"
+    # pointed at (their record, their escalation, their `forget me`)
+    written_by: str = ""
+
+    @property
+    def asker_id(self) -> str:
+        return self.written_by or self.user_id
 
 
 def journal_entry(job: QuestionJob) -> dict[str, Any]:
@@ -216,7 +223,7 @@ class QuestionWorker:
             key = thread_key(self.hasher, job.channel_id, job.thread_ts)
             history = self._history(job, key, settings)
             if not history and job.thread_ts != job.message_ts and asks_nothing_of_its_own(job.text):
-                job.text = self._thread_question(job) or job.text
+                self._take_thread_question(job)
             request = RequestContext(user_id=job.user_id, channel_id=job.channel_id, team_id=job.team_id or "default", history=history, request_id=job.request_id)
             answer = self.pipeline.run(job.text, request, settings=settings)
             if self._pool.handed_back():  # shutdown kept the question; the next start answers it
@@ -255,18 +262,22 @@ class QuestionWorker:
             return self.state.questions.recent_in_channel(self.hasher(job.channel_id), utcnow() - timedelta(minutes=minutes))
         return []
 
-    def _thread_question(self, job: QuestionJob) -> str:
-        """The message that started the thread, which "@ragbot can you answer this?" points at: a
-        person's, or another app's (a Workflow Builder form), never ragbot's own (an escalation
-        post, say); "" when Slack cannot give it (the asker's own words are answered then)."""
+    def _take_thread_question(self, job: QuestionJob) -> None:
+        """Asks the message that started the thread, which "@ragbot can you answer this?" points
+        at: a person's (then it is theirs), or another app's (a Workflow Builder form), never
+        ragbot's own (an escalation post, say). When Slack cannot give it, the words given are
+        asked."""
         try:
             message = read_message(self.client, job.channel_id, job.thread_ts, job.thread_ts)
             if not message or self._posted_by_me(message):
-                return ""
+                return
         except Exception as error:  # noqa: BLE001 - no history scope, rate limited, Slack down
             log.info("could not read the start of request %s's thread: %s", job.request_id, type(error).__name__)
-            return ""
-        return message_question(message)
+            return
+        question = message_question(message)
+        if question:
+            job.text = question
+            job.written_by = message.get("user") if from_a_person(message) else ""
 
     def _posted_by_me(self, message: dict) -> bool:
         """Whether ragbot posted ``message`` (its bot id, from auth.test once)."""
@@ -297,7 +308,7 @@ class QuestionWorker:
         sources = [s.model_dump(mode="json") for s in answer.sources]
         question = self._stored_question(answer)
         record = QuestionRecord(
-            request_id=answer.request_id, team_id=job.team_id, user_hash=self.hasher(job.user_id), channel_hash=self.hasher(job.channel_id),
+            request_id=answer.request_id, team_id=job.team_id, user_hash=self.hasher(job.asker_id), channel_hash=self.hasher(job.channel_id),
             thread_key=key, question=question, outcome=answer.outcome.value, confidence=answer.confidence, latency_ms=round(latency_ms, 3),
             answer_text=answer.text_to_store, sources=sources, escalated=escalate, escalation_reason=reason or None, answer_sent=not held,
         )
@@ -306,7 +317,7 @@ class QuestionWorker:
         if escalate:
             escalation = Escalation(
                 request_id=answer.request_id, reason=reason or "the pipeline asked for a human", channel_id=job.channel_id,
-                thread_ts=job.thread_ts, asker_id=job.user_id, question=question,
+                thread_ts=job.thread_ts, asker_id=job.asker_id, question=question,
                 # a withheld draft stopped before the output checks: it is redacted like the question
                 draft=answer.text_to_store if answer.outcome is Outcome.ANSWERED else self._redact(answer.draft or ""),
                 draft_sent=answer.outcome is Outcome.ANSWERED and not held, confidence=answer.confidence, sources=sources, escalation_channel=settings.escalation_channel,

@@ -135,13 +135,15 @@ class OutboxRepository:
             row.last_error = error[:1000]
             expired = row.attempts >= MAX_ATTEMPTS and now - row.created_at >= DELIVERY_WINDOW
             row.status = "dead" if give_up or expired else "pending"
+            if row.status == "dead":  # never sent now: the words it carried (a name the asker gave) go
+                row.payload = {}
             wait = retry_in if retry_in is not None else backoff(row.attempts) if count_attempt else timedelta(seconds=1)
             row.next_attempt_at = now + wait
             return row
 
     def prune(self, sent_before: timedelta = timedelta(days=7), dead_before: timedelta = timedelta(days=30)) -> int:
-        """Delivered rows are kept a week, given-up ones a month (they were logged): payloads
-        carry answer text and Slack user ids, which should not outlive their purpose."""
+        """Delivered rows are kept a week, given-up ones a month (they were logged); neither keeps
+        its payload (answer text and Slack user ids should not outlive their purpose)."""
         now = utcnow()
         with self.db.transaction() as session:
             result = session.execute(

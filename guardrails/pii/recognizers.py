@@ -143,14 +143,15 @@ class LuhnCardRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity="CREDIT_CARD",
             name="LuhnCardRecognizer",
-            patterns=[Pattern("card (luhn)", r"(?<![\d-])\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?(?![\d-])", 0.6)],
+            # groups split by spaces, dashes or dots; a sentence's full stop may follow
+            patterns=[Pattern("card (luhn)", r"(?<![\d-])(?<!\d\.)\d{4}(?:[ .-]?\d{2,4}){2,4}(?:[ .-]?\d{1,3})?(?![\d-]|\.\d)", 0.6)],
             context=["card", "credit", "debit", "visa", "mastercard", "amex", "cc"],
             supported_language="en",
         )
 
     def validate_result(self, pattern_text: str) -> bool:
         digits = re.sub(r"\D", "", pattern_text)
-        return 12 <= len(digits) <= 19 and len(set(digits)) > 2 and luhn_ok(digits)
+        return 12 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn_ok(digits)  # not a 0000 placeholder
 
 
 # Presidio compiles patterns case-insensitively by default; capitalization is evidence here.

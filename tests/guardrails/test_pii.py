@@ -27,6 +27,17 @@ def test_each_high_value_type_is_redacted(pii_engine, entity, value):
     assert f"[{entity}]" in redacted, (redacted, findings)
 
 
+@pytest.mark.parametrize("card", ["4539.1488.0343.6467", "4111.1111.1111.1111", "4539-1488-0343-6467", "4539148803436467"])
+def test_a_card_number_is_redacted_whatever_splits_its_groups(pii_engine, card):
+    redacted, _ = pii_engine.redact(f"My card {card} was declined. Card {card}.")
+    assert redacted == "My card [CREDIT_CARD] was declined. Card [CREDIT_CARD]."
+
+
+def test_dotted_numbers_that_are_no_card_stay(pii_engine):
+    for text in ("Release 2024.11.22.1 is out.", "Pi is 3.14159265358979.", "Use code 0000 0000 0000 0000."):
+        assert pii_engine.redact(text)[0] == text
+
+
 def test_emails_on_a_private_suffix_are_redacted_but_version_pins_are_not(pii_engine):
     redacted, _ = pii_engine.redact("Mail bob@corp.internal or it-desk@office.lan; we pin pkg@1.2.3.")
     assert redacted == "Mail [EMAIL_ADDRESS] or [EMAIL_ADDRESS]; we pin pkg@1.2.3."

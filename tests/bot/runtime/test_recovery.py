@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import types
@@ -9,6 +10,7 @@ from unittest import mock
 
 from bot.runtime.lifecycle import ServingRuntime, _job_payload
 from bot.runtime.pending import PendingQuestions
+from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
 from bot.slack.worker import BUSY_TEXT, QuestionJob, QuestionWorker
 from bot.state import open_state
@@ -67,4 +69,29 @@ def test_kept_questions_still_waiting_at_shutdown_stay_kept_for_the_next_start(m
         assert len(report.unfinished) == 2 and pending.count() == 2  # each question kept exactly once
     finally:
         gate.set()
+        state.close()
+
+
+def test_a_question_whose_redaction_fails_at_shutdown_is_kept_without_its_words_and_asked_again(make_settings, tmp_path):
+    """No raw text at rest, and the next start neither crashes nor drops it: the asker is asked to send it again."""
+    state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    pending = PendingQuestions(f"sqlite:///{tmp_path / 'pending.db'}")
+    slack = mock.MagicMock()
+    worker = QuestionWorker(None, EffectiveSettings(make_settings(), state.overrides), state, slack, OutboxDeliverer(state, slack))
+    worker.handle = lambda job: None
+
+    def broken_redactor(text):
+        raise RuntimeError("presidio failed")
+
+    job = QuestionJob(text="my card 4539 1488 0343 6467 was declined", user_id="U1", channel_id="C1", message_ts="1.1", thread_ts="1.1")
+    pending.save([_job_payload(job, broken_redactor)], reason="shutdown")
+    with sqlite3.connect(tmp_path / "pending.db") as db:
+        assert "4539" not in str(db.execute("SELECT * FROM pending_questions").fetchall())
+    try:
+        _runtime(state, worker, pending).recover()
+        posted = [call.kwargs for call in slack.chat_postMessage.call_args_list]
+        assert len(posted) == 1 and posted[0]["thread_ts"] == "1.1" and "again" in posted[0]["text"]
+        assert pending.count() == 0
+    finally:
+        worker.shutdown(wait=False)
         state.close()

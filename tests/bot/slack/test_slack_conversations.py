@@ -187,6 +187,23 @@ def test_a_mention_asking_about_someone_elses_thread_answers_its_first_message(s
     assert len(h.replies("C1", asked["ts"])) == 2
 
 
+def test_the_question_pointed_at_is_its_writers_record_not_the_pointers(start_bot):
+    """Her question, her record: her `forget me` deletes it, his does not."""
+    h = start_bot()
+    _, asked = h.slack.message("Where do I file expenses for my medical leave?", user="UALICE")
+    h.api.said(asked)
+    h.slack.mention("can you answer this?", user="UBOB", thread_ts=asked["ts"])
+    h.settle()
+    [record] = h.state.questions.list()
+    assert record.user_hash == h.bot.hasher("UALICE")
+    [escalation] = h.state.escalations.open()
+    assert escalation.asker_id == "UALICE"
+    h.slack.command("forget me confirm", user="UBOB")
+    assert len(h.state.questions.list()) == 1
+    h.slack.command("forget me confirm", user="UALICE")
+    assert h.state.questions.list() == [] and h.state.escalations.open() == []
+
+
 def test_direct_messages_are_answered_and_bots_are_ignored(start_bot):
     h = start_bot()
     _, dm = h.slack.message("how do I order a laptop?", channel="D1", channel_type="im")

@@ -174,11 +174,13 @@ def test_outbox_rows_are_claimed_once_backed_off_and_eventually_dead(state):
         state.outbox.claim(message_id, now)
         row = state.outbox.failed(message_id, "boom", now)
     assert row.status == "pending" and row.attempts == MAX_ATTEMPTS  # an outage of minutes loses nothing
+    assert state.outbox.get(message_id).payload == {"channel": "C1"}  # still owed: its words are kept
     later = now + DELIVERY_WINDOW
     state.outbox.claim(message_id, later)
     row = state.outbox.failed(message_id, "boom", later)
     assert row.status == "dead" and row.attempts == MAX_ATTEMPTS + 1  # a day of failures: given up
     assert state.outbox.due_ids(now + timedelta(days=2)) == []
+    assert state.outbox.get(message_id).payload == {}  # never to be sent: its words (a name the asker gave) are not kept
 
 
 def test_a_later_part_is_not_held_back_by_an_earlier_part_that_died(state):
