@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.base import Passage
 from bot.answer import Source
+from bot.observability.log_format import first_line
 from bot.settings import Settings
 from bot.state.db import as_engine, conflict_insert, create_tables
 from bot.turn import Turn
@@ -85,9 +86,11 @@ def answer_settings(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json", exclude=set(NOT_IN_KEY))
 
 
-def cache_key(question: str, settings: Settings, kb_version: str) -> str:
+def cache_key(question: str, settings: Settings, kb_version: str, adapter: str | None = None) -> str:
+    """``adapter``: the one in force (the registry's pointer decides when the setting is unset,
+    so ``ragbot adapters use`` changes answers without changing any setting)."""
     material = json.dumps(
-        {"q": normalize_question(question), "kb": kb_version, "settings": answer_settings(settings)}, sort_keys=True
+        {"q": normalize_question(question), "kb": kb_version, "settings": answer_settings(settings), "adapter": adapter}, sort_keys=True
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -150,7 +153,7 @@ class AnswerCache:
                 conn.execute(cache_table.update().where(cache_table.c.key == key).values(hits=cache_table.c.hits + 1))
             return CachedDraft(**json.loads(row.payload))
         except Exception as error:  # noqa: BLE001 - a broken cache is a miss, never a failed question
-            log.warning("answer cache read failed (%s: %s); treating as a miss", type(error).__name__, error)
+            log.warning("answer cache read failed (%s: %s); treating as a miss", type(error).__name__, first_line(error))
             return None
 
     def put(self, key: str, draft: CachedDraft, kb_version: str, ttl_s: float) -> None:
@@ -164,7 +167,7 @@ class AnswerCache:
             if self._puts % 100 == 1:
                 self.purge()
         except Exception as error:  # noqa: BLE001
-            log.warning("answer cache write failed (%s: %s)", type(error).__name__, error)
+            log.warning("answer cache write failed (%s: %s)", type(error).__name__, first_line(error))
 
     def _replace(self, key: str, values: dict[str, Any]) -> list:
         """An upsert where the database has one, so two instances storing the same question at
@@ -278,9 +281,11 @@ class CacheLookupStage:
     name = "cache"
     resume_at = "output_guard"
 
-    def __init__(self, cache: AnswerCache, kb_version: Callable[[], str | None], metrics: Any = None, inflight: InFlight | None = None) -> None:
+    def __init__(self, cache: AnswerCache, kb_version: Callable[[], str | None], metrics: Any = None, inflight: InFlight | None = None,
+                 adapter_in_force: Callable[[Settings], str | None] = lambda settings: settings.adapter) -> None:
         self.cache = cache
         self.kb_version = kb_version
+        self.adapter_in_force = adapter_in_force
         self.metrics = metrics
         self.inflight = inflight or InFlight()
 
@@ -296,7 +301,7 @@ class CacheLookupStage:
         if version is None:
             turn.note(decision="off")
             return
-        key = cache_key(turn.query, settings, version)
+        key = cache_key(turn.query, settings, version, self.adapter_in_force(settings))
         cached = self.cache.get(key)
         leader = None
         if cached is None:

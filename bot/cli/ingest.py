@@ -20,6 +20,7 @@ def ingest(
     prune: bool = typer.Option(False, "--prune", help="Remove stored documents under PATH that no longer exist there."),
     forget_missing: bool = typer.Option(False, "--forget-missing", help="With --prune: also remove what was stored from a PATH that is gone or holds no supported file (kept otherwise: an unmounted share looks the same)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Empty this tenant's knowledge base first (after changing the embedding model or chunk settings)."),
+    adopt_settings: bool = typer.Option(False, "--adopt-settings", help="Record the current embedding model and chunk settings as the ones a knowledge base without that record was built with."),
 ) -> None:
     """Load, chunk, embed and store documents; unchanged ones are skipped.
 
@@ -40,6 +41,11 @@ def ingest(
             build_store(settings).clear()
             manifest.forget(settings)
         if manifest.recorded(settings) is None:  # before the first write: a run cut off midway still says what its chunks were built with
+            stored = 0 if rebuild or adopt_settings else build_store(settings).count()
+            if stored:  # restored without the record, or built before ragbot kept one: its settings are unknown
+                fail(f"the knowledge base holds {stored} chunks but no record of the embedding model and chunk settings they were "
+                     f"built with ({manifest.MANIFEST_FILE} is missing from {settings.data_dir}); chunks from other settings would "
+                     "be mixed in silently. Re-ingest everything with --rebuild, or pass --adopt-settings if they were built with the current ones")
             manifest.record(settings)
         ingestor = build_ingestor(settings)
         with Progress(

@@ -110,7 +110,7 @@ def warm_up(pipeline: Any, readiness: Readiness, metrics: BotMetrics | None = No
     parts = _components(pipeline)
     readiness.expected |= {name for name, _, _ in parts}
     if metrics is not None:
-        metrics.ready.set_function(lambda: 1.0 if readiness.ready else 0.0)
+        metrics.ready.set_function(lambda: 1.0 if readiness.snapshot()["ready"] else 0.0)  # as /ready says, live checks included
     for name, obj, how in parts:
         started = time.perf_counter()
         try:
@@ -143,6 +143,22 @@ def disk_space_check(folder: Path, minimum: int = MIN_FREE_BYTES) -> Callable[[]
     def check() -> str | None:
         free = shutil.disk_usage(folder).free
         return f"only {free // (1024 * 1024)} MiB free on the disk of {folder}" if free < minimum else None
+
+    return check
+
+
+def database_check(engine: Any) -> Callable[[], str | None]:
+    """A live check: not ready while the bot's database cannot be reached (every question would
+    end in "something went wrong" once answered, since nothing could be stored)."""
+    from sqlalchemy import text
+
+    def check() -> str | None:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - any failure means questions cannot be stored
+            return f"the bot's database cannot be reached ({type(error).__name__})"
+        return None
 
     return check
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.cache import AnswerCache, CacheLookupStage, CacheStoreStage, KnowledgeBaseVersion
 from bot.observability.hashing import IdHasher
-from bot.observability.health import Readiness, disk_space_check
+from bot.observability.health import Readiness, database_check, disk_space_check
 from bot.observability.metrics import BotMetrics, default_metrics
 from bot.observability.question_log import QuestionLogger, default_redactor
 from bot.pipeline import Pipeline
@@ -55,6 +55,10 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
     parts = ServingParts(metrics=metrics)
     if settings.effective_database_url.startswith("sqlite"):  # the database (and LanceDB) live on this disk
         parts.readiness.live_checks["disk"] = disk_space_check(settings.data_dir)
+        # this instance's own file; a shared PostgreSQL down would take every instance out of
+        # rotation, and Slack's events would then reach nobody (askers are told instead)
+        if db_engine is not None:
+            parts.readiness.live_checks["database"] = database_check(db_engine)
     raw_retriever = None
     for stage in pipeline.stages:
         if stage.name == "retrieve" and hasattr(stage, "retriever"):
@@ -75,7 +79,7 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
         except Exception as error:  # noqa: BLE001 - no cache is better than no bot
             log.warning("answer cache disabled: %s: %s", type(error).__name__, error)
     if parts.cache is not None:
-        lookup = CacheLookupStage(parts.cache, KnowledgeBaseVersion(raw_retriever), metrics)
+        lookup = CacheLookupStage(parts.cache, KnowledgeBaseVersion(raw_retriever), metrics, adapter_in_force=_adapter_in_force(settings))
         guard_at = _index(pipeline, "output_guard")
         lookup.resume_at = "output_guard" if guard_at is not None else END
         pipeline.stages.insert(guard_at if guard_at is not None else len(pipeline.stages), CacheStoreStage(parts.cache, lookup.inflight))
@@ -88,6 +92,15 @@ def install_serving_parts(pipeline: Pipeline, settings: Settings, *, metrics: Bo
     parts.logger = QuestionLogger(hasher or IdHasher.from_settings(settings), default_redactor())
     pipeline.observers.extend([parts.logger, metrics])
     return parts
+
+
+def _adapter_in_force(settings: Any) -> Any:
+    """The adapter a question is answered with: the setting, else the registry's pointer (read
+    per question, as the generator reads it)."""
+    from adapters.registry import AdapterRegistry
+
+    registry = AdapterRegistry(settings.adapters_dir)
+    return lambda effective: effective.adapter if effective.adapter is not None else registry.active()
 
 
 def _share_rate_limits(pipeline: Pipeline, db_engine: Any, hasher: Any = None) -> None:

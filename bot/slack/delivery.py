@@ -206,7 +206,7 @@ class RetryLoop:
         self.deliverer = deliverer
         self.interval_s = interval_s
         self.chores = list(chores or [])  # hourly housekeeping, e.g. pruning old processed event ids
-        self._last_chores = 0.0
+        self._last_chores = float("-inf")  # monotonic time counts from boot: run the first round at start
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._idle = threading.Event()

@@ -190,11 +190,13 @@ class QuestionWorker:
     def _run(self, job: QuestionJob) -> None:
         try:
             self.handle(job)
-        except Exception:  # noqa: BLE001 - the asker must never be left without a reply
+        except Exception as error:  # noqa: BLE001 - the asker must never be left without a reply
             if self._pool.handed_back():  # kept for the next start, which will answer it
                 log.info("request %s failed during shutdown; it is kept for the next start", job.request_id)
                 return
             log.exception("question failed (request %s)", job.request_id)
+            if self.metrics is not None:  # ragbot_questions_total counted its pipeline outcome already
+                self.metrics.failed.labels(type(error).__name__).inc()
             self.post_note(job, FAILURE_TEXT.format(request_id=job.request_id))
         if not self._pool.handed_back():  # a handed-back job's row goes when shutdown has kept it
             self._journal("end", job)

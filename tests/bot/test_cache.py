@@ -221,3 +221,24 @@ def test_instances_storing_the_same_question_at_once_neither_fail_nor_log(databa
     assert not [r for r in caplog.records if "cache write failed" in r.getMessage()]
     for cache in caches:
         cache.engine.dispose()
+
+
+def test_switching_the_active_adapter_is_a_miss_though_no_setting_changed(make_settings):
+    """`ragbot adapters use/rollback` moves the registry's pointer; a running bot kept serving
+    the previous adapter's drafts from the cache for an hour."""
+    from adapters.registry import AdapterRegistry
+    from bot.runtime.wiring import _adapter_in_force
+
+    settings = make_settings(min_relevance=0.5, cache_ttl_s=60)
+    pipeline, _, gen, _, _, _, _ = _rig(settings, Gen())
+    lookup = next(stage for stage in pipeline.stages if isinstance(stage, CacheLookupStage))
+    lookup.adapter_in_force = _adapter_in_force(settings)
+    registry = AdapterRegistry(settings.adapters_dir)
+    q = "How long is a VPN profile valid?"
+    registry.use("none")
+    assert _cache_decision(pipeline.run(q)) == "miss"
+    assert _cache_decision(pipeline.run(q)) == "hit"
+    registry.use("squad-k1-r16")  # the adapter that ships
+    assert _cache_decision(pipeline.run(q)) == "miss"
+    registry.rollback()
+    assert _cache_decision(pipeline.run(q)) == "hit" and gen.calls == 2

@@ -90,6 +90,24 @@ def test_changed_chunk_settings_are_refused_until_a_rebuild(runner, corpus: Path
     assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0  # the new settings are the recorded ones now
 
 
+@pytest.mark.slow
+def test_a_stored_knowledge_base_without_its_settings_record_is_not_mixed_into(runner, corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    """A restore without knowledge_base.json (or a store from before it existed) took on the
+    settings of the next ingest, whatever its chunks were built with."""
+    assert runner.invoke(app, ["ingest", str(corpus)]).exit_code == 0
+    (tmp_path / "data" / "knowledge_base.json").unlink()
+    monkeypatch.setenv("RAGBOT_CHUNK_TOKENS", "64")
+    refused = runner.invoke(app, ["ingest", str(corpus)])
+    assert refused.exit_code == 2 and "no record of the embedding model and chunk settings" in refused.output
+    assert "--rebuild" in refused.output and "--adopt-settings" in refused.output
+    assert not (tmp_path / "data" / "knowledge_base.json").exists()
+    monkeypatch.delenv("RAGBOT_CHUNK_TOKENS")
+    adopted = runner.invoke(app, ["ingest", "--adopt-settings", str(corpus)])
+    assert adopted.exit_code == 0 and "3 unchanged" in adopted.output
+    monkeypatch.setenv("RAGBOT_CHUNK_TOKENS", "64")
+    assert "chunk_tokens 48 -> 64" in runner.invoke(app, ["ingest", str(corpus)]).output  # compared from now on
+
+
 
 def test_an_ingest_cut_off_midway_has_already_recorded_its_settings(runner, corpus: Path, monkeypatch) -> None:
     """The record was written at the end: after Ctrl-C, an ingest with other chunk settings mixed

@@ -172,3 +172,30 @@ def test_serving_parts_check_the_disk_of_an_sqlite_database(make_settings):
     pipeline, _ = _pipeline(settings, SlowStore())
     parts = install_serving_parts(pipeline, settings, metrics=BotMetrics(process_metrics=False))
     assert "disk" in parts.readiness.live_checks and parts.readiness.live_checks["disk"]() is None
+
+
+def test_ready_and_the_ready_gauge_turn_unready_while_the_database_is_down(make_settings, tmp_path):
+    """Every question would end in "something went wrong": the load balancer must send them elsewhere."""
+    import shutil
+
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    from bot.observability.health import ready_response
+    from bot.runtime.wiring import install_serving_parts
+
+    settings = make_settings(generator_process=False)
+    pipeline, _ = _pipeline(settings, SlowStore())
+    folder = tmp_path / "db"
+    folder.mkdir()
+    engine = sqlalchemy.create_engine(f"sqlite:///{folder / 'state.db'}", poolclass=NullPool)
+    metrics = BotMetrics(process_metrics=False)
+    parts = install_serving_parts(pipeline, settings, metrics=metrics, db_engine=engine)
+    assert warm_up(pipeline, parts.readiness, metrics) is True
+    assert ready_response(parts.readiness)[0] == 200 and b"ragbot_ready 1.0" in metrics.render()
+    shutil.rmtree(folder)  # the database cannot be opened any more
+    status, _, body = ready_response(parts.readiness)
+    assert status == 503 and "database" in json.loads(body)["failed"]
+    assert b"ragbot_ready 0.0" in metrics.render()  # the gauge says what /ready says
+    folder.mkdir()
+    assert ready_response(parts.readiness)[0] == 200

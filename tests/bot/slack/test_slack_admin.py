@@ -304,6 +304,21 @@ def test_only_admins_can_have_someone_else_forgotten(start_bot):
     assert (entry.user_id, entry.action) == ("UADMIN", "forget")
 
 
+def test_housekeeping_runs_at_start_on_a_host_booted_minutes_ago(monkeypatch):
+    """The monotonic clock counts from boot: a first round "an hour after 0" never came on a
+    fresh VM or a pod restarted within its first hour."""
+    from unittest import mock
+
+    from bot.slack import delivery
+
+    ran = []
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: 600.0)
+    loop = delivery.RetryLoop(mock.MagicMock(), 3600, chores=[lambda: ran.append(1)])
+    loop._flush()
+    loop._flush()
+    assert ran == [1]  # at start, then not again within the hour
+
+
 def test_housekeeping_applies_retention_days_as_currently_set(start_bot):
     from datetime import timedelta
 

@@ -112,6 +112,26 @@ def test_with_the_state_database_down_a_question_still_gets_a_reply(start_bot):
     assert len(h.replies("C1", event["ts"])) == 1  # answered (or told of the failure) once
 
 
+def test_a_question_that_fails_after_the_pipeline_is_counted_as_failed(start_bot):
+    """ragbot_questions_total says how the pipeline ended; an alert needs what the asker got."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.observability.metrics import BotMetrics
+
+    metrics = BotMetrics(process_metrics=False)
+    h = start_bot(bot_kwargs={"metrics": metrics})
+
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    h.state.questions.record = down
+    _, event = h.slack.mention("vpn please")
+    h.settle()
+    [reply] = h.replies("C1", event["ts"])
+    assert "something went wrong" in reply.args["text"]
+    assert metrics.failed.labels("OperationalError")._value.get() == 1
+
+
 def test_a_signed_payload_missing_fields_is_acknowledged_not_a_500(start_bot, caplog):
     h = start_bot()
     response, _ = h.slack.event({"type": "app_mention", "user": "UASKER", "text": "<@UBOT> vpn please", "ts": "1600000004.000100"})
