@@ -13,13 +13,13 @@ from retrieval.relevance import content_words
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")  # the bot's (and others') mentions
 _CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(?:here|channel|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>|<!date\^[^|>]*\|([^>]*)>")
-_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
+_LINK = re.compile(r"<((?:https?|mailto|tel):[^|>\s]+)(?:\|([^>]*))?>")
 
 
 def _link(match: re.Match) -> str:
     target, label = match.group(1), match.group(2)
-    if target.startswith("mailto:"):
-        return label or target.removeprefix("mailto:")
+    if target.startswith(("mailto:", "tel:")):
+        return label or target.split(":", 1)[1]
     return f"{label} ({target})" if label and label != target else target
 
 
