@@ -33,7 +33,7 @@ class BotMetrics:
         self.held = Counter("ragbot_answers_held", "Answers drafted but held for a human (counted as answered in ragbot_questions).", registry=r)
         self.verdicts = Counter("ragbot_guardrail_verdicts", "Guardrail check results.", ["side", "validator", "result"], registry=r)
         self.stage_errors = Counter("ragbot_stage_errors", "Stages that raised (each ends in a polite reply).", ["stage"], registry=r)
-        self.failed = Counter("ragbot_questions_failed", "Questions that ended in 'something went wrong' after the pipeline (the answer could not be stored or sent: a database down, a full disk).", ["kind"], registry=r)
+        self.failed = Counter("ragbot_questions_failed", "Questions that ended in 'something went wrong' from an error outside the pipeline's stages (the database down, a full disk).", ["kind"], registry=r)
         self.tokens = Counter("ragbot_generator_tokens", "Tokens through the generator.", ["kind"], registry=r)
         self.cache_requests = Counter("ragbot_cache_requests", "Answer-cache lookups.", ["result"], registry=r)
         self.cache_hit_ratio = Gauge("ragbot_cache_hit_ratio", "Answer-cache hits / lookups since start.", registry=r)

@@ -86,7 +86,9 @@ def forget_asker(engine: Engine, table: Table, user_id: str) -> int:
 
 
 def asker_of(payload: str) -> str | None:
+    """Whose question a kept or journaled row holds: its writer's, when someone pointed ragbot at it."""
     try:
-        return json.loads(payload).get("user_id")
+        fields = json.loads(payload)
+        return fields.get("written_by") or fields.get("user_id")
     except (ValueError, AttributeError):
         return None

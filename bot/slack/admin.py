@@ -19,7 +19,7 @@ from adapters.registry import BASE_MODEL, AdapterError, AdapterRegistry
 from bot.settings import Settings, SettingsError, closest_setting, is_secret_name
 from bot.slack import blocks as bk
 from bot.slack.effective import EffectiveSettings, parse_value
-from bot.slack.members import is_member
+from bot.slack.members import Installation, is_member
 from bot.state import GLOBAL, StateStore
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,15 @@ def channel_of(token: str) -> str | None:
 class AdminCheck:
     """Admins: ``admin_users``, plus Slack workspace admins/owners when enabled (users.info, cached)."""
 
-    def __init__(self, settings: Settings, client: WebClient, cache_s: float = 300.0) -> None:
+    def __init__(self, settings: Settings, client: WebClient, cache_s: float = 300.0, installation: Installation | None = None) -> None:
         self.settings = settings
         # The check runs before the slash command is acked (Slack allows 3 s), so it gets its own
         # client: a short deadline and no waiting out 429s. When Slack cannot tell in time, refuse.
         self.client = WebClient(token=client.token, base_url=client.base_url, timeout=ADMIN_CHECK_TIMEOUT_S)
+        # whose admins count (the bot learns it from Bolt before a command reaches this check)
+        self.installation = installation or Installation(self.client, settings.member_teams)
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, bool]] = {}
-        self._home: frozenset[str] | None = None  # the installation's team and org (auth.test), once known
 
     def __call__(self, user_id: str) -> bool | None:
         """True or False; None when Slack could not tell in time (refused, and told why)."""
@@ -98,7 +99,7 @@ class AdminCheck:
         if cached and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
         try:
-            home = self._installation()
+            home = self.installation.teams()
             user = self.client.users_info(user=user_id)["user"]
             # an admin of a connected organization (Slack Connect) is no admin here
             allowed = bool(user.get("is_admin") or user.get("is_owner")) and is_member(user, home)
@@ -107,13 +108,6 @@ class AdminCheck:
             return None
         self._cache[user_id] = (time.monotonic(), allowed)
         return allowed
-
-
-    def _installation(self) -> frozenset[str]:
-        if self._home is None:
-            answer = self.client.auth_test()
-            self._home = frozenset(i for i in (answer.get("team_id"), answer.get("enterprise_id")) if i) | set(self.settings.member_teams)
-        return self._home
 
 
 class AdminCommands:

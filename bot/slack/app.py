@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -26,51 +25,24 @@ from bot.slack.admin import AdminCheck, AdminCommands
 from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import from_a_person, message_question, question_text
-from bot.slack.members import shared_refusal
-from bot.slack.worker import Hasher, QuestionJob, QuestionWorker, default_hasher, deletion_mark, message_claim, thread_key
+from bot.slack.members import Installation, shared_refusal
+from bot.slack.payloads import (
+    BOLT_LOG_FILTER, ack_rate_limit_notice, escalation_id_of, message_place, on_listener_error, request_id_of, retry_number,
+)
+from bot.slack.message_kinds import deleted_ts, edited_message, is_acknowledgement, is_thanks
+from bot.slack.worker import (
+    Hasher, QuestionJob, QuestionWorker, default_hasher, deletion_mark, message_claim, refusal_mark, thread_key,
+)
 from bot.state import Escalation, EscalationError, StateStore
 from bot.state.outbox import KIND_EPHEMERAL
 
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/ragbot"
-EDIT_WINDOW_S = 24 * 3600  # edits of messages older than this are not taken as questions
 ANSWERED_SUBTYPES = {None, "thread_broadcast", "file_share"}
-# "thanks", "great, thanks!", "ok :thumbsup:", ":+1::skin-tone-3:": a reply to an answer, not a
-# question. One loop of pieces that cannot match the same text two ways: no backtracking blow-up.
-_ACK_WORDS = (
-    r"thanks?|thank(?: you| u)|thx|ty|tysm|cheers|ok(?:ay)?|kk?|cool|great|perfect|got it|nice|awesome|excellent|"
-    r"will do|sounds good|makes sense|that helps|that helped|that works|that worked|(?:much )?appreciated|"
-    r"so much|very much|a lot|again|many|all good|no worries|yes|yep|lol"
-)
-_ACKNOWLEDGEMENT = re.compile(rf"^(?=.*\w)(?:(?:{_ACK_WORDS})\b|[\s!.,)]|:\)|:[a-z0-9_+'-]+:)*$", re.IGNORECASE)
 _SOMEONE = re.compile(r"<@([UW][A-Z0-9]+)")  # a mention of a person
-_EMOJI = re.compile(r":[a-z0-9_+'-]+:")
 
 
-def _thanks(text: str) -> bool:
-    """An acknowledgement in words ("@ragbot thanks!"); an emoji alone (":wave:") gets the
-    question check's note instead, since it may open a conversation."""
-    return bool(_ACKNOWLEDGEMENT.match(text)) and any(c.isalpha() for c in _EMOJI.sub("", text))
-
-
-class _BoltLogFilter(logging.Filter):
-    """Two of Bolt's log lines. A rejected request is logged with its whole body at INFO: a stale
-    but genuine event carries the asker's words, raw; the line stays, the body goes (a level set
-    on that logger did not hold: Bolt resets it when it builds the middleware). And every start
-    warned that SLACK_BOT_TOKEN "will be unused" (Bolt reads it from the environment beside the
-    client ragbot builds from it): dropped."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "`token` will be unused" in message:
-            return False
-        if "body:" in message:
-            record.msg, record.args = message.split("(signature:")[0].strip() + " (request body not logged)", ()
-        return True
-
-
-_BOLT_LOG_FILTER = _BoltLogFilter()
 # how the answer form names what it refuses (guardrails.pii.HIGH_RISK)
 HIGH_RISK_NAMES = {"CREDIT_CARD": "card number", "US_SSN": "social security number", "IBAN_CODE": "bank account number",
                    "CRYPTO": "crypto wallet address", "SECRET": "password or key"}
@@ -101,14 +73,17 @@ class SlackBot:
         self.answer_screen = answer_screen  # high-risk PII types in a human's answer, which the form refuses
         self.effective = EffectiveSettings(settings, state.overrides)
         self.deliverer = OutboxDeliverer(state, self.client, redactor=redactor, metrics=metrics)
-        self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics)
-        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client), AdapterRegistry(settings.adapters_dir), hasher=self.hasher)
+        self.installation = Installation(self.client, settings.member_teams)  # who ragbot is; learnt from Bolt
+        self.worker = QuestionWorker(pipeline, self.effective, state, self.client, self.deliverer, hasher=self.hasher, redactor=redactor, metrics=metrics,
+                                     installation=self.installation)
+        self.admin = AdminCommands(self.effective, state, AdminCheck(settings, self.client, installation=self.installation),
+                                   AdapterRegistry(settings.adapters_dir), hasher=self.hasher)
         chores = [state.events.prune, state.outbox.prune, self._apply_retention]
         if redactor is not None:
             chores.append(lambda: state.escalations.redact_recent_answers(redactor))
         self.retry_loop = RetryLoop(self.deliverer, settings.outbox_retry_interval_s, chores=chores)
         for name in ("slack_bolt.App", "slack_bolt.RequestVerification"):
-            logging.getLogger(name).addFilter(_BOLT_LOG_FILTER)
+            logging.getLogger(name).addFilter(BOLT_LOG_FILTER)
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
@@ -158,36 +133,27 @@ class SlackBot:
         # Slack switches an app's events off when too few deliveries get a 200: events nobody
         # listens to (a subscription added later) and Slack's rate-limit notice are acked
         app.event(re.compile(r".*"))(self._ack_only)
-        app.middleware(_ack_rate_limit_notice)
-        app.error(self._on_listener_error)
-
-    @staticmethod
-    def _on_listener_error(error: Exception) -> BoltResponse | None:
-        """A payload missing the fields a listener reads (no ``channel``, a button without its
-        value) is acknowledged and logged in one line: a retry would fail the same way. Anything
-        else keeps Bolt's 500, so Slack retries an event that met a passing fault."""
-        if isinstance(error, (KeyError, TypeError, ValueError, AttributeError)):
-            log.warning("ignored a Slack payload a listener could not read: %s", type(error).__name__)
-            return BoltResponse(status=200, body="")
-        log.error("a Slack listener failed: %s", type(error).__name__)  # the message may quote a question
-        log.debug("listener failure", exc_info=error)
-        return None
+        app.middleware(ack_rate_limit_notice)
+        app.error(on_listener_error)
 
     # --- questions ------------------------------------------------------------------------------
     def _on_mention(self, body: dict, event: dict, context: dict, request: BoltRequest) -> None:
         if event.get("channel", "").startswith("D"):  # DMs arrive as message.im too; answer once
             return
-        if _thanks(question_text(event.get("text") or "")):  # thanked, not asked: stay quiet
+        if is_thanks(question_text(event.get("text") or "")):  # thanked, not asked: stay quiet
             return
         self._take(body, event, context, request)
 
     def _on_message(self, body: dict, event: dict, context: dict, request: BoltRequest) -> None:
-        if event.get("subtype") == "message_deleted":
-            self._withdraw(event)
+        deleted = deleted_ts(event)
+        if deleted:
+            self._withdraw(event.get("channel", ""), deleted)
             return
         if event.get("subtype") == "message_changed":
-            event = _edited(event)
-            if event is None:
+            # a message refused as no question (empty, a greeting, too long) and then fixed is
+            # taken again; edits of anything else (an old reply to a colleague) are not questions
+            event = edited_message(event)
+            if event is None or not self.state.events.seen(refusal_mark(self.hasher, event["channel"], event.get("ts", ""))):
                 return
         if event.get("subtype") not in ANSWERED_SUBTYPES or event.get("bot_id"):
             return
@@ -195,11 +161,11 @@ class SlackBot:
         if event.get("channel_type") == "im":
             # a file with no words gets told to type; ":wave:" opening a DM is answered (the
             # guard asks for words), "thanks" or ":+1:" after an answer is not a question
-            if text.strip() and _ACKNOWLEDGEMENT.match(text) and self._asked_before(event.get("channel", "")):
+            if text.strip() and is_acknowledgement(text) and self._asked_before(event.get("channel", "")):
                 return
             self._take(body, event, context, request)
             return
-        if not text.strip() or _ACKNOWLEDGEMENT.match(text):  # "thanks!" after an answer is not a question
+        if not text.strip() or is_acknowledgement(text):  # "thanks!" after an answer is not a question
             return
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}" in text:  # app_mention answers it
@@ -214,12 +180,21 @@ class SlackBot:
         if not self.effective.for_channel(channel).mention_only:
             self._take(body, event, context, request, addressed=False)
 
-    def _withdraw(self, event: dict) -> None:
+    def _home(self, context: dict) -> frozenset[str]:
+        """The team and org ids whose people are members; with Slack unable to say, none (the
+        event's own authorizations still count)."""
+        self.installation.learn(context)
+        try:
+            return self.installation.teams()
+        except Exception as error:  # noqa: BLE001 - auth.test failed: refuse outsiders rather than guess
+            log.warning("cannot learn ragbot's workspace from Slack (%s)", type(error).__name__)
+            return frozenset()
+
+    def _withdraw(self, channel: str, deleted: str) -> None:
         """A deleted message's question, if still queued or being answered, is dropped (the worker
         looks for the mark before it starts and before it stores the answer)."""
-        deleted = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
-        if deleted and event.get("channel"):
-            self.state.events.claim(deletion_mark(self.hasher, event["channel"], deleted))
+        if channel:
+            self.state.events.claim(deletion_mark(self.hasher, channel, deleted))
 
     def _asked_before(self, channel: str) -> bool:
         """Whether this DM has had a question before; with the database down, yes (stay quiet)."""
@@ -250,7 +225,7 @@ class SlackBot:
             return
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
         if not self.state.events.claim(event_id):
-            log.info("event %s already taken (retry %s); not answering again", event_id, _retry_number(request))
+            log.info("event %s already taken (retry %s); not answering again", event_id, retry_number(request))
             return
         # Editing a message that mentions the bot sends a new app_mention (new event id, same ts):
         # one message gets one answer.
@@ -258,7 +233,7 @@ class SlackBot:
             log.info("message of event %s was already answered (an edit); not answering again", event_id)
             return
         settings = self.effective.for_channel(event.get("channel"))
-        refusal = shared_refusal(body, event, context, settings.shared_channels, settings.member_teams)
+        refusal = shared_refusal(body, event, self._home(context), settings.shared_channels)
         if refusal is not None:
             log.info("event %s is in a channel shared with another organization; not answered (shared_channels %s)", event_id, settings.shared_channels)
             if addressed:
@@ -273,7 +248,8 @@ class SlackBot:
         self.worker.submit(job)
 
     # --- /ragbot ----------------------------------------------------------------------------------
-    def _on_command(self, ack, command: dict) -> None:
+    def _on_command(self, ack, command: dict, context: dict) -> None:
+        self.installation.learn(context)  # the admin check needs no auth.test of its own
         try:
             reply = self.admin.handle(command.get("text", ""), command["user_id"], command.get("channel_id"))
         except Exception as error:  # noqa: BLE001 - the text may name a person (forget @someone): only its first word
@@ -288,14 +264,14 @@ class SlackBot:
         ack()
         helpful = action["action_id"] == bk.ACTION_HELPFUL
         user = body["user"]["id"]
-        stored = self.state.questions.add_feedback(_request_id(action["value"]), self.hasher(user), helpful)
+        stored = self.state.questions.add_feedback(request_id_of(action["value"]), self.hasher(user), helpful)
         text = ("Thanks, glad it helped!" if helpful else "Thanks for telling me. If you still need an answer, press *Ask a human*.") if stored else "Sorry, I no longer have that answer on record."
         self._ephemeral(body, text)
 
     def _on_ask_human(self, ack, body: dict, action: dict) -> None:
         ack()
-        request_id, user = _request_id(action["value"]), body["user"]["id"]
-        channel, thread = _message_place(body)
+        request_id, user = request_id_of(action["value"]), body["user"]["id"]
+        channel, thread = message_place(body)
         if not channel or not thread:  # nowhere to escalate from, nor to confirm in
             raise ValueError("an Ask a human press without its message")
         settings = self.effective.for_channel(channel)
@@ -344,7 +320,7 @@ class SlackBot:
         """The escalation a post's button is about, None when it is gone. The post is checked as
         well as the number: SQLite hands a deleted row's number (retention, a forget) to the next
         escalation, and an old post's buttons must not claim or answer someone else's question."""
-        esc = self.state.escalations.get(_escalation_id(action["value"]))
+        esc = self.state.escalations.get(escalation_id_of(action["value"]))
         pressed_on = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
         if esc is not None and pressed_on and esc.message_ts != pressed_on:  # also a number whose own post is not out yet
             return None
@@ -374,7 +350,7 @@ class SlackBot:
             ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: refusal})
             return
         try:
-            self.state.escalations.resolve(_escalation_id(view["private_metadata"]), body["user"]["id"], value)
+            self.state.escalations.resolve(escalation_id_of(view["private_metadata"]), body["user"]["id"], value)
         except EscalationError as error:
             ack(response_action="errors", errors={bk.ANSWER_INPUT_BLOCK: str(error)[:150]})
             return
@@ -400,7 +376,7 @@ class SlackBot:
     def _ephemeral(self, body: dict, text: str) -> None:
         """A button press's confirmation. A press with no channel (a malformed payload) has
         nowhere to be answered: logged, not queued."""
-        channel, thread = _message_place(body)
+        channel, thread = message_place(body)
         if not channel:
             log.warning("a button press without a channel; its confirmation %r is not sent", text[:60])
             return
@@ -413,57 +389,3 @@ class SlackBot:
             payload["thread_ts"] = thread
         self.state.outbox.enqueue(KIND_EPHEMERAL, payload)
         self.retry_loop.kick()
-
-
-def _ack_rate_limit_notice(body: dict, next: Callable[[], Any]) -> BoltResponse | None:  # noqa: A002 - Bolt passes it by this name
-    """Slack says it is dropping events (``app_rate_limited``, sent unsubscribed): acked, warned."""
-    if isinstance(body, dict) and body.get("type") == "app_rate_limited":
-        log.warning("Slack is rate-limiting ragbot's events (minute %s); some questions may not arrive", body.get("minute_rate_limited"))
-        return BoltResponse(status=200, body="")
-    return next()
-
-
-def _edited(event: dict) -> dict | None:
-    """The message as edited, when its words changed lately: a question refused as empty or too
-    long and then fixed is answered (one already answered is not: its message claim holds).
-    Slack also sends message_changed for link previews (same words: None), and an edit of a
-    message older than a day is not a new question."""
-    message, before = event.get("message") or {}, event.get("previous_message") or {}
-    if not message or message.get("text") == before.get("text"):
-        return None
-    try:
-        if float(message.get("ts") or 0) < time.time() - EDIT_WINDOW_S:
-            return None
-    except ValueError:
-        return None
-    return {**message, "channel": event.get("channel", ""), "channel_type": event.get("channel_type")}
-
-
-def _retry_number(request: BoltRequest | None) -> str:
-    """Which delivery of the event this is (Bolt puts Socket Mode's retry_attempt in the same header)."""
-    header = (request.headers.get("x-slack-retry-num") or [None])[0] if request is not None else None
-    return header or "none"
-
-
-def _request_id(value: Any) -> str:
-    """A button's request id as ragbot wrote it; anything else is a malformed payload (a
-    ValueError: acknowledged and logged by ``_on_listener_error``, not a database error's 500)."""
-    if not isinstance(value, str) or not 0 < len(value) <= 32:
-        raise ValueError("not a request id")
-    return value
-
-
-def _escalation_id(value: Any) -> int:
-    """An escalation number from a button or a form; a huge one overflowed the database (500)."""
-    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise ValueError("not an escalation id")
-    return int(value)
-
-
-def _message_place(body: dict) -> tuple[str, str | None]:
-    """(channel, thread ts) of the message whose button was pressed."""
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-    thread = message.get("thread_ts") or container.get("thread_ts") or message.get("ts") or container.get("message_ts")
-    return channel, thread

@@ -23,6 +23,7 @@ from bot.slack import blocks as bk
 from bot.slack.delivery import OutboxDeliverer
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import asks_nothing_of_its_own, from_a_person, message_question, read_message
+from bot.slack.members import Installation
 from bot.state import Escalation, QuestionRecord, StateStore
 from bot.state.models import utcnow
 from bot.state.outbox import KIND_REPLY
@@ -60,8 +61,9 @@ class QuestionJob:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     received: float = field(default_factory=time.perf_counter)
     # whose question it is, when not the user's: the colleague "@ragbot can you answer this?"
-    # pointed at (their record, their escalation, their `forget me`)
+    # pointed at (their record, their escalation, their `forget me`), and that message's ts
     written_by: str = ""
+    pointed_at: str = ""
 
     @property
     def asker_id(self) -> str:
@@ -71,7 +73,8 @@ class QuestionJob:
 def journal_entry(job: QuestionJob) -> dict[str, Any]:
     """What the in-flight journal keeps of a job: where to answer and who asked, not the text."""
     received_at = time.time() - (time.perf_counter() - job.received)
-    return {k: getattr(job, k) for k in ("user_id", "channel_id", "message_ts", "thread_ts", "team_id", "event_id", "is_dm", "request_id")} | {
+    keys = ("user_id", "written_by", "pointed_at", "channel_id", "message_ts", "thread_ts", "team_id", "event_id", "is_dm", "request_id")
+    return {k: getattr(job, k) for k in keys} | {
         "received_at": received_at}
 
 
@@ -87,6 +90,12 @@ def message_claim(hasher: Hasher, channel_id: str, message_ts: str) -> str:
 def deletion_mark(hasher: Hasher, channel_id: str, message_ts: str) -> str:
     """Marks a message its writer deleted: a question still being answered is dropped."""
     return "deleted:" + thread_key(hasher, channel_id, message_ts)
+
+
+def refusal_mark(hasher: Hasher, channel_id: str, message_ts: str) -> str:
+    """Marks a message refused as no question (empty, a greeting, too long): an edit of it is
+    taken as the question it was meant to be; an edit of any other message is not."""
+    return "refused:" + thread_key(hasher, channel_id, message_ts)
 
 
 # "and on my phone?", "what about London?", "why?": a message that leans on the one before
@@ -119,6 +128,7 @@ class QuestionWorker:
         hasher: Hasher = default_hasher,
         redactor: Callable[[str], str] | None = None,
         metrics: Any = None,
+        installation: Installation | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
@@ -129,7 +139,7 @@ class QuestionWorker:
         self.redactor = redactor
         self.metrics = metrics
         self.journal: Any = None  # bot.runtime.in_flight.InFlightQuestions, set by the serving runtime
-        self._own_ids: frozenset[str] | None = None  # ragbot's user and bot id, once asked
+        self.installation = installation or Installation(client)  # ragbot's own ids: its posts are no questions
         base = settings.base
         self.queue_size = base.queue_size
         # bounded pool (issue 6): max_concurrency running, queue_size waiting, the rest refused;
@@ -195,7 +205,7 @@ class QuestionWorker:
                 log.info("request %s failed during shutdown; it is kept for the next start", job.request_id)
                 return
             log.exception("question failed (request %s)", job.request_id)
-            if self.metrics is not None:  # ragbot_questions_total counted its pipeline outcome already
+            if self.metrics is not None:  # after the pipeline, ragbot_questions_total counted its outcome too
                 self.metrics.failed.labels(type(error).__name__).inc()
             self.post_note(job, FAILURE_TEXT.format(request_id=job.request_id))
         if not self._pool.handed_back():  # a handed-back job's row goes when shutdown has kept it
@@ -249,7 +259,8 @@ class QuestionWorker:
     def _deleted(self, job: QuestionJob) -> bool:
         """Whether the asker deleted the question meanwhile (often because it said too much):
         then nothing is answered or stored."""
-        if not self.state.events.seen(deletion_mark(self.hasher, job.channel_id, job.message_ts)):
+        asked = [ts for ts in (job.message_ts, job.pointed_at) if ts]
+        if not any(self.state.events.seen(deletion_mark(self.hasher, job.channel_id, ts)) for ts in asked):
             return False
         log.info("request %s: the question was deleted in Slack; not answering or storing it", job.request_id)
         return True
@@ -271,22 +282,16 @@ class QuestionWorker:
         asked."""
         try:
             message = read_message(self.client, job.channel_id, job.thread_ts, job.thread_ts)
-            if not message or self._posted_by_me(message):
+            if not message or self.installation.posted(message):
                 return
         except Exception as error:  # noqa: BLE001 - no history scope, rate limited, Slack down
             log.info("could not read the start of request %s's thread: %s", job.request_id, type(error).__name__)
             return
         question = message_question(message)
         if question:
-            job.text = question
+            job.text, job.pointed_at = question, message.get("ts") or job.thread_ts
             job.written_by = message.get("user") if from_a_person(message) else ""
 
-    def _posted_by_me(self, message: dict) -> bool:
-        """Whether ragbot posted ``message`` (its bot id, from auth.test once)."""
-        if self._own_ids is None:
-            answer = self.client.auth_test()
-            self._own_ids = frozenset(i for i in (answer.get("user_id"), answer.get("bot_id")) if i)
-        return bool({message.get("user"), message.get("bot_id")} & self._own_ids)
 
     def _after_store(self, job: QuestionJob, answer: Answer) -> None:
         """Send what was stored. From here the outbox owes the answer: a database that fails now
@@ -294,6 +299,7 @@ class QuestionWorker:
         try:
             if _refused_as_no_question(answer):
                 self.state.events.release(message_claim(self.hasher, job.channel_id, job.message_ts))
+                self.state.events.claim(refusal_mark(self.hasher, job.channel_id, job.message_ts))
             self.deliverer.flush()
         except Exception:  # noqa: BLE001
             log.exception("request %s is stored but could not be sent now; the retry loop will send it", job.request_id)

@@ -143,8 +143,12 @@ class LuhnCardRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity="CREDIT_CARD",
             name="LuhnCardRecognizer",
-            # groups split by spaces, dashes or dots; a sentence's full stop may follow
-            patterns=[Pattern("card (luhn)", r"(?<![\d-])(?<!\d\.)\d{4}(?:[ .-]?\d{2,4}){2,4}(?:[ .-]?\d{1,3})?(?![\d-]|\.\d)", 0.6)],
+            patterns=[
+                Pattern("card (luhn)", r"(?<![\d-])\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?(?![\d-])", 0.6),
+                # four groups of four split by dots (a sentence's full stop may follow); not any
+                # dotted run of digits: a timestamp with microseconds is 16 digits too
+                Pattern("card (dotted)", r"(?<![\d.])\d{4}(?:\.\d{4}){3}(?![\d]|\.\d)", 0.6),
+            ],
             context=["card", "credit", "debit", "visa", "mastercard", "amex", "cc"],
             supported_language="en",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -63,7 +64,9 @@ def test_kept_questions_still_waiting_at_shutdown_stay_kept_for_the_next_start(m
     _kept(pending, 4)
     try:
         _runtime(state, worker, pending).recover()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10  # one running, one queued: a loaded machine takes its time
+        while (pending.count() != 2 or worker.pending < 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
         report = worker.shutdown(wait=True, grace_s=0.1)
         time.sleep(1.5)  # the feeder notices intake stopped
         assert len(report.unfinished) == 2 and pending.count() == 2  # each question kept exactly once
@@ -95,3 +98,16 @@ def test_a_question_whose_redaction_fails_at_shutdown_is_kept_without_its_words_
     finally:
         worker.shutdown(wait=False)
         state.close()
+
+
+def test_a_kept_question_someone_pointed_at_stays_its_writers():
+    """After a restart her question was filed under the colleague who pointed ragbot at it."""
+    from bot.runtime.lifecycle import _job
+    from bot.runtime.pending import asker_of
+
+    job = QuestionJob(text="Where do I file expenses for my medical leave?", user_id="UBOB", channel_id="C1", message_ts="1.2", thread_ts="1.1",
+                      written_by="UALICE", pointed_at="1.1")
+    payload = _job_payload(job, None)
+    again = _job(payload)
+    assert (again.asker_id, again.pointed_at) == ("UALICE", "1.1")
+    assert asker_of(json.dumps(payload)) == "UALICE"  # her forget deletes the kept row, his does not

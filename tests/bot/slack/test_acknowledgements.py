@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bot.slack.app import _ACKNOWLEDGEMENT
+from bot.slack.message_kinds import ACKNOWLEDGEMENT as _ACKNOWLEDGEMENT
 
 
 @pytest.mark.parametrize("text", ["thanks!", "great, thanks!", "ok thanks", "perfect, thank you!", "thanks, that helps",

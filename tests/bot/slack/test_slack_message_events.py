@@ -135,3 +135,44 @@ def test_events_nobody_listens_to_and_slacks_rate_limit_notice_get_a_200(start_b
         response, _ = h.slack.event(event)
         assert response.status == 200
     assert not h.api.find("chat.postMessage")
+
+
+def test_an_edit_of_a_message_never_refused_is_no_question(start_bot):
+    """Edits go through the follow-up check, which asks who asks ragbot in the thread *now*: an
+    old reply to a colleague, edited after its writer asked ragbot, was answered."""
+    h = start_bot()
+    top = {"type": "message", "user": "UALICE", "text": "anyone else on the new laptops?", "channel": "C1", "channel_type": "channel", "ts": _now_ts(h)}
+    h.slack.event(top)
+    reply = {**top, "text": "Bob, I tried the GlobalProtect thing, no luck", "ts": _now_ts(h), "thread_ts": top["ts"]}
+    h.slack.event(reply)
+    h.slack.mention("How do I set up the VPN?", user="UALICE", thread_ts=top["ts"])
+    h.settle()
+    assert len(h.replies("C1", top["ts"])) == 1
+    h.slack.event(_edit(reply, reply["text"] + " :("))
+    h.settle()
+    assert len(h.replies("C1", top["ts"])) == 1
+
+
+def test_a_pointed_at_question_deleted_meanwhile_is_neither_answered_nor_stored(start_bot):
+    h = start_bot()
+    h.api.delays["reactions.add"] = 1.0
+    asked = {"type": "message", "user": "UALICE", "text": "How do I set up the VPN? my badge is 4411", "channel": "C1", "ts": _now_ts(h)}
+    h.api.said(asked)
+    h.slack.mention("can you answer this?", user="UBOB", thread_ts=asked["ts"])
+    h.slack.event({"type": "message", "subtype": "message_deleted", "hidden": True, "channel": "C1", "channel_type": "channel",
+                   "ts": _now_ts(h), "deleted_ts": asked["ts"]})
+    h.settle()
+    assert not h.replies("C1", asked["ts"]) and h.state.questions.list() == []
+
+
+def test_a_question_with_replies_deleted_meanwhile_becomes_a_tombstone_and_is_dropped(start_bot):
+    """Slack sends no message_deleted for a message with thread replies: it changes it into a tombstone."""
+    h = start_bot()
+    h.api.delays["reactions.add"] = 1.0
+    _, question = h.slack.mention("How do I set up the VPN?")
+    h.slack.event({"type": "message", "subtype": "message_changed", "hidden": True, "channel": "C1", "channel_type": "channel", "ts": _now_ts(h),
+                   "message": {"type": "message", "subtype": "tombstone", "text": "This message was deleted.", "user": "USLACKBOT",
+                               "hidden": True, "ts": question["ts"], "thread_ts": question["ts"], "reply_count": 1},
+                   "previous_message": {"type": "message", "user": "UASKER", "text": question["text"], "ts": question["ts"]}})
+    h.settle()
+    assert not h.replies("C1", question["ts"]) and h.state.questions.list() == []

@@ -3,7 +3,7 @@ ragbot's answers, and a question may come from another company: `shared_channels
 
 from __future__ import annotations
 
-from bot.slack.members import OUTSIDER, installation_ids, sender_team, shared_refusal
+from bot.slack.members import OUTSIDER, Installation, sender_team, shared_refusal
 from bot.state import GLOBAL
 from tests.bot.slack.slack_fakes import BOT_USER, TEAM
 
@@ -93,17 +93,34 @@ def test_channels_not_shared_are_answered_as_before(start_bot):
     assert _answered(h, event) and h.api.find("chat.postEphemeral") == []
 
 
+def test_a_partner_is_refused_though_the_envelope_names_the_partners_workspace(start_bot):
+    """In a shared channel the envelope's team_id is where the event happened, which may be the
+    other company's workspace; only auth.test and the authorizations say who ragbot is."""
+    h = start_bot(shared_channels="members")
+    event = {"type": "app_mention", "user": "UPARTNER", "text": f"<@{BOT_USER}> How do I connect to the VPN?", "channel": "CSHARED",
+             "ts": h.slack.next_ts(), "team": "TPARTNER", "user_team": "TPARTNER"}
+    h.slack.event(event, envelope={**SHARED, "team_id": "TPARTNER"})
+    h.settle()
+    assert not _answered(h, event) and _told(h, "UPARTNER") == [OUTSIDER]
+
+
 # --- the decision itself --------------------------------------------------------------------
 
 class _Authorized:
-    team_id, enterprise_id = "TOURS", "EOURS"
+    team_id, enterprise_id, bot_user_id, bot_id = "TOURS", "EOURS", "UBOT", "BBOT"
 
 
-def test_the_installations_ids_come_from_auth_test_and_an_events_envelope_not_a_commands_team():
-    context = {"authorize_result": _Authorized()}
-    envelope = {"type": "event_callback", "team_id": "TENV", "authorizations": [{"team_id": "TAUTH", "enterprise_id": None}]}
-    assert installation_ids(context, envelope) == {"TOURS", "EOURS", "TENV", "TAUTH"}
-    assert installation_ids(context, {"team_id": "TINVOKER", "command": "/ragbot"}) == {"TOURS", "EOURS"}
+class _NoSlack:
+    def auth_test(self):
+        raise AssertionError("learnt from Bolt: Slack is not asked again")
+
+
+def test_the_installation_is_learnt_from_bolt_without_asking_slack_again():
+    installation = Installation(_NoSlack(), member_teams=["TSISTER"])
+    installation.learn({"authorize_result": _Authorized()})
+    assert installation.teams() == {"TOURS", "EOURS", "TSISTER"}
+    assert installation.posted({"user": "UBOT"}) and installation.posted({"bot_id": "BBOT"})
+    assert not installation.posted({"user": "UALICE"}) and not installation.posted({"bot_id": "BWORKFLOW"})
 
 
 def test_who_wrote_an_event_in_a_shared_channel():
@@ -114,9 +131,11 @@ def test_who_wrote_an_event_in_a_shared_channel():
 
 
 def test_a_grid_member_named_by_the_org_id_is_a_member():
-    context = {"authorize_result": _Authorized()}
+    home = {"TOURS", "EOURS"}
     event = {"user_team": "EOURS", "channel": "C1"}
-    assert shared_refusal(SHARED, event, context, "members", []) is None
-    assert shared_refusal(SHARED, {"user_team": "TELSE", "channel": "C1"}, context, "members", []) == OUTSIDER
-    assert shared_refusal(SHARED, {"user_team": "TELSE", "channel": "C1"}, context, "everyone", []) is None
-    assert "shared with another organization" in shared_refusal(SHARED, event, context, "off", [])
+    assert shared_refusal(SHARED, event, home, "members") is None
+    assert shared_refusal(SHARED, {"user_team": "TELSE", "channel": "C1"}, home, "members") == OUTSIDER
+    assert shared_refusal(SHARED, {"user_team": "TELSE", "channel": "C1"}, home, "everyone") is None
+    assert "shared with another organization" in shared_refusal(SHARED, event, home, "off")
+    authorized = {**SHARED, "authorizations": [{"team_id": "TAUTH", "enterprise_id": None}]}
+    assert shared_refusal(authorized, {"user_team": "TAUTH", "channel": "C1"}, set(), "members") is None
