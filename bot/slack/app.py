@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltRequest
 from sqlalchemy.exc import SQLAlchemyError
 from slack_sdk import WebClient
 
@@ -26,10 +26,10 @@ from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import from_a_person, message_question, question_text
 from bot.slack.members import Installation, shared_refusal
+from bot.slack.message_kinds import deleted_ts, edited_message, is_acknowledgement, is_thanks
 from bot.slack.payloads import (
     BOLT_LOG_FILTER, ack_rate_limit_notice, escalation_id_of, message_place, on_listener_error, request_id_of, retry_number,
 )
-from bot.slack.message_kinds import deleted_ts, edited_message, is_acknowledgement, is_thanks
 from bot.slack.worker import (
     Hasher, QuestionJob, QuestionWorker, default_hasher, deletion_mark, message_claim, refusal_mark, thread_key,
 )

@@ -292,7 +292,6 @@ class QuestionWorker:
             job.text, job.pointed_at = question, message.get("ts") or job.thread_ts
             job.written_by = message.get("user") if from_a_person(message) else ""
 
-
     def _after_store(self, job: QuestionJob, answer: Answer) -> None:
         """Send what was stored. From here the outbox owes the answer: a database that fails now
         only delays it to the retry loop, and a failure note would precede the answer it follows."""
