@@ -39,8 +39,13 @@ UNDELIVERABLE = frozenset({
     "restricted_action", "restricted_action_read_only_channel", "restricted_action_thread_only_channel",
     "restricted_action_non_threadable_channel", "cannot_reply_to_message", "messages_tab_disabled", "no_permission",
     "ekm_access_denied", "team_access_not_granted", "message_not_found", "cant_update_message", "edit_window_closed",
+    "thread_not_found",
 })
 PLAIN_TEXT_LIMIT = 3900
+UNREACHED_TEXT = ("I couldn't reach the people who answer questions (Slack refused my post to the escalation channel). "
+                  "Please ask a colleague directly, or press *Ask a human* again later; an admin can check `escalation_channel`.")
+UNRELAYED_TEXT = ("Your answer to escalation #{id} could not be posted in the asker's thread ({reason}). "
+                  "Please send it to {asker} directly.")
 READ_TRIES = 5  # an unsure row whose look-up keeps failing is posted anyway from this attempt on
 
 
@@ -117,7 +122,25 @@ class OutboxDeliverer:
         log.log(level, "outbox %s #%s (request %s) failed, attempt %s (%s): %s", row.kind, row.id, row.request_id, failed.attempts, failed.status, error)
         if failed.status == "dead" and row.kind == KIND_REPLY and row.request_id:
             self.state.questions.mark_delivery(row.request_id, "failed")
+        if failed.status == "dead" and row.kind in (KIND_ESCALATION_POST, KIND_HUMAN_ANSWER) and row.escalation_id:
+            self._not_delivered(row, error)
         return False
+
+    def _not_delivered(self, row: OutboxMessage, error: Exception) -> None:
+        """Someone must hear that a hand-over failed. An escalation post no human will see: the
+        asker is told, and the escalation stops counting as open (asking again posts a new one
+        to the escalation channel set now). A human's answer the thread refused: they are told."""
+        esc = self.state.escalations.get(row.escalation_id or 0)
+        if esc is None:
+            return
+        reason = slack_error_code(error) or type(error).__name__
+        if row.kind == KIND_ESCALATION_POST:
+            note = {"channel": esc.channel_id, "thread_ts": esc.thread_ts, "text": UNREACHED_TEXT, "blocks": [bk.section(bk.escape(UNREACHED_TEXT))]}
+            if self.state.escalations.unposted(esc.id, note):
+                log.error("escalation %s could not be posted to %s (%s); the asker is told", esc.id, esc.escalation_channel, reason)
+        elif esc.answered_by:
+            text = UNRELAYED_TEXT.format(id=esc.id, reason=reason, asker=f"<@{esc.asker_id}>" if esc.asker_id else "the asker")
+            self.state.outbox.enqueue(KIND_EPHEMERAL, {"channel": esc.escalation_channel, "user": esc.answered_by, "text": text})
 
     def _redact_answer(self, escalation_id: int) -> None:
         try:
@@ -152,6 +175,8 @@ class OutboxDeliverer:
             self.client.chat_update(channel=esc.escalation_channel, ts=esc.message_ts, **(_plain(message) if plain else message))
             return esc.message_ts
         if row.kind == KIND_HUMAN_ANSWER:
+            if self.state.outbox.has_earlier_unsent(row, (KIND_REPLY,)):  # the bot's own reply first, then the human's
+                raise NotYet(f"the bot's reply to request {row.request_id} is not sent yet")
             message = {"text": bk.escape(f"A human answered: {esc.human_answer or ''}"[:300]), "blocks": bk.human_answer_blocks(esc)}
             return self._post(row, {"channel": esc.channel_id, "thread_ts": esc.thread_ts, "unfurl_links": False, **(_plain(message) if plain else message)}, unsure)
         raise ValueError(f"unknown outbox kind {row.kind!r}")

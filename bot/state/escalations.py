@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.state.db import Database
 from bot.state.models import Escalation, OutboxMessage, QuestionRecord, utcnow
-from bot.state.outbox import KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, add_message
+from bot.state.outbox import KIND_ESCALATION_POST, KIND_ESCALATION_UPDATE, KIND_HUMAN_ANSWER, KIND_REPLY, add_message
 
 OPEN_STATUSES = ("open", "claimed")
 
@@ -68,6 +68,18 @@ class EscalationRepository:
     def count_open(self) -> int:
         with self.db.transaction() as session:
             return session.scalar(select(func.count()).select_from(Escalation).where(Escalation.status.in_(OPEN_STATUSES))) or 0
+
+    def unposted(self, escalation_id: int, note: dict) -> bool:
+        """Its post was given up (the channel archived, ragbot not in it): no human will see it.
+        It stops counting as open, so "Ask a human" makes a new one, and ``note`` (a reply to the
+        asker) is queued with the change. False when it was posted or answered meanwhile."""
+        with self.db.transaction() as session:
+            row = session.get(Escalation, escalation_id)
+            if row is None or row.status != "open" or row.message_ts:
+                return False
+            row.status = "unposted"
+            add_message(session, KIND_REPLY, note, request_id=row.request_id)
+            return True
 
     def set_message_ts(self, escalation_id: int, ts: str) -> None:
         with self.db.transaction() as session:

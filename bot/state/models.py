@@ -101,7 +101,7 @@ class Escalation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | claimed | resolved
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | claimed | resolved | unposted (its post was given up)
     reason: Mapped[str] = mapped_column(Text, default="")
     channel_id: Mapped[str] = mapped_column(String(32))  # the asker's channel
     thread_ts: Mapped[str] = mapped_column(String(32))

@@ -154,14 +154,14 @@ class OutboxRepository:
             )
             return result.rowcount or 0
 
-    def has_earlier_unsent(self, row: OutboxMessage) -> bool:
-        """An earlier row of the same kind for the same request is still on its way (keeps parts
-        in order); one that died does not hold the later parts back for ever."""
+    def has_earlier_unsent(self, row: OutboxMessage, kinds: tuple[str, ...] | None = None) -> bool:
+        """An earlier row of the same kind (or of ``kinds``) for the same request is still on its
+        way (keeps parts in order); one that died does not hold the later parts back for ever."""
         if row.request_id is None:
             return False
         with self.db.transaction() as session:
             query = select(OutboxMessage.id).where(
-                OutboxMessage.request_id == row.request_id, OutboxMessage.kind == row.kind,
+                OutboxMessage.request_id == row.request_id, OutboxMessage.kind.in_(kinds or (row.kind,)),
                 OutboxMessage.id < row.id, OutboxMessage.status.in_(("pending", "sending")),
             )
             return session.scalars(query.limit(1)).first() is not None

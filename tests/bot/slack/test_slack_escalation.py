@@ -407,3 +407,53 @@ def test_an_update_of_an_escalation_whose_post_was_given_up_is_given_up_too(star
     rows = {row.kind: row for row in h.state.outbox.all()}
     assert rows["escalation_post"].status == "dead" and rows["escalation_update"].status == "dead"
     assert "never posted" in rows["escalation_update"].last_error
+
+
+def _request_id_of(reply) -> str:
+    return reply.args["blocks"][-1]["elements"][-1]["value"]
+
+
+def test_an_escalation_no_human_can_see_tells_the_asker_and_can_be_asked_again(start_bot):
+    """Its post was given up (an archived channel): it stayed "open" for good, unseen, and asking
+    again said a human had been asked."""
+    h = start_bot()
+    h.api.fail("chat.postMessage", times=1, status=200, error="is_archived", when=lambda a: a.get("channel") == "CESC")
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    h.bot.deliverer.flush()
+    h.settle()
+    replies = h.replies("C1", event["ts"])
+    assert "couldn't reach the people who answer questions" in _shown(replies[-1])
+    assert h.state.escalations.open() == [] and h.state.escalations.for_request(_request_id_of(replies[0]))[0].status == "unposted"
+    h.slack.command("set escalation_channel <#CNEW|new>", user="UADMIN")
+    h.slack.press(bk.ACTION_ASK_HUMAN, _request_id_of(replies[0]), user="UASKER", channel="C1", message_ts=replies[0].response["ts"], thread_ts=event["ts"])
+    h.settle()
+    assert h.api.find("chat.postMessage", channel="CNEW") and len(h.state.escalations.open()) == 1
+
+
+def test_a_human_answer_waits_for_the_bots_own_reply(start_bot):
+    h = start_bot(hold_escalated_answers=True)
+    h.api.fail("chat.postMessage", times=3, status=500, when=lambda a: a.get("channel") == "C1")
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("File them in Concur within 30 days."), user="UHUMAN")
+    h.settle()
+    for minutes in (1, 2, 5, 10):
+        h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=minutes))
+    shown = [_shown(call) for call in h.replies("C1", event["ts"])]
+    assert len(shown) == 2 and "passed" in shown[0] and "30 days" in shown[1]
+
+
+def test_an_answer_the_thread_refuses_is_told_to_whoever_wrote_it_at_once(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.api.fail("chat.postMessage", times=1, status=200, error="thread_not_found", when=lambda a: a.get("channel") == "C1")
+    h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("File them in Concur."), user="UHUMAN")
+    h.settle()
+    h.bot.deliverer.flush()
+    h.settle()
+    [told] = h.api.find("chat.postEphemeral", user="UHUMAN", channel="CESC")
+    assert "could not be posted in the asker's thread (thread_not_found)" in told.args["text"] and "<@UASKER>" in told.args["text"]
