@@ -164,6 +164,7 @@ _HTML_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside",
 _HTML_DROP_ROLES = ["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]
 # Page furniture that sites put in plain <div>s: a word of the id or class names it.
 _HTML_FURNITURE = re.compile(r"(?:^|[-_\s])(cookies?|consent|gdpr|sidebar|breadcrumbs?|navbar|site-?footer|footer|skip-?link|social|share|advert|ads|newsletter)(?:$|[-_\s])", re.I)
+MAX_TITLE_CHARS = 300  # a page title is short; the suffix pattern is quadratic on long whitespace runs
 _TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·:-]\s+[^|\u2013\u2014·:-]+$")
 
 
@@ -198,7 +199,7 @@ def load_html(path: Path) -> list[Document]:
     body = re.sub(r"\n{3,}", "\n\n", converter.convert_soup(root)).strip()
     h1 = root.find("h1")
     heading = " ".join(h1.get_text(" ", strip=True).split()) if h1 else ""
-    title = heading or _TITLE_SUFFIX.sub("", page_title).strip() or _stem_title(path)
+    title = heading or _TITLE_SUFFIX.sub("", page_title[:MAX_TITLE_CHARS]).strip() or _stem_title(path)
     return [_file_document(path, title, body, "html")]
 
 
@@ -311,10 +312,15 @@ def discover(paths: list[Path]) -> Discovery:
             found.problems[Path(error.filename or root)] = f"cannot read folder ({error.strerror or error})"
 
         walked: set[str] = set()  # real paths: a link back up the tree is walked once, not forever
+        inside = os.path.realpath(root)
         for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
             real = os.path.realpath(folder)
             if real in walked:
                 found.problems[Path(folder)] = "links to a folder already walked (skipped)"
+                dirs[:] = []
+                continue
+            if not _within(real, inside):
+                found.problems[Path(folder)] = f"links outside {root} (skipped; ingest that folder by its own path)"
                 dirs[:] = []
                 continue
             walked.add(real)
@@ -325,6 +331,8 @@ def discover(paths: list[Path]) -> Discovery:
                     continue
                 if not file.exists():
                     found.problems[file] = "broken link"
+                elif not _within(os.path.realpath(file), inside):  # a wiki author's link to /etc or a secrets file
+                    found.problems[file] = f"links outside {root} (skipped; ingest that file by its own path)"
                 elif not file.is_file():
                     continue  # sockets, pipes
                 elif file.suffix.lower() in LOADERS:
@@ -341,3 +349,8 @@ def discover(paths: list[Path]) -> Discovery:
             unique.append((file, root))
     found.files = unique
     return found
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether real path ``path`` is ``folder`` or below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -40,9 +40,11 @@ _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
 
 def to_mrkdwn(text: str) -> str:
-    """Model Markdown to Slack mrkdwn: escape, ``**b**`` -> ``*b*``, ``[t](url)`` -> ``<url|t>``."""
+    """Model Markdown to Slack mrkdwn: escape, ``**b**`` -> ``*b*``, ``[t](url)`` -> ``t (<url>)``.
+    The address is shown, never hidden behind a label: a document's ``[Handbook](https://evil)``
+    must not reach Slack as a link that reads "Handbook"."""
     text = _BOLD.sub(r"*\1*", escape(text))
-    return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
+    return _LINK.sub(lambda m: f"<{m.group(2)}>" if m.group(1).strip() == m.group(2) else f"{m.group(1)} (<{m.group(2)}>)", text)
 
 
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:

@@ -89,11 +89,13 @@ _SECRET_PATTERNS = [
     Pattern("google api key", r"\bAIza[0-9A-Za-z_-]{35}\b", 0.95),
     Pattern("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b", 0.9),
     Pattern("private key", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----", 0.95),
+    Pattern("password in a URL", r"(?<=://[^/\s:@]{1,64}:)[^/\s@]{3,128}(?=@)", 0.9),  # postgresql://user:PASSWORD@host
     # "password: hunter2", "api_key = abc123...", "token is X9y...": the value, not the keyword;
     # the value must hold a digit or symbol so "password is changed" or "token: none" stay.
     Pattern(
         "labelled secret",
-        r"(?i)(?<=\b(?:password|passwd|passcode|pwd|secret|api[ _-]?key|access[ _-]?key|token)s?\s*(?:is|=|:)\s*[\"']?)"
+        # the keyword may end a longer name: SLACK_SIGNING_SECRET=..., RAGBOT_OPENAI_API_KEY=...
+        r"(?i)(?<=(?<![a-z])(?:password|passwd|passcode|pwd|secret|api[ _-]?key|access[ _-]?key|token)s?\s*(?:is|=|:)\s*[\"']?)"
         r"(?=[^\s\"',;]*[\d!@#$%^&*_+=])[^\s\"',;]{4,}",
         0.85,
     ),

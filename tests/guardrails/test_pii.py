@@ -33,6 +33,14 @@ def test_a_card_number_is_redacted_whatever_splits_its_groups(pii_engine, card):
     assert redacted == "My card [CREDIT_CARD] was declined. Card [CREDIT_CARD]."
 
 
+def test_secrets_in_environment_files_and_urls_are_redacted(pii_engine):
+    """A settings file in the knowledge base (a committed link to prod.env) was stored as written."""
+    text = "SLACK_SIGNING_SECRET=8f14e45fceea167a5a36 and RAGBOT_DATABASE_URL=postgresql://ragbot:Hunter2-Prod@db.internal/ragbot"
+    redacted, _ = pii_engine.redact(text)
+    assert "8f14e45fceea167a5a36" not in redacted and "Hunter2-Prod" not in redacted
+    assert "postgresql://ragbot:[SECRET]@db.internal/ragbot" in redacted
+
+
 def test_dotted_numbers_that_are_no_card_stay(pii_engine):
     for text in ("Release 2024.11.22.1 is out.", "Pi is 3.14159265358979.", "Use code 0000 0000 0000 0000.",
                  "The job failed at 1712345678.123452, see the log."):  # a Slack ts: 16 digits, Luhn-valid

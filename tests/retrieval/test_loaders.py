@@ -253,14 +253,39 @@ def test_symlinked_folders_are_walked_once(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     (docs / "real").mkdir(parents=True)
     (docs / "real" / "a.md").write_text("# A\n\ntext\n")
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "b.md").write_text("# B\n\ntext\n")
-    (docs / "linked").symlink_to(shared)
+    (docs / "other").mkdir()
+    (docs / "other" / "b.md").write_text("# B\n\ntext\n")
+    (docs / "real" / "linked").symlink_to(docs / "other")
     (docs / "real" / "loop").symlink_to(docs)  # points back up the tree
     found = discover([docs])
     assert sorted(f.name for f, _ in found.files) == ["a.md", "b.md"]
     assert any("already walked" in why for why in found.problems.values())
+
+
+def test_links_out_of_the_folder_are_reported_not_followed(tmp_path: Path) -> None:
+    """A wiki author's committed link to a secrets file (or to /) put it in the knowledge base."""
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    docs.mkdir()
+    outside.mkdir()
+    (docs / "a.md").write_text("# A\n\ntext\n")
+    (outside / "prod.env").write_text("SLACK_SIGNING_SECRET=8f14e45fceea167a\n")
+    (outside / "b.md").write_text("# B\n\ntext\n")
+    (docs / "runbook.txt").symlink_to(outside / "prod.env")
+    (docs / "shared").symlink_to(outside)
+    found = discover([docs])
+    assert [f.name for f, _ in found.files] == ["a.md"]
+    assert found.problems[docs / "runbook.txt"].startswith("links outside") and found.problems[docs / "shared"].startswith("links outside")
+    assert sorted(f.name for f, _ in discover([outside / "b.md"]).files) == ["b.md"]  # named on its own: taken
+
+
+def test_a_page_title_of_many_spaces_is_read_in_linear_time(tmp_path: Path) -> None:
+    import time
+
+    page = tmp_path / "p.html"
+    page.write_text("<html><head><title>a" + " " * 40_000 + "b</title></head><body><p>text here</p></body></html>")
+    began = time.perf_counter()
+    load_file(page)
+    assert time.perf_counter() - began < 2  # 10 s before the title was capped
 
 
 def test_two_articles_with_one_title_are_refused_by_evaluations(tmp_path: Path) -> None:

@@ -62,7 +62,15 @@ def test_an_answer_that_passed_the_format_check_is_not_escaped_twice(make_settin
     checked = FormatValidator().validate(draft, CheckContext(settings=make_settings(), n_sources=2)).fixed
     text = _section_texts(bk.answer_blocks(_answer(checked), escalated=False, held=False))[0]
     assert "R&amp;D" in text and "x &lt; 5" in text and "&amp;amp;" not in text and "&amp;lt;" not in text
-    assert "<https://x.example/a?b=1&amp;c=2|the portal>" in text
+    assert "the portal (<https://x.example/a?b=1&amp;c=2>)" in text
+
+
+def test_a_link_in_an_answer_shows_where_it_goes():
+    """A document's "[Employee Handbook](https://evil.example/login)" read as a link labelled
+    "Employee Handbook"; the address is shown now."""
+    text = bk.to_mrkdwn("Use the [Employee Handbook](https://evil.example/login) [1]. Or [https://wiki.example/vpn](https://wiki.example/vpn).")
+    assert "|" not in text
+    assert "Employee Handbook (<https://evil.example/login>)" in text and "Or <https://wiki.example/vpn>." in text
 
 
 def test_fallbacks_offer_only_ask_a_human_and_held_drafts_are_not_shown():

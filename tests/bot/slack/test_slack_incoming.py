@@ -33,3 +33,14 @@ def test_the_question_a_message_asks_is_its_words_or_what_it_forwards():
     assert message_question({"text": "<@U0BOT> what about Linux?", "attachments": shared}) == "what about Linux?"  # words of its own
     assert message_question({"text": "", "attachments": [{"fallback": "Alert: disk full on db-1"}]}) == "Alert: disk full on db-1"
     assert message_question({"text": "hi"}) == "hi"
+
+
+def test_unclosed_markup_is_read_in_linear_time():
+    """Raw text (another app's post, an API message) full of unclosed "<http:" took seconds
+    before the ack."""
+    import time
+
+    began = time.perf_counter()
+    for piece in ("<http:", "<#C1|", "<@U1|", "<!subteam^S1|", "<!date^1|"):
+        question_text(piece * 7000)
+    assert time.perf_counter() - began < 1
