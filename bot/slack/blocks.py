@@ -53,7 +53,7 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     rest = text.strip()
     while len(rest) > limit:
         window = rest[:limit]
-        cut = limit  # no good boundary in the second half: a hard cut beats tiny pieces
+        cut = _outside_markup(window, limit)  # no good boundary in the second half: a hard cut beats tiny pieces
         for boundary in ("\n\n", "\n", " "):
             position = window.rfind(boundary)
             if position >= limit // 2:
@@ -64,6 +64,17 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     if rest:
         pieces.append(rest)
     return pieces or [""]
+
+
+def _outside_markup(window: str, cut: int) -> int:
+    """``cut`` moved back before an entity (``&amp;``) or a ``<link|label>`` it would split:
+    Slack showed "&a" and "mp;" on either side of a hard cut."""
+    amp, lt = window.rfind("&", 0, cut), window.rfind("<", 0, cut)
+    if amp > cut - 8 and ";" not in window[amp:cut]:
+        cut = amp
+    if lt > window.rfind(">", 0, cut) and lt > 0:
+        cut = lt
+    return cut if cut > 0 else len(window)
 
 
 def section(text: str) -> dict[str, Any]:

@@ -101,3 +101,12 @@ def test_a_name_removed_on_request_reads_someone_not_none():
                           question="q", reason="r", confidence=0.4, request_id="req", draft="", draft_sent=False, sources=[], human_answer="hi")
     shown = json.dumps(bk.escalation_blocks(esc)) + json.dumps(bk.human_answer_blocks(esc))
     assert "None" not in shown and "Answered by someone" in shown and "someone (a human) answered" in shown
+
+
+def test_a_hard_cut_never_splits_an_entity_or_a_link():
+    text = ("R&D " + "x&y" * 999)[:3000]
+    for piece in bk.split_text(bk.escape(text), limit=1000):
+        assert not piece.endswith(("&", "&a", "&am", "&amp")) and not piece.startswith(("amp;", "mp;", "p;", ";"))
+    link = "y" * 990 + "<https://wiki.example.com/a-long-page|page>" + "z" * 30
+    pieces = bk.split_text(link, limit=1000)
+    assert pieces[1].startswith("<https://") and "".join(pieces) == link
