@@ -285,8 +285,10 @@ class SlackBot:
         asker = self._asker(record, user, body)
         # the reason is also kept on the question record, where user ids are only stored hashed
         presser = "the asker" if asker == user else "someone in the thread"
+        answered = [esc.id for esc in self.state.escalations.for_request(request_id) if esc.status == "resolved"]
+        again = f" again, after escalation #{answered[-1]} was answered (see the thread)" if answered else ""
         escalation = Escalation(
-            request_id=request_id, reason=f"{presser} pressed Ask a human", channel_id=channel, thread_ts=thread, asker_id=asker,
+            request_id=request_id, reason=f"{presser} pressed Ask a human{again}", channel_id=channel, thread_ts=thread, asker_id=asker,
             question=record.question if record else "", draft=record.answer_text if record and record.outcome == "answered" else "",
             draft_sent=bool(record and record.answer_sent), confidence=record.confidence if record else 0.0,
             sources=record.sources if record else [], escalation_channel=settings.escalation_channel,

@@ -457,3 +457,17 @@ def test_an_answer_the_thread_refuses_is_told_to_whoever_wrote_it_at_once(start_
     h.settle()
     [told] = h.api.find("chat.postEphemeral", user="UHUMAN", channel="CESC")
     assert "could not be posted in the asker's thread (thread_not_found)" in told.args["text"] and "<@UASKER>" in told.args["text"]
+
+
+def test_asking_again_after_a_human_answered_tells_the_next_expert(start_bot):
+    h = start_bot()
+    _, event = h.slack.mention("Where do I file expenses?")
+    h.settle()
+    [esc] = h.state.escalations.open()
+    h.slack.submit_view(bk.ANSWER_MODAL, str(esc.id), _answer_values("Concur, within 30 days."), user="UHUMAN")
+    h.settle()
+    first = h.replies("C1", event["ts"])[0]
+    h.slack.press(bk.ACTION_ASK_HUMAN, _request_id_of(first), user="UASKER", channel="C1", message_ts=first.response["ts"], thread_ts=event["ts"])
+    h.settle()
+    second = h.api.find("chat.postMessage", channel="CESC")[-1]
+    assert f"after escalation #{esc.id} was answered" in _shown(second)
