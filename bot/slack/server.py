@@ -5,6 +5,7 @@ plug in through ``extra_routes`` without touching the Slack path."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -25,6 +26,8 @@ WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 503: "Service Unavailable"}
 MAX_BODY_BYTES = 1 << 20  # Slack's events and payloads are a few KB; anything near this is not Slack
 READ_TIMEOUT_S = 10  # a client that stops sending (or never sends the body it announced) is dropped
+REQUEST_DEADLINE_S = 30  # ... and one that keeps sending a byte now and then (slow-loris): Slack gives up after 3 s
+MAX_CONNECTIONS = 256  # connections served at once; more are closed at once rather than queued behind them
 
 
 def _plain(start_response: Callable, status: int, text: str) -> list[bytes]:
@@ -66,14 +69,49 @@ def build_wsgi_app(bolt_app: App, extra_routes: ExtraRoutes | None = None, event
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """A thread per request: a slow request never delays another's ack."""
+    """A thread per request: a slow request never delays another's ack. At most
+    ``MAX_CONNECTIONS`` at once: a flood of idle connections costs them, not memory."""
 
     daemon_threads = True
     request_queue_size = 128
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("%d connections open; refusing one more from %s", MAX_CONNECTIONS, client_address[0])
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
 
 class _QuietHandler(WSGIRequestHandler):
     timeout = READ_TIMEOUT_S  # idle or half-sent connections would otherwise hold a thread forever
+
+    def setup(self) -> None:
+        super().setup()
+        self._deadline = threading.Timer(REQUEST_DEADLINE_S, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _cut(self) -> None:
+        """The request took longer than any Slack request can: its connection is closed."""
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
         log.debug("%s %s", self.address_string(), format % args)

@@ -66,3 +66,46 @@ def test_a_half_sent_request_does_not_hold_its_thread_forever(server, monkeypatc
         except (TimeoutError, ConnectionResetError):
             data = b""
         assert time.monotonic() - started < 4 and not data.startswith(b"HTTP/1.1 200")  # closed, not hung
+
+
+def test_a_client_sending_a_byte_now_and_then_is_cut_off_at_the_deadline(server, monkeypatch):
+    """Slow-loris: each read came in under the read timeout, so the connection held a thread for ever."""
+    import bot.slack.server as module
+
+    monkeypatch.setattr(module, "REQUEST_DEADLINE_S", 1.0)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /slack/events HTTP/1.1\r\n")
+        started, closed = time.monotonic(), False
+        while time.monotonic() - started < 6:
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+                sock.settimeout(0.3)
+                if sock.recv(100) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+                break
+        assert closed and time.monotonic() - started < 4
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(fake_api, monkeypatch):
+    import bot.slack.server as module
+
+    monkeypatch.setattr(module, "MAX_CONNECTIONS", 2)
+    app = App(client=WebClient(token="xoxb-test", base_url=fake_api.url), signing_secret=SECRET, token_verification_enabled=False)
+    capped = HttpServer(build_wsgi_app(app), "127.0.0.1", 0).start()
+    held = [socket.create_connection(("127.0.0.1", capped.port)) for _ in range(2)]  # idle: each holds a slot
+    try:
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", capped.port)) as extra:
+            extra.settimeout(3)
+            assert extra.recv(100) == b""  # closed at once, not queued behind the idle ones
+        for sock in held:
+            sock.close()
+        time.sleep(0.5)
+        assert _post(capped, b"{}", {"Content-Type": "application/json", "Content-Length": "2"}) in (400, 401)  # served again: slots freed
+    finally:
+        capped.stop()
