@@ -233,7 +233,7 @@ class SlackBot:
             log.info("message of event %s was already answered (an edit); not answering again", event_id)
             return
         settings = self.effective.for_channel(event.get("channel"))
-        refusal = shared_refusal(body, event, self._home(context), settings.shared_channels)
+        refusal = shared_refusal(body, event, self._home(context), settings.shared_channels) if body.get("is_ext_shared_channel") else None
         if refusal is not None:
             log.info("event %s is in a channel shared with another organization; not answered (shared_channels %s)", event_id, settings.shared_channels)
             if addressed:
