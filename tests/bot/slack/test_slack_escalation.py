@@ -398,12 +398,13 @@ def test_the_place_asked_about_is_shown_to_the_asker_but_stored_and_escalated_re
 def test_an_update_of_an_escalation_whose_post_was_given_up_is_given_up_too(start_bot):
     """It waited "not posted yet" every second, for ever."""
     h = start_bot()
-    h.api.fail("chat.postMessage", times=1, status=200, error="channel_not_found", when=lambda args: args.get("channel") == "CESC")
+    h.api.fail("chat.postMessage", times=1, status=500, when=lambda args: args.get("channel") == "CESC")  # not posted yet
     h.slack.mention("Where do I file expenses?")
     h.settle()
     [esc] = h.state.escalations.open()
     h.state.escalations.claim(esc.id, "UHUMAN")  # e.g. from /ragbot escalations: an update is owed
-    h.bot.deliverer.flush(now=utcnow() + timedelta(seconds=5))
+    h.api.fail("chat.postMessage", times=1, status=200, error="channel_not_found", when=lambda args: args.get("channel") == "CESC")
+    h.bot.deliverer.flush(now=utcnow() + timedelta(minutes=10))
     rows = {row.kind: row for row in h.state.outbox.all()}
     assert rows["escalation_post"].status == "dead" and rows["escalation_update"].status == "dead"
     assert "never posted" in rows["escalation_update"].last_error
