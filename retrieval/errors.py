@@ -19,6 +19,11 @@ class StoreUnavailable(RetrievalError):
     """The configured store cannot be opened or reached (bad path, server down, missing URL)."""
 
 
+class StoreMisconfigured(RetrievalError):
+    """The store answers but refuses ragbot's configuration (credentials, server version):
+    retrying cannot help, someone must fix a setting."""
+
+
 class ModelUnavailable(RetrievalError):
     """A configured model (embedder, cross-encoder) cannot be loaded from its directory."""
 

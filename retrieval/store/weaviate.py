@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable
 from urllib.parse import urlparse
 
 import numpy as np
 
 from bot.observability.log_format import first_line
-from retrieval.errors import EmptyKnowledgeBase, StoreUnavailable
+from retrieval.errors import EmptyKnowledgeBase, StoreMisconfigured, StoreUnavailable
 from retrieval.hashing import content_hash, stable_uuid
 from retrieval.store.base import TITLE_BOOST, UpsertReport
 from retrieval.types import Chunk, Hit
@@ -53,12 +54,39 @@ def is_outage(error: Exception) -> bool:
     (in any query error: a search's, delete_many's, the tenant listing's)."""
     if type(error).__name__ in _OUTAGES:
         return True
+    import httpx
+
+    if isinstance(error, httpx.TransportError):  # a dead keep-alive after a restart, a read cut short: the client passes these on as they are
+        return True
     code = getattr(error, "status_code", None)
     if isinstance(code, int) and code >= 500:
         return True
     from weaviate.exceptions import WeaviateQueryError
 
     return isinstance(error, WeaviateQueryError) and bool(_GRPC_OUTAGE.search(str(error)))
+
+
+MIN_SERVER = (1, 27)  # the oldest Weaviate this client speaks to
+
+
+def check_server(client) -> None:
+    """What the client's skipped start-up checks would have found, as errors retrying cannot fix:
+    credentials refused, or a server too old. An unreachable server raises what the client
+    raises (an outage)."""
+    from weaviate.exceptions import AuthenticationFailedError, UnexpectedStatusCodeError
+
+    try:
+        meta = client.get_meta()
+    except AuthenticationFailedError as error:
+        raise StoreMisconfigured(f"Weaviate refused ragbot's credentials: {first_line(error, 200)}; check weaviate_api_key") from None
+    except UnexpectedStatusCodeError as error:
+        if error.status_code in (401, 403):
+            raise StoreMisconfigured(f"Weaviate refused ragbot's credentials ({error.status_code}): check weaviate_api_key") from None
+        raise
+    version = str(meta.get("version") or "")
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if len(parts) == 2 and parts < MIN_SERVER:
+        raise StoreMisconfigured(f"Weaviate {version} is too old: ragbot needs {MIN_SERVER[0]}.{MIN_SERVER[1]} or later")
 
 
 def _outage_is_unavailable(method):
@@ -128,6 +156,7 @@ class WeaviateStore:
         self.tenant = tenant
         self.tenant_id = tenant_name(tenant)
         self.max_vector_distance = max_vector_distance
+        self._connecting = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings) -> "WeaviateStore":
@@ -144,24 +173,37 @@ class WeaviateStore:
             from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 
             secure = url.scheme == "https"
-            return weaviate.connect_to_custom(
+            client = weaviate.connect_to_custom(
                 http_host=url.hostname, http_port=url.port or (443 if secure else 8080), http_secure=secure,
                 grpc_host=grpc_host, grpc_port=grpc_port, grpc_secure=secure,
                 auth_credentials=Auth.api_key(key) if key else None,
                 additional_config=AdditionalConfig(timeout=Timeout(init=10, query=30, insert=120)),
+                # the client's own start-up checks also ask PyPI for its latest version: a self-hosted
+                # bot must not call out, and a filtered network stalled every connect; ragbot checks
+                # what matters itself
+                skip_init_checks=True,
             )
+            try:
+                check_server(client)
+            except Exception:
+                client.close()
+                raise
+            return client
 
         return cls(connect, settings.weaviate_collection, settings.tenant, getattr(settings, "max_vector_distance", None))
 
     # --- connection ---------------------------------------------------------------
     @property
     def client(self):
-        if self._client is None:
-            try:
-                self._client = self._client_factory()
-            except Exception as error:  # connection errors come in many classes
-                raise StoreUnavailable(f"cannot reach Weaviate: {type(error).__name__}: {error}") from None
-        return self._client
+        with self._connecting:  # a retry while the first connect is still under way waits for it
+            if self._client is None:
+                try:
+                    self._client = self._client_factory()
+                except StoreMisconfigured:  # retrying cannot help: said as it is
+                    raise
+                except Exception as error:  # connection errors come in many classes
+                    raise StoreUnavailable(f"cannot reach Weaviate: {type(error).__name__}: {error}") from None
+            return self._client
 
     def _forget_client(self) -> None:
         """Drop a client that hit an outage, so the next call connects afresh."""
@@ -187,17 +229,17 @@ class WeaviateStore:
         if create:
             from weaviate.classes.tenants import Tenant
 
-            if self.tenant_id not in collection.tenants.get():
+            if not collection.tenants.exists(self.tenant_id):
                 try:
                     collection.tenants.create([Tenant(name=self.tenant_id)])
                 except Exception:
-                    if self.tenant_id not in collection.tenants.get():
+                    if not collection.tenants.exists(self.tenant_id):
                         raise
         return collection.with_tenant(self.tenant_id)
 
     def _tenant_exists(self) -> bool:
         collections = self.client.collections
-        return collections.exists(self.collection_name) and self.tenant_id in collections.get(self.collection_name).tenants.get()
+        return collections.exists(self.collection_name) and collections.get(self.collection_name).tenants.exists(self.tenant_id)
 
     def close(self) -> None:
         if self._client is not None:
@@ -273,7 +315,8 @@ class WeaviateStore:
                 if is_outage(error):
                     raise
                 failed.update(range(start, start + len(batch)))
-                report.failed.extend(f"{chunks[start + i].chunk_id}: {type(error).__name__}" for i in range(len(batch)))
+                # the reason (e.g. "vector lengths don't match" after a model change) is what to fix
+                report.failed.extend(f"{chunks[start + i].chunk_id}: {type(error).__name__}: {first_line(error, 200)}" for i in range(len(batch)))
                 continue
             for index, error in (getattr(result, "errors", {}) or {}).items():
                 failed.add(start + index)

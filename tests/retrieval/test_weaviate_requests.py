@@ -22,14 +22,21 @@ class _Sent(Exception):
     pass
 
 
-@pytest.fixture
-def wire():
-    """An unconnected client whose outgoing requests land in ``wire.sent``."""
+# the oldest server this client connects to, and one recent enough for the newer request fields
+SERVER_VERSIONS = [(1, 27, 0), (1, 36, 6)]
+
+
+@pytest.fixture(params=SERVER_VERSIONS, ids=lambda v: ".".join(map(str, v)))
+def wire(request):
+    """An unconnected client, told it speaks to a server of a given version (requests differ by
+    version), whose outgoing requests land in ``wire.sent``."""
     from weaviate.connect import ConnectionParams
     from weaviate.proto.v1 import batch_delete_pb2, search_get_pb2  # the versions this client speaks
+    from weaviate.util import _ServerVersion
 
     client = weaviate.WeaviateClient(connection_params=ConnectionParams.from_url("http://localhost:8080", 50051), skip_init_checks=True)
     conn = client._connection
+    conn._weaviate_version = _ServerVersion(*request.param)
 
     class Wire:
         sent: dict = {}
@@ -78,7 +85,7 @@ def test_hybrid_request_is_relative_score_fusion_with_explicit_alpha_and_title_b
     hybrid = request.hybrid_search
     assert hybrid.query == "vpn token expired"
     assert list(hybrid.properties) == ["title^2", "text"]
-    assert hybrid.alpha == pytest.approx(0.35)
+    assert (hybrid.alpha_param if hybrid.use_alpha_param else hybrid.alpha) == pytest.approx(0.35)
     assert hybrid.fusion_type == type(hybrid).FusionType.FUSION_TYPE_RELATIVE_SCORE
     assert hybrid.vector_distance == pytest.approx(0.6)
     assert _floats(hybrid.vector_bytes) == [0.5, -0.25]  # self-provided vector, no vectorizer
@@ -92,7 +99,9 @@ def test_keyword_and_vector_requests(wire) -> None:
     assert bm25.query == "annual leave" and list(bm25.properties) == ["title^2", "text"]
     store.vector_search(np.array([1.0, 0.0], dtype=np.float32), k=4)
     request = wire.sent["search"]
-    assert request.limit == 4 and request.near_vector.distance == pytest.approx(0.6)
+    assert request.limit == 4 and request.near_vector.distance == pytest.approx(0.6) and request.tenant == "T024BE7LD"
+    near = request.near_vector
+    assert _floats(near.vectors[0].vector_bytes if len(near.vectors) else near.vector_bytes) == [1.0, 0.0]
 
 
 def _chunk(doc: str, n: int) -> Chunk:
@@ -230,7 +239,7 @@ def test_a_collection_another_instance_just_created_is_used() -> None:
 
     created = []
     tenants = {"T1"}
-    handle = SimpleNamespace(tenants=SimpleNamespace(get=lambda: tenants), with_tenant=lambda name: ("handle", name))
+    handle = SimpleNamespace(tenants=SimpleNamespace(exists=lambda name: name in tenants), with_tenant=lambda name: ("handle", name))
 
     def create(**kwargs):
         created.append(kwargs["name"])
@@ -264,3 +273,40 @@ def test_a_document_left_with_chunks_of_two_versions_counts_as_changed() -> None
     store._tenant_exists = lambda: True
     store._collection = lambda create=False: SimpleNamespace(iterator=lambda return_properties: iter(objects))
     assert store.document_hashes() == {"a.md": ("", "/kb/a.md"), "b.md": ("same", "/kb/b.md")}
+
+
+def test_a_connection_cut_after_connecting_is_an_outage() -> None:
+    """A dead keep-alive after a Weaviate restart reaches ragbot as httpx's own error: it was not
+    retried, and the asker got "something went wrong" instead of "try again later"."""
+    import httpx
+
+    from retrieval.store.weaviate import is_outage
+
+    for error in (httpx.RemoteProtocolError("Server disconnected"), httpx.ReadError("reset"), httpx.ConnectTimeout("slow")):
+        assert is_outage(error)
+    assert not is_outage(ValueError("no such property"))
+
+
+def test_credentials_refused_or_a_server_too_old_are_settings_to_fix_not_an_outage() -> None:
+    from types import SimpleNamespace
+
+    import httpx
+    from weaviate.exceptions import UnexpectedStatusCodeError
+
+    from retrieval.errors import StoreMisconfigured
+    from retrieval.store.weaviate import check_server
+
+    def refusing():
+        raise UnexpectedStatusCodeError("meta", httpx.Response(401, request=httpx.Request("GET", "http://w/v1/meta")))
+
+    with pytest.raises(StoreMisconfigured, match="weaviate_api_key"):
+        check_server(SimpleNamespace(get_meta=refusing))
+    with pytest.raises(StoreMisconfigured, match="1.25.3 is too old"):
+        check_server(SimpleNamespace(get_meta=lambda: {"version": "1.25.3"}))
+    check_server(SimpleNamespace(get_meta=lambda: {"version": "1.32.0"}))  # fine
+
+    def misconfigured():
+        raise StoreMisconfigured("Weaviate 1.25.3 is too old")
+
+    with pytest.raises(StoreMisconfigured):  # not turned into "cannot reach Weaviate" (retried for ever)
+        WeaviateStore(misconfigured, "RagbotChunk", "T1").client
