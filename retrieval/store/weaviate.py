@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import time
 from collections.abc import Iterable
 from urllib.parse import urlparse
 
@@ -28,6 +29,7 @@ TEXT_PROPERTIES = ["chunk_id", "doc_id", "title", "location", "section", "text",
 SEARCHABLE = {"title", "text"}
 QUERY_PROPERTIES = [f"title^{TITLE_BOOST:g}", "text"]
 BATCH_SIZE = 200
+FILLED_RECHECK_S = 60.0
 MAX_DELETE_ROUNDS = 1000
 _BM25_IN_EXPLAIN = re.compile(r"keyword,bm25.*?original score ([0-9.eE+-]+)", re.IGNORECASE | re.DOTALL)
 
@@ -157,6 +159,7 @@ class WeaviateStore:
         self.tenant_id = tenant_name(tenant)
         self.max_vector_distance = max_vector_distance
         self._connecting = threading.Lock()
+        self._filled_at = float("-inf")  # when the tenant was last seen holding objects
 
     @classmethod
     def from_settings(cls, settings) -> "WeaviateStore":
@@ -376,9 +379,17 @@ class WeaviateStore:
 
     # --- searching ----------------------------------------------------------------
     def _require(self):
+        """The tenant's collection, or EmptyKnowledgeBase as LanceDB says it: no tenant, or a tenant
+        emptied (a prune of everything, a rebuild whose writes all failed). A count is asked at
+        most once a minute while the tenant has objects."""
         if not self._tenant_exists():
             raise EmptyKnowledgeBase(self.tenant)
-        return self._collection()
+        collection = self._collection()
+        if time.monotonic() - self._filled_at > FILLED_RECHECK_S:
+            if not int(collection.aggregate.over_all(total_count=True).total_count or 0):
+                raise EmptyKnowledgeBase(self.tenant)
+            self._filled_at = time.monotonic()
+        return collection
 
     @_outage_is_unavailable
     def keyword_search(self, query: str, k: int) -> list[Hit]:

@@ -69,6 +69,7 @@ def wire(request):
 def _store(wire, tenant="T024BE7LD") -> WeaviateStore:
     store = WeaviateStore(lambda: wire.client, "RagbotChunk", tenant, max_vector_distance=0.6)
     store._tenant_exists = lambda: True
+    store._filled_at = float("inf")  # known to hold objects: no count asked
     store._collection = lambda create=False: wire.client.collections.get("RagbotChunk").with_tenant(store.tenant_id)
     return store
 
@@ -202,6 +203,7 @@ def _failing_store(error: Exception) -> tuple[WeaviateStore, list]:
     client = SimpleNamespace(close=lambda: closed.append("client"))
     store = WeaviateStore(lambda: client, "RagbotChunk", "T1")
     store._tenant_exists = lambda: True
+    store._filled_at = float("inf")  # known to hold objects: no count asked
     store._collection = lambda create=False: SimpleNamespace(query=SimpleNamespace(hybrid=hybrid))
     store._client = client
     return store, closed
@@ -271,6 +273,7 @@ def test_a_document_left_with_chunks_of_two_versions_counts_as_changed() -> None
     objects = [SimpleNamespace(properties={"doc_id": d, "content_hash": h, "location": f"/kb/{d}"}) for d, h in rows]
     store = WeaviateStore(lambda: None, "RagbotChunk", "T1")
     store._tenant_exists = lambda: True
+    store._filled_at = float("inf")  # known to hold objects: no count asked
     store._collection = lambda create=False: SimpleNamespace(iterator=lambda return_properties: iter(objects))
     assert store.document_hashes() == {"a.md": ("", "/kb/a.md"), "b.md": ("same", "/kb/b.md")}
 
@@ -310,3 +313,23 @@ def test_credentials_refused_or_a_server_too_old_are_settings_to_fix_not_an_outa
 
     with pytest.raises(StoreMisconfigured):  # not turned into "cannot reach Weaviate" (retried for ever)
         WeaviateStore(misconfigured, "RagbotChunk", "T1").client
+
+
+def test_an_emptied_tenant_is_an_empty_knowledge_base_as_on_lancedb() -> None:
+    """A prune of everything left an existing, empty tenant: searches said nothing was found
+    instead of "the knowledge base is empty"."""
+    from types import SimpleNamespace
+
+    from retrieval.errors import EmptyKnowledgeBase
+
+    total = {"n": 0}
+    handle = SimpleNamespace(aggregate=SimpleNamespace(over_all=lambda total_count: SimpleNamespace(total_count=total["n"])))
+    store = WeaviateStore(lambda: None, "RagbotChunk", "T1")
+    store._tenant_exists = lambda: True
+    store._collection = lambda create=False: handle
+    with pytest.raises(EmptyKnowledgeBase):
+        store._require()
+    total["n"] = 3
+    assert store._require() is handle
+    total["n"] = 0
+    assert store._require() is handle  # known to hold objects: the count is asked again a minute later
