@@ -38,6 +38,7 @@ class CheckContext:
     user_id: str = ""  # who asked and where (rate limits); empty when unknown
     channel_id: str = ""
     earlier_questions: list[str] = field(default_factory=list)  # the thread's, as the model saw them
+    cut_short: bool = False  # the model stopped at max_new_tokens, most likely mid-sentence
 
 
 @runtime_checkable

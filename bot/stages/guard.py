@@ -7,6 +7,8 @@ from bot.settings import FALLBACK_TEXT, UNSUPPORTED_TEXT
 from bot.turn import Turn
 from guardrails.base import CheckContext, CheckResult, Validator, run_validators
 
+# an answer the groundedness check could not score (too short: "Yes [1].") verified no claim
+UNVERIFIED_CONFIDENCE = 0.6
 ESCALATED_TEXT = (
     "I'm not confident enough to answer this one myself, so I've passed it to a human. "
     "They'll reply in this thread."
@@ -67,11 +69,13 @@ class OutputGuardStage:
             source_texts=[p.text for p in turn.passages],
             n_sources=len(turn.passages),
             earlier_questions=[e.question for e in turn.request.history],
+            cut_short=(turn.tokens or {}).get("completion", 0) >= turn.settings.max_new_tokens,
         )
         result = run_validators(turn.draft or "", self.validators, context)
         for verdict in result.verdicts:  # checks that score support (groundedness) cap confidence
-            if verdict.validator == "groundedness" and verdict.score is not None:
-                turn.confidence = min(turn.confidence, verdict.score)
+            if verdict.validator == "groundedness":
+                # too short to score ("Yes [1].") is no verified claim either: at most medium
+                turn.confidence = min(turn.confidence, verdict.score if verdict.score is not None else UNVERIFIED_CONFIDENCE)
         turn.text = result.text
         turn.draft = result.text  # the checked draft: what escalation reviewers see if it is withheld
         if _stopped_before(result, self.validators, "output_pii"):

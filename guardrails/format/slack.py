@@ -124,6 +124,24 @@ def drop_repeats(text: str) -> str:
     return _drop_sentences(text, repeated)
 
 
+_SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+(?:\s*,\s*\d+)*\])*[\")\]*]*(?=\s|$)|```[ \t]*$", re.MULTILINE)
+_CITATIONS_ONLY = re.compile(r"^[ \t\-*•]*(?:\[\d+\][ \t.,;]*)+$", re.MULTILINE)
+
+
+def end_at_a_sentence(text: str) -> str:
+    """A draft the model stopped writing at ``max_new_tokens``: what follows its last complete
+    sentence or line (a list item, a code line) goes, and the cut is marked; a code block left
+    open is closed. Without any boundary, the text stays, marked."""
+    text = text.rstrip()
+    if text.count("```") % 2:  # cut inside a code block: its lines are whole enough, the block is closed
+        return text + "\n```\n…"
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)] + [m.start() for m in re.finditer(r"\n", text)]
+    head = text[: max(ends)].rstrip() if ends else text
+    if head.count("`") % 2:  # an inline code span left open: it would swallow what follows
+        head = head[: head.rfind("`")].rstrip()
+    return head + ("\n…" if head.endswith("```") else TRUNCATION_MARK)
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut at the last sentence end (or space) before ``limit``, marking the cut."""
     if len(text) <= limit:
@@ -153,6 +171,13 @@ class FormatValidator:
             problems.append("prompt lines echoed")
         if not answer:
             return Verdict(self.name, False, 0.0, "The drafted answer only repeated the prompt.")
+        bare = re.sub(r"\n{2,}", "\n\n", _CITATIONS_ONLY.sub("", answer)).strip()
+        if bare != answer:  # lines of nothing but "[1]" (a small model looping)
+            problems.append("lines of bare citations")
+            answer = bare
+        if context.cut_short and answer:
+            answer = end_at_a_sentence(answer)
+            problems.append("cut off at max_new_tokens")
         unique = drop_repeats(answer)
         if unique != answer:
             problems.append("repeated sentences")

@@ -287,3 +287,21 @@ def test_an_answer_the_passages_do_not_support_is_not_called_not_found(make_sett
     pipeline.stages = [s for s in pipeline.stages if s.name != "output_guard"] + [OutputGuardStage([Refrains()])]
     answer = pipeline.run("How long is a VPN profile valid?")
     assert answer.outcome is Outcome.FALLBACK and answer.text == UNSUPPORTED_TEXT and answer.escalate
+
+
+class Unscored:
+    """A groundedness check that found nothing long enough to score ("Yes [1].", "IT FAQ")."""
+
+    name, action_setting = "groundedness", "groundedness_action"
+
+    def validate(self, text: str, context: CheckContext) -> Verdict:
+        return Verdict(self.name, True, None)
+
+
+def test_an_answer_no_claim_of_which_could_be_checked_is_not_high_confidence(make_settings):
+    """"[1] IT FAQ" went out as "Confidence: high (1.00)": the relevance, since nothing capped it."""
+    pipeline, _, _ = _pipeline(make_settings(min_relevance=0.5), generator=EchoGenerator("Yes [1]."), outputs=[Unscored()])
+    answer = pipeline.run("Is the VPN required at home?")
+    from bot.stages.guard import UNVERIFIED_CONFIDENCE
+
+    assert answer.outcome is Outcome.ANSWERED and answer.confidence == UNVERIFIED_CONFIDENCE < 0.75  # medium, not high

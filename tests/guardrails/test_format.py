@@ -104,3 +104,20 @@ def test_a_cut_at_a_sentence_end_is_still_marked():
 
     cut = truncate("First sentence is here. " * 20, 100)
     assert cut.endswith("here." + TRUNCATION_MARK) and len(cut) <= 100
+
+
+def test_a_draft_stopped_at_max_new_tokens_ends_at_its_last_whole_sentence(settings):
+    """It was sent as written: "You can also use `" with a dangling backtick, at high confidence."""
+    def cut(draft: str) -> str:
+        return FormatValidator().validate(draft, CheckContext(settings=settings, n_sources=1, cut_short=True)).fixed
+
+    assert cut("Run `rollback -v` first [1]. You can also use `") == "Run `rollback -v` first [1]. …"
+    assert cut("Steps [1]:\n- Open the portal\n- Click Deploy\n- Wait for the") == "Steps [1]:\n- Open the portal\n- Click Deploy …"
+    assert cut("Use this [1]:\n```bash\nrollback svc --to") == "Use this [1]:\n```bash\nrollback svc --to\n```\n…"  # the block closed
+    whole = "Profiles last 90 days [1]."
+    assert FormatValidator().validate(whole, CheckContext(settings=settings, n_sources=1)).passed  # not cut short: untouched
+
+
+def test_lines_of_bare_citations_are_dropped(settings):
+    result = _check("The printer is handled by Facilities [1].\n[1]\n[1]\n- [1]", settings)
+    assert result.text == "The printer is handled by Facilities [1]."
