@@ -22,6 +22,7 @@ ANSWER_MODAL = "ragbot_escalation_answer_modal"
 ANSWER_INPUT_BLOCK = "human_answer"
 ANSWER_INPUT_ACTION = "text"
 
+_BUTTON_HINT = re.compile(r"\s+(?:You can ask a human|A human can help) with the button below\.|;\s+(?:if it keeps happening, )?a human can help with the button below(?=\.)")
 ESCALATED_NOTE = ":raising_hand: I've also asked a human to check this; they'll reply in this thread."
 HELD_TEXT = (
     "I'm not sure enough of my answer to send it, so I've passed your question to a human. "
@@ -141,7 +142,9 @@ def answer_blocks(answer: Answer, *, escalated: bool, held: bool) -> list[dict[s
     if held:
         blocks.append(section(escape(HELD_TEXT)))
     else:
-        blocks.extend(sections(to_mrkdwn(answer.text)))
+        # escalated: the note below says a human was asked, so "ask one with the button" goes
+        text = _BUTTON_HINT.sub("", answer.text) if escalated else answer.text
+        blocks.extend(sections(to_mrkdwn(text)))
         if answer.outcome is Outcome.ANSWERED:
             blocks.extend(source_blocks(answer.sources))
             blocks.append(context(f"Confidence: {confidence_words(answer.confidence)} ({answer.confidence:.2f}) · request `{answer.request_id}`"))

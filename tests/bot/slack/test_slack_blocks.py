@@ -110,3 +110,14 @@ def test_a_hard_cut_never_splits_an_entity_or_a_link():
     link = "y" * 990 + "<https://wiki.example.com/a-long-page|page>" + "z" * 30
     pieces = bk.split_text(link, limit=1000)
     assert pieces[1].startswith("<https://") and "".join(pieces) == link
+
+
+def test_an_escalated_fallback_does_not_also_ask_the_asker_to_press_the_button():
+    """It said "You can ask a human with the button below" and "I've also asked a human" at once."""
+    from bot.settings import FALLBACK_TEXT
+
+    blocks = bk.answer_blocks(_answer(FALLBACK_TEXT, outcome=Outcome.FALLBACK, confidence=0.0), escalated=True, held=False)
+    shown = " ".join(_section_texts(blocks)) + json.dumps(blocks)
+    assert "button below" not in shown and "also asked a human" in shown
+    alone = bk.answer_blocks(_answer(FALLBACK_TEXT, outcome=Outcome.FALLBACK, confidence=0.0), escalated=False, held=False)
+    assert "button below" in " ".join(_section_texts(alone))
