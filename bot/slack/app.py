@@ -26,7 +26,7 @@ from bot.slack.delivery import OutboxDeliverer, RetryLoop
 from bot.slack.effective import EffectiveSettings
 from bot.slack.incoming import from_a_person, message_question, question_text
 from bot.slack.members import Installation, shared_refusal
-from bot.slack.message_kinds import deleted_ts, edited_message, is_acknowledgement, is_thanks
+from bot.slack.message_kinds import deleted_ts, edited_message, is_acknowledgement, is_thanks, reads_as_question
 from bot.slack.payloads import (
     BOLT_LOG_FILTER, ack_rate_limit_notice, escalation_id_of, message_place, on_listener_error, request_id_of, retry_number,
 )
@@ -177,7 +177,7 @@ class SlackBot:
             if not _SOMEONE.search(text) and self._follow_up(channel, thread, event.get("user", ""), event.get("parent_user_id")):
                 self._take(body, event, context, request)
             return
-        if not self.effective.for_channel(channel).mention_only:
+        if not self.effective.for_channel(channel).mention_only and reads_as_question(text):
             self._take(body, event, context, request, addressed=False)
 
     def _home(self, context: dict) -> frozenset[str]:
@@ -243,7 +243,7 @@ class SlackBot:
         job = QuestionJob(
             text=text, user_id=event["user"], channel_id=event["channel"], message_ts=event["ts"],
             thread_ts=event.get("thread_ts") or event["ts"], team_id=body.get("team_id") or event.get("team", ""),
-            event_id=event_id, is_dm=event.get("channel_type") == "im",
+            event_id=event_id, is_dm=event.get("channel_type") == "im", addressed=addressed,
         )
         self.worker.submit(job)
 

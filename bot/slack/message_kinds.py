@@ -54,3 +54,17 @@ def edited_message(event: dict[str, Any]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return {**message, "channel": event.get("channel", ""), "channel_type": event.get("channel_type")}
+
+
+# how a message that does not address ragbot still asks something: a question mark, or the
+# way questions start ("how do I", "can someone", "does anyone know")
+_ASKS = re.compile(
+    r"\?|^\W*(?:how|what|where|when|why|who|whom|which|can|could|do|does|did|is|are|was|were|should|shall|may|"
+    r"will|would|has|have|anyone|any idea|help|need help)\b",
+    re.IGNORECASE,
+)
+
+
+def reads_as_question(text: str) -> bool:
+    """In a channel that answers without a mention: announcements and chatter are left alone."""
+    return bool(_ASKS.search(text))

@@ -64,6 +64,7 @@ class QuestionJob:
     # pointed at (their record, their escalation, their `forget me`), and that message's ts
     written_by: str = ""
     pointed_at: str = ""
+    addressed: bool = True  # False: a message in a channel that answers without a mention
 
     @property
     def asker_id(self) -> str:
@@ -73,7 +74,7 @@ class QuestionJob:
 def journal_entry(job: QuestionJob) -> dict[str, Any]:
     """What the in-flight journal keeps of a job: where to answer and who asked, not the text."""
     received_at = time.time() - (time.perf_counter() - job.received)
-    keys = ("user_id", "written_by", "pointed_at", "channel_id", "message_ts", "thread_ts", "team_id", "event_id", "is_dm", "request_id")
+    keys = ("user_id", "written_by", "pointed_at", "addressed", "channel_id", "message_ts", "thread_ts", "team_id", "event_id", "is_dm", "request_id")
     return {k: getattr(job, k) for k in keys} | {
         "received_at": received_at}
 
@@ -243,6 +244,9 @@ class QuestionWorker:
                 return answer
             if self._deleted(job):
                 return None
+            if not job.addressed and answer.outcome is not Outcome.ANSWERED:  # nobody asked ragbot: no "I couldn't find this", no escalation
+                log.info("request %s was not addressed to ragbot and got no answer (%s); staying quiet", job.request_id, answer.outcome.value)
+                return answer
             latency_ms = (time.perf_counter() - job.received) * 1000
             try:
                 self._store(job, answer, settings, key, latency_ms)

@@ -176,3 +176,18 @@ def test_a_question_with_replies_deleted_meanwhile_becomes_a_tombstone_and_is_dr
                    "previous_message": {"type": "message", "user": "UASKER", "text": question["text"], "ts": question["ts"]}})
     h.settle()
     assert not h.replies("C1", question["ts"]) and h.state.questions.list() == []
+
+
+def test_a_channel_answering_without_mentions_leaves_chatter_and_unanswerable_questions_alone(start_bot):
+    """An announcement there got "I couldn't find this" and an escalation to the humans."""
+    h = start_bot(mention_only=False)
+    _, chatter = h.slack.message("Hi all, the coffee machine on floor 2 is fixed :tada:")
+    _, unknown = h.slack.message("what's the wifi password for the guest network?")
+    _, asked = h.slack.message("How do I set up the VPN?")
+    h.settle()
+    assert not h.replies("C1", chatter["ts"]) and not h.replies("C1", unknown["ts"])
+    assert "GlobalProtect" in h.replies("C1", asked["ts"])[0].args["text"]
+    assert not h.api.find("chat.postMessage", channel="CESC")
+    _, mentioned = h.slack.mention("what's the wifi password for the guest network?")  # asked of ragbot: told, and escalated
+    h.settle()
+    assert h.replies("C1", mentioned["ts"]) and h.api.find("chat.postMessage", channel="CESC")
