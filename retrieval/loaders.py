@@ -312,14 +312,14 @@ def discover(paths: list[Path]) -> Discovery:
             found.problems[Path(error.filename or root)] = f"cannot read folder ({error.strerror or error})"
 
         walked: set[str] = set()  # real paths: a link back up the tree is walked once, not forever
-        inside = os.path.realpath(root)
+        inside = Path(os.path.realpath(root))
         for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
             real = os.path.realpath(folder)
             if real in walked:
                 found.problems[Path(folder)] = "links to a folder already walked (skipped)"
                 dirs[:] = []
                 continue
-            if not _within(real, inside):
+            if not Path(real).is_relative_to(inside):
                 found.problems[Path(folder)] = f"links outside {root} (skipped; ingest that folder by its own path)"
                 dirs[:] = []
                 continue
@@ -331,7 +331,7 @@ def discover(paths: list[Path]) -> Discovery:
                     continue
                 if not file.exists():
                     found.problems[file] = "broken link"
-                elif not _within(os.path.realpath(file), inside):  # a wiki author's link to /etc or a secrets file
+                elif not Path(os.path.realpath(file)).is_relative_to(inside):  # a wiki author's link to /etc or a secrets file
                     found.problems[file] = f"links outside {root} (skipped; ingest that file by its own path)"
                 elif not file.is_file():
                     continue  # sockets, pipes
@@ -349,8 +349,3 @@ def discover(paths: list[Path]) -> Discovery:
             unique.append((file, root))
     found.files = unique
     return found
-
-
-def _within(path: str, folder: str) -> bool:
-    """Whether real path ``path`` is ``folder`` or below it."""
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

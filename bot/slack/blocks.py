@@ -78,6 +78,11 @@ def _outside_markup(window: str, cut: int) -> int:
     return cut if cut > 0 else len(window)
 
 
+def note(channel: str, thread_ts: str, text: str) -> dict[str, Any]:
+    """A short plain message in a thread (a failure note, "I couldn't reach a human"), as a reply payload."""
+    return {"channel": channel, "thread_ts": thread_ts, "text": text, "blocks": [section(escape(text))]}
+
+
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 

@@ -135,8 +135,7 @@ class OutboxDeliverer:
             return
         reason = slack_error_code(error) or type(error).__name__
         if row.kind == KIND_ESCALATION_POST:
-            note = {"channel": esc.channel_id, "thread_ts": esc.thread_ts, "text": UNREACHED_TEXT, "blocks": [bk.section(bk.escape(UNREACHED_TEXT))]}
-            if self.state.escalations.unposted(esc.id, note):
+            if self.state.escalations.unposted(esc.id, bk.note(esc.channel_id, esc.thread_ts, UNREACHED_TEXT)):
                 log.error("escalation %s could not be posted to %s (%s); the asker is told", esc.id, esc.escalation_channel, reason)
         elif esc.answered_by:
             text = UNRELAYED_TEXT.format(id=esc.id, reason=reason, asker=f"<@{esc.asker_id}>" if esc.asker_id else "the asker")

@@ -363,7 +363,7 @@ class QuestionWorker:
         unclear (a timeout, a 5xx) is then looked up before it is sent again, so it shows once.
         When the database cannot take it (often the reason for the failure note), it is posted
         directly: the asker must hear something."""
-        message = {"channel": job.channel_id, "thread_ts": job.thread_ts, "text": text, "blocks": [bk.section(bk.escape(text))]}
+        message = bk.note(job.channel_id, job.thread_ts, text)
         try:
             row_id = self.state.outbox.enqueue(KIND_REPLY, message, request_id=job.request_id)
         except Exception:  # noqa: BLE001 - nothing to retry from: one direct try

@@ -68,6 +68,11 @@ def is_outage(error: Exception) -> bool:
     return isinstance(error, WeaviateQueryError) and bool(_GRPC_OUTAGE.search(str(error)))
 
 
+def _total(collection) -> int:
+    """How many objects a tenant's collection handle holds."""
+    return int(collection.aggregate.over_all(total_count=True).total_count or 0)
+
+
 MIN_SERVER = (1, 27)  # the oldest Weaviate this client speaks to
 
 
@@ -268,7 +273,7 @@ class WeaviateStore:
     def count(self) -> int:
         if not self._tenant_exists():
             return 0
-        return int(self._collection().aggregate.over_all(total_count=True).total_count or 0)
+        return _total(self._collection())
 
     @_outage_is_unavailable
     def document_hashes(self) -> dict[str, tuple[str, str]]:
@@ -386,7 +391,7 @@ class WeaviateStore:
             raise EmptyKnowledgeBase(self.tenant)
         collection = self._collection()
         if time.monotonic() - self._filled_at > FILLED_RECHECK_S:
-            if not int(collection.aggregate.over_all(total_count=True).total_count or 0):
+            if not _total(collection):
                 raise EmptyKnowledgeBase(self.tenant)
             self._filled_at = time.monotonic()
         return collection
